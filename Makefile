@@ -1,0 +1,45 @@
+# The dev loop. `make test` and `make demo` do all set-up on a fresh machine.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTHON ?= python3
+
+.PHONY: test lint demo bench venv redis-server legacy clean
+
+$(VENV)/.installed: setup.py pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[test,lint,encryption,hiredis,http2]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+# redis-server is a Debian package; install it when missing and we are root.
+redis-server:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server) >/dev/null; \
+	  else \
+	    echo "redis-server is missing: install the 'redis-server' package (sudo apt-get install redis-server)"; exit 1; \
+	  fi; }
+
+# The legacy Channels 1 stack, in its own virtualenv under ~/.cache/channels-classic.
+legacy:
+	@bash tests/legacy/build.sh >/dev/null
+
+test: venv redis-server legacy
+	$(PY) -m pytest
+
+lint: venv
+	$(VENV)/bin/ruff check channellayer interfaceserver worker channels tests bench
+	$(VENV)/bin/mypy
+
+# The example chat project as real processes (1 interface server + 2 workers) on the embedded SQLite
+# layer; REDIS_URL=redis://host:port/0 switches it to Redis. PORT picks the port (default 8000).
+demo: venv
+	$(PY) examples/demo.py --port $(or $(PORT),8000)
+
+bench: venv redis-server legacy
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

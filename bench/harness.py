@@ -1,0 +1,118 @@
+"""The benchmark harness: scenarios, the shared context, and the report in docs/benchmarks.md.
+
+A scenario module exposes ``run(ctx: Context) -> list[Table]``. It measures ours and the legacy stack
+in the same run, alternating rounds so machine noise falls on both alike, and reports medians.
+Legacy measurements run as separate processes in the legacy virtualenv (tests/legacy/build.sh).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+REPORT = ROOT / "docs" / "benchmarks.md"
+
+
+@dataclass
+class Table:
+    """One result table: a title, a note on method, column names and rows of cells."""
+
+    title: str
+    method: str
+    columns: list[str]
+    rows: list[list[Any]] = field(default_factory=list)
+    verdict: str = ""
+
+    def markdown(self) -> str:
+        lines = [f"### {self.title}", "", self.method, "", "| " + " | ".join(self.columns) + " |",
+                 "|" + "---|" * len(self.columns)]
+        for row in self.rows:
+            lines.append("| " + " | ".join(_cell(c) for c in row) + " |")
+        if self.verdict:
+            lines += ["", self.verdict]
+        return "\n".join(lines) + "\n"
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        if value >= 100:
+            return f"{value:,.0f}"
+        if value >= 10:
+            return f"{value:.1f}"
+        return f"{value:.3g}"
+    return str(value)
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+@dataclass
+class Context:
+    """What every scenario gets: the python of each stack, scratch space, and the round count."""
+
+    rounds: int
+    quick: bool
+    legacy_venv: Path
+    scratch: Path
+
+    @property
+    def legacy_python(self) -> str:
+        return str(self.legacy_venv / "bin" / "python")
+
+    @property
+    def python(self) -> str:
+        return sys.executable
+
+    def run_json(self, argv: list[str], timeout: float = 600, env: dict[str, str] | None = None) -> Any:
+        """Run a measurement process that prints one JSON document on its last stdout line."""
+        full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=full_env, cwd=ROOT)
+        if done.returncode != 0:
+            raise RuntimeError(f"{argv} failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}")
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def legacy_venv() -> Path:
+    out = subprocess.run(["bash", str(ROOT / "tests" / "legacy" / "build.sh")], capture_output=True, text=True,
+                         check=True)
+    return Path(out.stdout.strip().splitlines()[-1])
+
+
+def machine_summary() -> str:
+    cpus = os.cpu_count()
+    try:
+        model = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        model = platform.processor() or "unknown CPU"
+    return f"{cpus} cores ({model}), Python {platform.python_version()}, {platform.system()} {platform.release()}"
+
+
+def write_report(sections: list[tuple[str, list[Table]]], header_notes: list[str]) -> None:
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    parts = [
+        "# Benchmarks",
+        "",
+        "Written by `make bench` (`python -m bench`); do not edit by hand. Every table compares ours with the",
+        "legacy stack (channels 1.1.8, daphne 1.4.2, asgi_redis 1.4.3, redis-py 2.10.6, msgpack 0.6.2) **in the same",
+        "run on the same machine**, alternating rounds; figures are medians over the rounds. The machine is shared",
+        "and noisy, so read ratios rather than absolute numbers.",
+        "",
+        f"- Run: {now}",
+        f"- Machine: {machine_summary()}",
+        *[f"- {note}" for note in header_notes],
+        "",
+    ]
+    for title, tables in sections:
+        parts += [f"## {title}", ""]
+        parts += [table.markdown() for table in tables]
+    REPORT.write_text("\n".join(parts))

@@ -1,0 +1,54 @@
+"""ASGI 1 channel layers: memory, Redis (asgi_redis 1.4.3 wire format; sharded; Sentinel), SQLite."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .base import BaseChannelLayer
+from .errors import (
+    BackendUnavailable,
+    ChannelFull,
+    ChannelLayerError,
+    InvalidMessage,
+    InvalidName,
+    MessageTooLarge,
+)
+from .memory import MemoryChannelLayer
+from .registry import BACKENDS, get_channel_layer, resolve_backend
+
+if TYPE_CHECKING:
+    from .redis import RedisChannelLayer
+    from .sentinel import RedisSentinelChannelLayer
+    from .sqlite import SQLiteChannelLayer
+
+__all__ = [
+    "BACKENDS",
+    "BackendUnavailable",
+    "BaseChannelLayer",
+    "ChannelFull",
+    "ChannelLayerError",
+    "InvalidMessage",
+    "InvalidName",
+    "MemoryChannelLayer",
+    "MessageTooLarge",
+    "RedisChannelLayer",
+    "RedisSentinelChannelLayer",
+    "SQLiteChannelLayer",
+    "get_channel_layer",
+    "resolve_backend",
+]
+
+_LAZY = {
+    "RedisChannelLayer": "channellayer.redis",
+    "RedisSentinelChannelLayer": "channellayer.sentinel",
+    "SQLiteChannelLayer": "channellayer.sqlite",
+}
+
+
+def __getattr__(name: str) -> Any:
+    # Backends import their drivers (redis, sqlite3) only when asked for.
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'channellayer' has no attribute {name!r}")

@@ -1,0 +1,288 @@
+"""The ASGI 1 channel-layer API, written once; backends supply a handful of storage operations.
+
+Theory of operation
+-------------------
+A *list* is the unit of storage: a normal or ``?`` channel is stored under its own name, and every
+process-specific channel ``prefix!local`` is stored on the list ``prefix!`` with the full name kept
+inside the message under ``__asgi_channel__`` (as asgi_redis and asgiref.inmemory did). Capacity
+is looked up on the list's name. This class validates names and messages, encodes them (which is
+also the copy-on-send), and hands ``(list, payload, capacity)`` to the backend.
+
+Group sends use one rule for every list: **a group send delivers to all of its members on a list
+if that list had room (fewer entries than its capacity) when the send arrived, and to none of them
+otherwise**. So a broadcast to 1,000 sockets that share one interface server's reply list reaches
+all 1,000, while the list can never grow past ``capacity - 1`` plus the number of members one group
+has on it: memory stays bounded by the sockets a process holds.
+
+Backends implement ``_push``, ``_push_many``, ``_pop``, ``_exists``, ``_group_add``,
+``_group_discard``, ``_group_members``, ``_push_group``, ``_flush`` and the statistics hooks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import string
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, ClassVar
+
+from .capacity import CapacityTable
+from .codec import DEFAULT_MAX_MESSAGE_SIZE, Codec
+from .errors import BackendUnavailable, ChannelFull, InvalidMessage, InvalidName, MessageTooLarge
+from .names import check_channel_name, check_group_name, non_local_name
+
+__all__ = ["BaseChannelLayer", "RESERVED_CHANNEL_KEY", "Received"]
+
+logger = logging.getLogger("channellayer")
+
+#: Key under which a process-specific message carries its full channel name while it is stored.
+RESERVED_CHANNEL_KEY = "__asgi_channel__"
+
+Received = tuple[str | None, dict[str, Any] | None]
+Prepared = tuple[str, bytes, int]
+
+
+def _positive(option: str, value: object, kind: type = int) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int) or value <= 0:
+        raise ValueError(f"{option} must be a positive {'number' if kind is float else 'integer'}, not {value!r}")
+    return value
+
+
+class BaseChannelLayer:
+    """The ASGI 1 channel layer contract; subclasses provide storage."""
+
+    extensions: ClassVar[list[str]] = ["groups", "flush", "statistics", "asyncio"]
+
+    ChannelFull = ChannelFull
+    MessageTooLarge = MessageTooLarge
+    BackendUnavailable = BackendUnavailable
+
+    #: Random letters appended by :meth:`new_channel` (asgi_redis used 12).
+    new_channel_length: ClassVar[int] = 12
+
+    def __init__(
+        self,
+        *,
+        expiry: int = 60,
+        group_expiry: int = 86400,
+        capacity: int = 100,
+        channel_capacity: Mapping[Any, int] | None = None,
+        symmetric_encryption_keys: Sequence[str | bytes] | None = None,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        blocking_timeout: float = 5,
+    ) -> None:
+        self.expiry = _positive("expiry", expiry)
+        self.group_expiry = _positive("group_expiry", group_expiry)
+        self.capacities = CapacityTable(capacity, channel_capacity)
+        self.capacity = self.capacities.default
+        self.blocking_timeout = _positive("blocking_timeout", blocking_timeout, float)
+        self.codec = Codec(
+            symmetric_encryption_keys,
+            expiry=self.expiry,
+            max_message_size=_positive("max_message_size", max_message_size),
+        )
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}>"
+
+    # -- core API --------------------------------------------------------------------------
+
+    def get_capacity(self, channel: str) -> int:
+        """Capacity of ``channel``'s list (asgiref 1.x name, kept for old callers)."""
+        return self.capacities.lookup(non_local_name(channel))
+
+    def send(self, channel: str, message: dict[str, Any]) -> None:
+        """Queue ``message`` on ``channel``; raise ChannelFull or MessageTooLarge. Never blocks."""
+        self._push(*self._prepare(channel, message))
+
+    def send_many(self, messages: Iterable[tuple[str, dict[str, Any]]]) -> list[bool]:
+        """Send several messages in one batch; True for each delivered, False where the channel was full.
+
+        Every message is validated and encoded before anything is sent, so a bad one raises
+        without sending any of them.
+        """
+        prepared = [self._prepare(channel, message) for channel, message in messages]
+        if not prepared:
+            return []
+        return self._push_many(prepared)
+
+    def receive(self, channels: Sequence[str], block: bool = False) -> Received:
+        """Return ``(channel, message)`` from one of ``channels``, or ``(None, None)``."""
+        names = self._receive_names(channels)
+        return self._decode(self._pop(names, bool(block)))
+
+    def receive_many(self, channels: Sequence[str], block: bool = False) -> Received:
+        """Deprecated name of :meth:`receive`, still called by Channels 1.x code."""
+        warnings.warn("receive_many() is deprecated; use receive()", DeprecationWarning, stacklevel=2)
+        return self.receive(channels, block)
+
+    def new_channel(self, pattern: str) -> str:
+        """A new, unused single-reader channel name: ``pattern`` (ending in ``?``) plus random letters."""
+        if not isinstance(pattern, str) or not pattern.endswith("?"):
+            raise InvalidName(f"new_channel pattern {pattern!r} must be a str ending with '?'")
+        check_channel_name(pattern + "x")
+        while True:
+            name = pattern + "".join(random.choices(string.ascii_letters, k=self.new_channel_length))
+            if not self._exists(name):
+                return name
+
+    # -- groups extension -----------------------------------------------------------------
+
+    def group_add(self, group: str, channel: str) -> None:
+        self._group_add(check_group_name(group), check_channel_name(channel))
+
+    def group_discard(self, group: str, channel: str) -> None:
+        self._group_discard(check_group_name(group), check_channel_name(channel))
+
+    def group_channels(self, group: str) -> list[str]:
+        return self._group_members(check_group_name(group))
+
+    def send_group(self, group: str, message: dict[str, Any]) -> int:
+        """Send ``message`` to every member of ``group``; return how many copies were queued.
+
+        Never raises ChannelFull: members whose list is full are skipped (see the module docstring
+        for the rule). May raise MessageTooLarge.
+        """
+        members = self._group_members(check_group_name(group))
+        if not members:
+            self._check_message(group, message)
+            self.codec.encode(group, message)
+            return 0
+        return self._push_group(self._group_batches(members, message))
+
+    def _group_batches(self, members: Iterable[str], message: dict[str, Any]) -> dict[str, tuple[int, list[bytes]]]:
+        self._check_message(members, message)
+        batches: dict[str, tuple[int, list[bytes]]] = {}
+        shared: bytes | None = None
+        for channel in members:
+            target = non_local_name(channel)
+            if target == channel:
+                if shared is None:
+                    shared = self.codec.encode(channel, message)
+                payload = shared
+            else:
+                payload = self.codec.encode(channel, {**message, RESERVED_CHANNEL_KEY: channel})
+            if target not in batches:
+                batches[target] = (self.capacities.lookup(target), [])
+            batches[target][1].append(payload)
+        return batches
+
+    # -- asyncio extension ----------------------------------------------------------------
+
+    async def receive_async(self, channels: Sequence[str]) -> Received:
+        """Blocking receive as a coroutine; returns ``(None, None)`` after the built-in timeout."""
+        names = self._receive_names(channels)
+        return self._decode(await asyncio.to_thread(self._pop, names, True))
+
+    async def send_async(self, channel: str, message: dict[str, Any]) -> None:
+        prepared = self._prepare(channel, message)
+        await asyncio.to_thread(self._push, *prepared)
+
+    async def send_many_async(self, messages: Iterable[tuple[str, dict[str, Any]]]) -> list[bool]:
+        prepared = [self._prepare(channel, message) for channel, message in messages]
+        if not prepared:
+            return []
+        return await asyncio.to_thread(self._push_many, prepared)
+
+    async def send_group_async(self, group: str, message: dict[str, Any]) -> int:
+        return await asyncio.to_thread(self.send_group, group, message)
+
+    # -- flush / statistics / lifecycle ---------------------------------------------------
+
+    def flush(self) -> None:
+        """Delete every message and group membership of this layer."""
+        self._flush()
+
+    def global_statistics(self) -> dict[str, int]:
+        return self._global_statistics()
+
+    def channel_statistics(self, channel: str) -> dict[str, int | float]:
+        return self._channel_statistics(non_local_name(check_channel_name(channel, receive=True)))
+
+    def close(self) -> None:
+        """Release connections and files; the layer must not be used afterwards."""
+
+    async def aclose(self) -> None:
+        """Release what the asyncio extension opened for the running event loop."""
+
+    # -- helpers shared by backends -------------------------------------------------------
+
+    @staticmethod
+    def _check_message(where: object, message: object) -> None:
+        if not isinstance(message, dict):
+            raise InvalidMessage(f"message for {where!r} must be a dict, not {type(message).__name__}")
+        if RESERVED_CHANNEL_KEY in message:
+            raise InvalidMessage(f"message for {where!r} uses the reserved key {RESERVED_CHANNEL_KEY!r}")
+
+    def _prepare(self, channel: str, message: dict[str, Any]) -> Prepared:
+        check_channel_name(channel)
+        self._check_message(channel, message)
+        target = non_local_name(channel)
+        if target != channel:
+            message = {**message, RESERVED_CHANNEL_KEY: channel}
+        return target, self.codec.encode(channel, message), self.capacities.lookup(target)
+
+    @staticmethod
+    def _receive_names(channels: Sequence[str]) -> list[str]:
+        if isinstance(channels, (str, bytes)) or not isinstance(channels, Iterable):
+            raise InvalidName(f"channels must be a list of channel names, not {type(channels).__name__}")
+        names = list(dict.fromkeys(check_channel_name(name, receive=True) for name in channels))
+        if not names:
+            raise ValueError("receive() needs at least one channel name")
+        return names
+
+    def _decode(self, popped: tuple[str, bytes] | None) -> Received:
+        if popped is None:
+            return None, None
+        target, payload = popped
+        try:
+            message = self.codec.decode(payload)
+        except ValueError as exc:
+            logger.error("Dropped an undecodable message from %r: %s", target, exc)
+            return None, None
+        return message.pop(RESERVED_CHANNEL_KEY, target), message
+
+    # -- storage operations (backends) ----------------------------------------------------
+
+    def _push(self, target: str, payload: bytes, capacity: int) -> None:
+        raise NotImplementedError
+
+    def _push_many(self, prepared: list[Prepared]) -> list[bool]:
+        delivered = []
+        for target, payload, capacity in prepared:
+            try:
+                self._push(target, payload, capacity)
+            except ChannelFull:
+                delivered.append(False)
+            else:
+                delivered.append(True)
+        return delivered
+
+    def _pop(self, names: list[str], block: bool) -> tuple[str, bytes] | None:
+        raise NotImplementedError
+
+    def _exists(self, name: str) -> bool:
+        raise NotImplementedError
+
+    def _group_add(self, group: str, channel: str) -> None:
+        raise NotImplementedError
+
+    def _group_discard(self, group: str, channel: str) -> None:
+        raise NotImplementedError
+
+    def _group_members(self, group: str) -> list[str]:
+        raise NotImplementedError
+
+    def _push_group(self, batches: dict[str, tuple[int, list[bytes]]]) -> int:
+        raise NotImplementedError
+
+    def _flush(self) -> None:
+        raise NotImplementedError
+
+    def _global_statistics(self) -> dict[str, int]:
+        raise NotImplementedError
+
+    def _channel_statistics(self, target: str) -> dict[str, int | float]:
+        raise NotImplementedError

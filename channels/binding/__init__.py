@@ -1,0 +1,5 @@
+"""``channels.binding`` (from ``worker.binding``)."""
+
+from worker.binding import Binding
+
+__all__ = ["Binding"]

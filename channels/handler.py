@@ -1,0 +1,5 @@
+"""``channels.handler`` (from ``worker.handler``)."""
+
+from worker.handler import AsgiHandler, AsgiRequest, ViewConsumer
+
+__all__ = ["AsgiHandler", "AsgiRequest", "ViewConsumer"]

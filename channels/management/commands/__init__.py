@@ -1,0 +1,1 @@
+"""``manage.py runworker``, ``runserver`` and ``rundelay`` (implemented in ``worker``)."""

@@ -1,0 +1,1 @@
+"""``channels.security`` (from ``worker.security``)."""

@@ -1,0 +1,5 @@
+"""``channels.test.http``: the deprecated ``HttpClient`` (from ``worker.test.http``)."""
+
+from worker.test.http import HttpClient
+
+__all__ = ["HttpClient"]

@@ -1,0 +1,100 @@
+"""What every connection of one process shares: config, clock, layer I/O, the reply table and timers.
+
+The reply table maps the *local* part of a reply channel (the letters after ``!``) to the HTTP
+exchange or WebSocket that owns it, so one reader of the process's reply list can hand each reply
+to its owner in O(1). Nothing here imports a reactor: the clock and the layer I/O are passed in,
+which is how unit tests drive connections with ``task.Clock`` and an in-memory layer.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import string
+from typing import Any, Protocol
+
+from .accesslog import AccessLog
+from .config import Config
+from .sweep import Sweep
+
+__all__ = ["Context", "ReplyTarget", "Sender", "random_letters"]
+
+logger = logging.getLogger("interfaceserver")
+
+
+def random_letters(count: int = 10) -> str:
+    return "".join(random.choices(string.ascii_letters, k=count))
+
+
+class Sender(Protocol):
+    """The layer I/O a connection needs (LayerIO in production)."""
+
+    def send(self, channel: str, message: dict[str, Any]) -> Any: ...
+
+    def new_channel(self, pattern: str) -> Any: ...
+
+
+class ReplyTarget(Protocol):
+    def on_reply(self, message: dict[str, Any]) -> None: ...
+
+
+class Context:
+    """Shared state of one interface-server process (see the module docstring)."""
+
+    def __init__(self, config: Config, clock: Any, io: Sender, *, group_expiry: float = 86400,
+                 access_log: AccessLog | None = None, prefix: str | None = None) -> None:
+        self.config = config
+        self.clock = clock
+        self.io = io
+        self.access_log = access_log
+        self.prefix = prefix or f"daphne.response.{random_letters()}!"
+        self.replies: dict[str, ReplyTarget] = {}
+        self.connections: set[Any] = set()
+        self.draining = False
+        self.websocket_timeout = config.effective_websocket_timeout(group_expiry)
+        self.connect_timeout = Config.limit(config.websocket_connect_timeout)
+        self.handshake_timeout = Config.limit(config.websocket_handshake_timeout)
+        self.http_timeout = Config.limit(config.http_timeout)
+        # Open sockets are checked about four times per shortest deadline, between every 1 and 5
+        # seconds (5 s also bounds the wait for a peer's close frame); everything else once a second.
+        deadlines = [config.ping_interval, config.ping_timeout]
+        if self.websocket_timeout is not None:
+            deadlines.append(self.websocket_timeout)
+        ws_period = min(5.0, max(1.0, min(deadlines) / 4))
+        self.head_sweep = Sweep(clock, 1.0)
+        self.http_sweep = Sweep(clock, 1.0)
+        self.connecting_sweep = Sweep(clock, 1.0)
+        self.ws_sweep = Sweep(clock, ws_period)
+
+    def register(self, target: ReplyTarget) -> str:
+        """A new reply channel name routed to ``target``."""
+        while True:
+            local = random_letters()
+            if local not in self.replies:
+                self.replies[local] = target
+                return self.prefix + local
+
+    def unregister(self, reply_channel: str) -> None:
+        self.replies.pop(reply_channel[len(self.prefix):], None)
+
+    def notify(self, channel: str, message: dict[str, Any]) -> None:
+        """Best-effort send (disconnects, aborted bodies): a full channel drops it, as in Daphne; errors are logged."""
+
+        def failed(failure: Any) -> None:
+            logger.warning("Could not send %s: %s", channel, failure.getErrorMessage())
+
+        result = self.io.send(channel, message)
+        if hasattr(result, "addErrback"):
+            result.addErrback(failed)
+
+    def dispatch(self, channel: str, message: dict[str, Any]) -> None:
+        """Hand a reply from the process's list to its owner; unknown names are dropped (DEBUG)."""
+        target = self.replies.get(channel[len(self.prefix):]) if channel.startswith(self.prefix) else None
+        if target is None:
+            logger.debug("Message on unknown channel %r - discarding", channel)
+            return
+        target.on_reply(message)
+
+    def stop_timers(self) -> None:
+        for sweep in (self.head_sweep, self.http_sweep, self.connecting_sweep, self.ws_sweep):
+            sweep.stop()

@@ -1,0 +1,267 @@
+"""One HTTP request and its response on an HTTP/1.x connection (Twisted side, no parsing).
+
+The connection feeds the exchange the parsed head, body pieces and the end of the body; the
+exchange sends ``http.request`` (whole body up to ``body_stream_threshold``, otherwise the first
+part plus a ``body_channel`` carrying the rest in order, one chunk in flight at a time, retrying on
+ChannelFull with the client's reading paused), then writes the reply messages it is handed by the
+reply table. Timeouts: ``http_timeout`` answers 503 only while no response has started — a
+streaming response may outlive it (the Daphne 1.4.2 bug of §4.4 cannot happen here because the
+check is a state test, not an exception path).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from twisted.python.failure import Failure
+
+from channellayer import BackendUnavailable
+
+from .errors import ReplyError
+from .http11 import RequestHead
+from .lifecycle import HttpState, advance
+from .messages import forwarded, http_disconnect_message, http_request_message, parse_response
+from .responses import LAST_CHUNK, chunk, error_page, response_head
+
+if TYPE_CHECKING:
+    from .connection import Connection
+
+__all__ = ["Exchange"]
+
+logger = logging.getLogger("interfaceserver")
+
+_RETRY_AFTER = [(b"Retry-After", b"1")]
+_LIVE = (HttpState.READING_BODY, HttpState.STREAMING_BODY, HttpState.AWAITING_RESPONSE, HttpState.RESPONDING)
+
+
+class Exchange:
+    """State of one request/response; see the module docstring."""
+
+    __slots__ = ("conn", "head", "path", "state", "reply_channel", "started", "body", "body_size", "body_done",
+                 "body_channel", "chunk_in_flight", "retry_delay", "keep_alive", "chunked", "status", "sent",
+                 "head_request")
+
+    def __init__(self, conn: Connection, head: RequestHead, path: str) -> None:
+        self.conn = conn
+        self.head = head
+        self.path = path
+        self.state = HttpState.READING_BODY
+        self.reply_channel = ""
+        self.started = conn.ctx.clock.seconds()
+        self.body: list[bytes] = []
+        self.body_size = 0
+        self.body_done = False
+        self.body_channel: str | None = None
+        self.chunk_in_flight = False
+        self.retry_delay = 0.05
+        self.keep_alive = head.keep_alive
+        self.chunked = False
+        self.status: int | None = None
+        self.sent = 0
+        self.head_request = head.method == b"HEAD"
+        conn.ctx.http_sweep.add(self)
+
+    @property
+    def live(self) -> bool:
+        return self.state in _LIVE
+
+    # -- request side ------------------------------------------------------------------------
+
+    def body_received(self, data: bytes) -> None:
+        if not self.live:
+            return  # already answered (413, 408, 503): the connection is closing
+        config = self.conn.ctx.config
+        self.body_size += len(data)
+        if self.body_size > config.max_request_body:
+            self.fail(413, f"Request body larger than {config.max_request_body} bytes")
+            return
+        self.body.append(data)
+        if self.state == HttpState.READING_BODY and self.body_size > config.body_stream_threshold:
+            self._start_streaming()
+        elif self.state == HttpState.STREAMING_BODY:
+            self._pump()
+
+    def body_ended(self) -> None:
+        self.body_done = True
+        if self.state == HttpState.READING_BODY:
+            self.state = advance(self.state, "send")
+            self._send_request(b"".join(self.body), None)
+            self.body = []
+        elif self.state == HttpState.STREAMING_BODY or self.body_channel is not None:
+            self._pump()
+
+    def _message(self, body: bytes, body_channel: str | None) -> dict[str, Any]:
+        conn = self.conn
+        client, server, scheme = conn.addresses()
+        ctx = conn.ctx
+        self.reply_channel = ctx.register(self)
+        return http_request_message(
+            self.head, reply_channel=self.reply_channel, client=client, server=server, scheme=scheme,
+            root_path=ctx.config.root_path, proxy_headers=conn.proxy_trusted(), body=body, body_channel=body_channel,
+        )
+
+    def _send_request(self, body: bytes, body_channel: str | None) -> None:
+        try:
+            message = self._message(body, body_channel)
+        except Exception as exc:
+            logger.exception("HTTP processing error")
+            self.fail(500, f"HTTP processing error: {exc}")
+            return
+        self.conn.ctx.io.send("http.request", message).addCallbacks(self._request_sent, self._request_failed)
+
+    def _request_sent(self, delivered: bool) -> None:
+        if not delivered and self.state not in (HttpState.RESPONDING, HttpState.COMPLETE, HttpState.FAILED):
+            self.fail(503, "Request queue full.", _RETRY_AFTER)
+
+    def _request_failed(self, failure: Failure) -> None:
+        if failure.check(BackendUnavailable):
+            logger.warning("Channel layer unavailable: %s", failure.value)
+            self.fail(503, "Channel layer unavailable.", _RETRY_AFTER)
+        else:
+            logger.error("HTTP processing error: %s", failure.getErrorMessage())
+            self.fail(500, "HTTP processing error")
+
+    def _start_streaming(self) -> None:
+        self.state = advance(self.state, "stream")
+        self.conn.pause_reading()
+        self.conn.ctx.io.new_channel("http.request.body?").addCallbacks(self._got_body_channel, self._request_failed)
+
+    def _got_body_channel(self, name: str) -> None:
+        if self.state != HttpState.STREAMING_BODY:
+            return
+        self.body_channel = name
+        threshold = self.conn.ctx.config.body_stream_threshold
+        data = b"".join(self.body)
+        self.body = [data[threshold:]] if len(data) > threshold else []
+        self._send_request(data[:threshold], name)
+        self.chunk_in_flight = False
+        self._pump()
+
+    def _pump(self) -> None:
+        """Send the next body chunk if none is in flight; pause the client while chunks pile up."""
+        if self.body_channel is None or self.chunk_in_flight or not self.live:
+            return
+        threshold = self.conn.ctx.config.body_stream_threshold
+        pending = sum(len(piece) for piece in self.body)
+        if pending < threshold and not self.body_done:
+            self.conn.resume_reading()
+            return
+        data = b"".join(self.body)
+        piece, rest = data[:threshold], data[threshold:]
+        self.body = [rest] if rest else []
+        more = bool(rest) or not self.body_done
+        self.chunk_in_flight = True
+        self.conn.pause_reading()
+        self._send_chunk({"content": piece, "closed": False, "more_content": more}, more)
+
+    def _send_chunk(self, message: dict[str, Any], more: bool) -> None:
+        assert self.body_channel is not None
+        self.conn.ctx.io.send(self.body_channel, message).addCallbacks(
+            lambda delivered: self._chunk_sent(delivered, message, more), self._request_failed
+        )
+
+    def _chunk_sent(self, delivered: bool, message: dict[str, Any], more: bool) -> None:
+        if not self.live:
+            return
+        if not delivered:  # the spec: on ChannelFull, wait and retry (the client stays paused)
+            self.conn.ctx.clock.callLater(self.retry_delay, self._send_chunk, message, more)
+            self.retry_delay = min(self.retry_delay * 2, 1.0)
+            return
+        self.retry_delay = 0.05
+        self.chunk_in_flight = False
+        if not more:
+            if self.state == HttpState.STREAMING_BODY:
+                self.state = advance(self.state, "body_done")
+            self.conn.resume_reading()
+            return
+        self._pump()
+
+    # -- response side -----------------------------------------------------------------------
+
+    def on_reply(self, message: dict[str, Any]) -> None:
+        if not self.live:
+            return
+        started = self.state == HttpState.RESPONDING
+        try:
+            status, headers, content, more = parse_response(message, started)
+        except ReplyError as exc:
+            logger.error("HTTP/WS send decode error: %s", exc)
+            if not started:
+                self.fail(500, "HTTP processing error")
+            return
+        conn = self.conn
+        if not started:
+            assert status is not None
+            self.status = status
+            keep_alive = self.keep_alive and not conn.ctx.draining and (self.body_done or self.body_channel is None)
+            data, self.chunked, self.keep_alive = response_head(
+                self.head.http_version, status, headers, body_length=None if more or self.head_request else len(content),
+                keep_alive=keep_alive, head_request=self.head_request,
+            )
+            self.state = advance(self.state, "respond" if more else "respond_all")
+            conn.write(data)
+        if content and not self.head_request and self.status not in (204, 304):
+            self.sent += len(content)
+            conn.write(chunk(content) if self.chunked else content)
+        if started and not more:
+            self.state = advance(self.state, "finish")
+        if self.state == HttpState.COMPLETE:
+            if self.chunked:
+                conn.write(LAST_CHUNK)
+            self._done()
+
+    def _done(self) -> None:
+        ctx = self.conn.ctx
+        ctx.http_sweep.discard(self)
+        if self.reply_channel:
+            ctx.unregister(self.reply_channel)
+        if ctx.access_log is not None and self.status is not None:
+            client = self.conn.client()
+            if self.conn.proxy_trusted():
+                client, _ = forwarded(self.head.headers, client, "http")
+            # Daphne logged the raw request target (query included) and the body bytes sent.
+            target = self.head.target.decode("latin-1")
+            ctx.access_log.http(client, self.head.method.decode("ascii"), target, self.status, self.sent)
+        # A body still arriving for an answered request cannot be skipped safely: close instead.
+        keep_alive = self.keep_alive and self.body_done and self.state == HttpState.COMPLETE
+        self.conn.exchange_finished(self, keep_alive)
+
+    def fail(self, status: int, detail: str, extra: list[tuple[bytes, bytes]] | None = None) -> None:
+        """Answer ``status`` if no response has started, else cut the connection; end the exchange."""
+        if not self.live:
+            return
+        started = self.state == HttpState.RESPONDING
+        self.state = advance(self.state, "fail")
+        if not started:
+            self.status = status
+            page = error_page(status, detail, http_version=self.head.http_version, extra_headers=extra)
+            self.sent = len(page) - page.index(b"\r\n\r\n") - 4
+            self.conn.write(page)
+        if self.body_channel is not None and not self.body_done:
+            self.conn.ctx.notify(self.body_channel, {"content": b"", "closed": True, "more_content": False})
+        self.keep_alive = False
+        self._done()
+
+    def sweep(self, now: float) -> None:
+        """The http_timeout: 503 for a request still without a response; responding exchanges are left alone."""
+        timeout = self.conn.ctx.http_timeout
+        if timeout is None or self.state == HttpState.RESPONDING or now - self.started <= timeout:
+            return
+        if self.state == HttpState.READING_BODY:
+            self.fail(408, "Request body not received within time limit.")
+        else:
+            self.fail(503, "Worker server failed to respond within time limit.")
+
+    def connection_lost(self) -> None:
+        """The client went away: tell the application (``http.disconnect``, and a closed body chunk)."""
+        if not self.live:
+            return
+        ctx = self.conn.ctx
+        self.state = advance(self.state, "fail")
+        ctx.http_sweep.discard(self)
+        if self.body_channel is not None and not self.body_done:
+            ctx.notify(self.body_channel, {"content": b"", "closed": True, "more_content": False})
+        if self.reply_channel:
+            ctx.notify("http.disconnect", http_disconnect_message(self.reply_channel, self.path))
+            ctx.unregister(self.reply_channel)

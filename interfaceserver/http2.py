@@ -1,0 +1,170 @@
+"""HTTP/2 over TLS (ALPN ``h2``), when Twisted's ``http2`` extra (the ``h2`` package) is installed.
+
+As in Daphne 1.4.2, each stream is an ordinary request with its own reply channel and
+``http_version`` "2"; Twisted's ``H2Connection`` does the framing, flow control and per-stream
+backpressure, and :class:`H2Request` (a ``twisted.web.http.Request``) translates with the same pure
+functions as HTTP/1.x. Differences from HTTP/1.x: a request body is buffered by Twisted and sent
+whole, so bodies above ``body_stream_threshold`` get 413 on HTTP/2 (they can be sent over HTTP/1.1,
+which streams them over a ``body_channel``); WebSockets need HTTP/1.1 (no RFC 8441).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from twisted.web import http
+
+from .errors import ProtocolError, ReplyError
+from .http11 import RequestHead
+from .messages import http_disconnect_message, http_request_message, parse_response, peer_is_trusted, split_target
+from .responses import error_page
+
+try:
+    from twisted.web._http2 import H2Connection
+
+    H2_AVAILABLE = True
+except ImportError:  # the optional http2 extra is missing
+    H2_AVAILABLE = False
+
+if TYPE_CHECKING:
+    from .connection import Connection
+    from .context import Context
+
+__all__ = ["H2_AVAILABLE", "H2Request", "maybe_switch_to_h2"]
+
+logger = logging.getLogger("interfaceserver")
+
+#: Seconds an HTTP/2 connection may stay without any frame before it is closed (nginx's default).
+_IDLE_TIMEOUT = 180
+
+
+def maybe_switch_to_h2(conn: Connection, data: bytes) -> bool:
+    """Hand ``conn`` to an HTTP/2 connection if TLS negotiated h2; False (nothing done) otherwise."""
+    if not H2_AVAILABLE or getattr(conn.transport, "negotiatedProtocol", None) != b"h2":
+        return False
+    ctx = conn.ctx
+    ctx.head_sweep.discard(conn)
+    conn.parser = None
+    h2: Any = H2Connection(ctx.clock)
+    h2.requestFactory = lambda channel, queued=False: H2Request(ctx, channel)
+    h2.site = None
+    h2.factory = None
+    h2.timeOut = _IDLE_TIMEOUT
+    conn.h2 = h2
+    h2.makeConnection(conn.transport)
+    h2.dataReceived(data)
+    return True
+
+
+class H2Request(http.Request):
+    """One HTTP/2 stream as an ASGI 1 request (see the module docstring)."""
+
+    def __init__(self, ctx: Context, channel: Any) -> None:
+        super().__init__(channel, queued=False)
+        self.ctx = ctx
+        self.reply_channel = ""
+        self.asgi_path = ""
+        self.started = ctx.clock.seconds()
+        self.responding = False
+        self.ended = False
+        self.body_size = 0
+
+    def handleContentChunk(self, data: bytes) -> None:
+        self.body_size += len(data)
+        if self.body_size <= self.ctx.config.body_stream_threshold:
+            super().handleContentChunk(data)
+
+    def process(self) -> None:
+        ctx = self.ctx
+        config = ctx.config
+        try:
+            self.asgi_path, _ = split_target(self.uri)
+            if self.body_size > config.body_stream_threshold:
+                raise ProtocolError(413, "Request body too large for HTTP/2; send it over HTTP/1.1")
+            headers = [(name.lower(), value) for name, values in self.requestHeaders.getAllRawHeaders()
+                       for value in values]
+            head = RequestHead(self.method, self.uri, "2", headers)
+        except ProtocolError as exc:
+            self._error(exc.status, exc.detail)
+            return
+        peer, host = self.getClientAddress(), self.getHost()
+        client = [peer.host, peer.port] if hasattr(peer, "host") else None
+        server = [host.host, host.port] if hasattr(host, "host") else None
+        self.reply_channel = ctx.register(self)
+        assert self.content is not None
+        message = http_request_message(
+            head, reply_channel=self.reply_channel, client=client, server=server, scheme="https",
+            root_path=config.root_path, body=self.content.read(),
+            proxy_headers=config.proxy_headers and peer_is_trusted(client, config.proxy_trusted),
+        )
+        ctx.http_sweep.add(self)
+        ctx.io.send("http.request", message).addCallbacks(self._sent, self._send_failed)
+
+    def _sent(self, delivered: bool) -> None:
+        if not delivered:
+            self._error(503, "Request queue full.")
+
+    def _send_failed(self, failure: Any) -> None:
+        logger.warning("Could not send http.request: %s", failure.getErrorMessage())
+        self._error(503, "Channel layer unavailable.")
+
+    def on_reply(self, message: dict[str, Any]) -> None:
+        if self.ended:
+            return
+        try:
+            status, headers, content, more = parse_response(message, self.responding)
+        except ReplyError as exc:
+            logger.error("HTTP/WS send decode error: %s", exc)
+            if not self.responding:
+                self._error(500, "HTTP processing error")
+            return
+        if not self.responding:
+            assert status is not None
+            self.responding = True
+            self.setResponseCode(status)
+            self.responseHeaders.setRawHeaders(b"server", [b"Daphne"])
+            for name, value in headers:
+                self.responseHeaders.addRawHeader(name, value)
+        if content:
+            self.write(content)
+        if not more:
+            self._end(logged=True)
+            self.finish()
+
+    def _error(self, status: int, detail: str) -> None:
+        if self.ended or self.responding:
+            return
+        body = error_page(status, detail).split(b"\r\n\r\n", 1)[1]
+        self.setResponseCode(status)
+        self.setHeader(b"content-type", b"text/html; charset=utf-8")
+        if status == 503:
+            self.setHeader(b"retry-after", b"1")
+        self.write(body)
+        self._end(logged=True)
+        self.finish()
+
+    def _end(self, logged: bool = False) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        ctx = self.ctx
+        ctx.http_sweep.discard(self)
+        if self.reply_channel:
+            ctx.unregister(self.reply_channel)
+        if logged and ctx.access_log is not None:
+            peer = self.getClientAddress()
+            client = [peer.host, peer.port] if hasattr(peer, "host") else None
+            ctx.access_log.http(client, self.method.decode("ascii", "replace"), self.uri.decode("latin-1"), self.code,
+                                self.sentLength)
+
+    def sweep(self, now: float) -> None:
+        timeout = self.ctx.http_timeout
+        if timeout is not None and not self.responding and now - self.started > timeout:
+            self._error(503, "Worker server failed to respond within time limit.")
+
+    def connectionLost(self, reason: Any) -> None:
+        if not self.ended and self.reply_channel:
+            self.ctx.notify("http.disconnect", http_disconnect_message(self.reply_channel, self.asgi_path))
+        self._end()
+        super().connectionLost(reason)

@@ -1,0 +1,174 @@
+"""All channel-layer traffic of one interface-server process, kept off the event loop.
+
+Theory of operation
+-------------------
+Twisted runs on the asyncio reactor, so the layer's ``asyncio`` extension (native ``redis.asyncio``
+for Redis, a worker thread for the others) is awaited from the same thread as the protocols, and
+its futures become Deferreds with ``Deferred.fromFuture``. Nothing here ever blocks the reactor.
+
+*Sends* go through one FIFO: whatever protocols queue while a batch is in flight is sent next as one
+``send_many_async`` (one pipelined round trip per shard), and each caller's Deferred fires with True
+(delivered) or False (channel full), or fails with BackendUnavailable. One queue keeps messages in
+the order they were produced (a socket's ``websocket.receive`` frames stay in order), and batching
+keeps the number of round trips low under load. A message the layer refuses (MessageTooLarge,
+InvalidMessage) fails alone: the batch is retried one message at a time.
+
+*Replies* are read by one coroutine blocking on ``receive_async([prefix])`` for the process's
+single reply list: no polling, one BLPOP outstanding at a time. Each message goes to ``dispatch``.
+When the layer is down the reader logs once, backs off (0.1 s doubling to 2 s) and tries again,
+forever; the first success logs the recovery. ``run_once`` is the step function.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+from twisted.internet.defer import Deferred
+
+from channellayer import BackendUnavailable
+
+__all__ = ["LayerIO"]
+
+logger = logging.getLogger("interfaceserver")
+
+T = TypeVar("T")
+_BATCH = 500
+_MAX_BACKOFF = 2.0
+
+
+def _deferred(coro: Coroutine[Any, Any, T]) -> Deferred[T]:
+    return Deferred.fromFuture(asyncio.ensure_future(coro))
+
+
+class LayerIO:
+    """Sends, new_channel and the reply reader of one process (see the module docstring)."""
+
+    def __init__(self, layer: Any, prefix: str, dispatch: Callable[[str, dict[str, Any]], None]) -> None:
+        self.layer = layer
+        self.prefix = prefix
+        self.dispatch = dispatch
+        self.healthy = True
+        self._queue: list[tuple[str, dict[str, Any], Deferred[bool]]] = []
+        self._sender: asyncio.Task[None] | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._backoff = 0.1
+        self._native = "asyncio" in getattr(layer, "extensions", ()) and hasattr(layer, "receive_async")
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def send(self, channel: str, message: dict[str, Any]) -> Deferred[bool]:
+        """Queue ``message``; the Deferred fires True (sent), False (ChannelFull) or fails (layer error)."""
+        result: Deferred[bool] = Deferred()
+        self._queue.append((channel, message, result))
+        if self._sender is None:
+            self._sender = asyncio.ensure_future(self._drain())
+        return result
+
+    def new_channel(self, pattern: str) -> Deferred[str]:
+        """``layer.new_channel(pattern)`` in a thread (it may ask the backend whether a name is free)."""
+        return _deferred(asyncio.to_thread(self.layer.new_channel, pattern))
+
+    async def _drain(self) -> None:
+        try:
+            while self._queue:
+                batch, self._queue = self._queue[:_BATCH], self._queue[_BATCH:]
+                await self._send_batch(batch)
+        finally:
+            self._sender = None
+
+    async def _send_many(self, pairs: list[tuple[str, dict[str, Any]]]) -> list[bool]:
+        if self._native and hasattr(self.layer, "send_many_async"):
+            return list(await self.layer.send_many_async(pairs))
+        return list(await asyncio.to_thread(self._send_many_sync, pairs))
+
+    def _send_many_sync(self, pairs: list[tuple[str, dict[str, Any]]]) -> list[bool]:
+        if hasattr(self.layer, "send_many"):
+            return list(self.layer.send_many(pairs))
+        delivered = []
+        for channel, message in pairs:
+            try:
+                self.layer.send(channel, message)
+            except self.layer.ChannelFull:
+                delivered.append(False)
+            else:
+                delivered.append(True)
+        return delivered
+
+    async def _send_batch(self, batch: list[tuple[str, dict[str, Any], Deferred[bool]]]) -> None:
+        try:
+            results = await self._send_many([(channel, message) for channel, message, _ in batch])
+        except BackendUnavailable as exc:
+            for _, _, result in batch:
+                result.errback(exc)
+            return
+        except Exception as exc:
+            if len(batch) == 1:
+                batch[0][2].errback(exc)
+                return
+            for item in batch:
+                await self._send_batch([item])
+            return
+        for delivered, (_, _, result) in zip(results, batch, strict=False):
+            result.callback(delivered)
+
+    # -- reading replies -------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the reply reader (call with the asyncio loop running, or about to run)."""
+        self._reader = asyncio.ensure_future(self._read_forever())
+
+    async def _read_forever(self) -> None:
+        while not self._stopping:
+            await self.run_once()
+
+    async def _receive(self) -> tuple[str | None, dict[str, Any] | None]:
+        if self._native:
+            return await self.layer.receive_async([self.prefix])
+        return await asyncio.to_thread(self.layer.receive, [self.prefix], True)
+
+    async def run_once(self) -> None:
+        """Wait for one reply and dispatch it; on a layer error, log, back off and return."""
+        try:
+            channel, message = await self._receive()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if self.healthy:
+                logger.error("Error trying to receive messages: %s (retrying until the layer is back)", exc)
+            self.healthy = False
+            await asyncio.sleep(self._backoff)
+            self._backoff = min(self._backoff * 2, _MAX_BACKOFF)
+            return
+        if not self.healthy:
+            logger.warning("Channel layer is reachable again; reading replies")
+        self.healthy = True
+        self._backoff = 0.1
+        if channel is not None and message is not None:
+            try:
+                self.dispatch(channel, message)
+            except Exception:
+                logger.exception("HTTP/WS send decode error on %s", channel)
+
+    async def stop(self) -> None:
+        """Stop reading, then wait until every queued send has been attempted."""
+        self._stopping = True
+        if self._reader is not None:
+            self._reader.cancel()
+            try:
+                await self._reader
+            except (asyncio.CancelledError, Exception):
+                pass
+        while self._sender is not None:
+            await asyncio.sleep(0.01)
+        aclose = getattr(self.layer, "aclose", None)
+        if aclose is not None:
+            # A reader's BLPOP may still be out for up to blocking_timeout; every connection is closed by
+            # now, so a reply it might still pop has no one to go to: do not wait for it.
+            try:
+                await asyncio.wait_for(aclose(), 0.5)
+            except Exception:
+                logger.debug("Error closing the layer's connections", exc_info=True)

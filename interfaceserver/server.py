@@ -1,0 +1,158 @@
+"""The interface-server process: listen on the endpoints, read replies, stop gracefully.
+
+``Server(config, layer, reactor)`` wires a :class:`~interfaceserver.context.Context`, the
+:class:`~interfaceserver.layerio.LayerIO` and a protocol factory together. ``run()`` is for the
+command line: it runs the reactor until SIGTERM/SIGINT, and the reactor's "before shutdown"
+trigger is :meth:`Server.drain`: stop accepting, close idle keep-alive connections, close
+WebSockets with 1001 (sending their ``websocket.disconnect``), let in-flight HTTP responses finish
+within ``drain_timeout``, flush queued sends, then let the reactor stop (exit status 0).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from typing import IO, Any
+
+from twisted.internet.defer import Deferred, DeferredList
+from twisted.internet.interfaces import IProtocolNegotiationFactory
+from twisted.internet.protocol import Factory
+from zope.interface import implementer
+
+from .accesslog import AccessLog
+from .config import Config
+from .connection import Connection
+from .context import Context
+from .endpoints import endpoint_from_string
+from .http2 import H2_AVAILABLE
+from .layerio import LayerIO
+
+__all__ = ["ConnectionFactory", "Server"]
+
+logger = logging.getLogger("interfaceserver")
+
+
+@implementer(IProtocolNegotiationFactory)
+class ConnectionFactory(Factory):
+    """Builds a :class:`Connection` per socket; offers ALPN ``h2`` when HTTP/2 is available."""
+
+    noisy = False
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def buildProtocol(self, addr: Any) -> Any:
+        if self.ctx.draining:
+            return None
+        return Connection(self.ctx)
+
+    def acceptableProtocols(self) -> list[bytes]:
+        return [b"h2", b"http/1.1"] if H2_AVAILABLE else [b"http/1.1"]
+
+
+def open_access_log(config: Config) -> IO[str] | None:
+    """Daphne's rule: ``-`` is stdout, a path is appended to line by line, unset means stdout at verbosity >= 1."""
+    if config.access_log == "-" or (config.access_log is None and config.verbosity >= 1):
+        return sys.stdout
+    if config.access_log:
+        return open(config.access_log, "a", buffering=1, encoding="utf8")
+    return None
+
+
+class Server:
+    """One interface-server process; see the module docstring."""
+
+    def __init__(self, config: Config, layer: Any, reactor: Any, access_stream: IO[str] | None = None) -> None:
+        self.config = config
+        self.layer = layer
+        self.reactor = reactor
+        self.ctx: Context
+        self.io = LayerIO(layer, "", self._dispatch)
+        self.ctx = Context(config, reactor, self.io, group_expiry=getattr(layer, "group_expiry", 86400),
+                           access_log=AccessLog(access_stream) if access_stream is not None else None)
+        self.io.prefix = self.ctx.prefix
+        self.factory = ConnectionFactory(self.ctx)
+        self.ports: list[Any] = []
+        # Parsed now, so a malformed endpoint string fails before the reactor starts (ValueError).
+        self.endpoints = [endpoint_from_string(reactor, description) for description in config.endpoints]
+
+    def _dispatch(self, channel: str, message: dict[str, Any]) -> None:
+        self.ctx.dispatch(channel, message)
+
+    def listen(self) -> Deferred[list[Any]]:
+        """Listen on every configured endpoint; fires with the listening ports."""
+        deferreds = [endpoint.listen(self.factory) for endpoint in self.endpoints]
+
+        def done(results: list[tuple[bool, Any]]) -> list[Any]:
+            for ok, value in results:
+                if not ok:
+                    value.raiseException()
+                self.ports.append(value)
+                logger.info("Listening on %s", _describe(value))
+            return self.ports
+
+        return DeferredList(deferreds, consumeErrors=True).addCallback(done)
+
+    def start(self) -> Deferred[list[Any]]:
+        logger.info("Reply channel prefix %s", self.ctx.prefix)
+        self.io.start()
+        return self.listen()
+
+    def run(self) -> None:
+        """Run until a signal stops the reactor; the drain runs as a "before shutdown" trigger."""
+
+        def started() -> None:
+            self.start().addErrback(self._failed_to_start)
+
+        self.reactor.callWhenRunning(started)
+        self.reactor.addSystemEventTrigger("before", "shutdown", self.drain)
+        self.reactor.run()
+
+    def _failed_to_start(self, failure: Any) -> None:
+        logger.critical("Could not listen: %s", failure.getErrorMessage())
+        self.exit_code = 1
+        self.reactor.stop()
+
+    exit_code = 0
+
+    def drain(self) -> Deferred[None]:
+        """Graceful stop (see the module docstring); the Deferred fires when it is safe to exit."""
+        return Deferred.fromFuture(asyncio.ensure_future(self._drain()))
+
+    async def _drain(self) -> None:
+        ctx = self.ctx
+        if ctx.draining:
+            return
+        ctx.draining = True
+        logger.info("Shutting down: draining %d connections", len(ctx.connections))
+        for port in self.ports:
+            try:
+                stopped = port.stopListening()
+                if isinstance(stopped, Deferred):
+                    await stopped.asFuture(asyncio.get_running_loop())
+            except Exception:
+                logger.debug("Error closing a listening port", exc_info=True)
+        for conn in list(ctx.connections):
+            conn.going_away()
+        deadline = self.reactor.seconds() + self.config.drain_timeout
+        rounds = 0
+        while ctx.connections and self.reactor.seconds() < deadline:
+            await asyncio.sleep(0.05)
+            rounds += 1
+            if rounds % 10 == 0:  # HTTP/2 connections close once their last stream has finished
+                for conn in list(ctx.connections):
+                    conn.going_away()
+        for conn in list(ctx.connections):
+            logger.warning("Drain timeout: aborting %r", conn)
+            conn.abort()
+        ctx.stop_timers()
+        await self.io.stop()
+        logger.info("Drained; exiting")
+
+
+def _describe(port: Any) -> str:
+    try:
+        return str(port.getHost())
+    except Exception:
+        return repr(port)

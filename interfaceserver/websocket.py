@@ -1,0 +1,267 @@
+"""One WebSocket: the accept/reject handshake with the application, frames both ways, pings and timeouts.
+
+Flow (reference §2.5–§2.8, §4.5): the upgrade request becomes ``websocket.connect`` (order 0) and the
+101 is held back until the application replies ``accept`` (or sends a frame); ``accept: False`` or
+``close`` while connecting answers 403. ChannelFull on connect answers 503 (with Retry-After) and
+mutes the socket; ChannelFull on receive closes with 1013 and mutes it; a muted socket sends the
+application nothing more. Every close ends with ``websocket.disconnect`` (code, order = frames + 1).
+
+Timers are sweeps (one per process, see ``sweep.py``): while connecting, the connect timeout (403)
+and handshake timeout (abort); when open, ``websocket_timeout`` (close 1000), ping after
+``ping_interval`` of silence and abort after ``ping_timeout`` without a pong; when closing, give the
+peer 5 s to answer our close frame. An idle socket holds this object, a frame parser and its slot
+in two tables: a few hundred bytes.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from twisted.python.failure import Failure
+
+from channellayer import BackendUnavailable, MessageTooLarge
+
+from .errors import ReplyError, WebSocketProtocolError
+from .lifecycle import WsState, advance
+from .messages import (
+    websocket_connect_message,
+    websocket_disconnect_message,
+    websocket_receive_message,
+    websocket_reply_actions,
+)
+from .responses import error_page
+from .websocket_frames import BINARY, CLOSE, PING, PONG, TEXT, FrameParser, accept_response, close_frame, encode_frame
+
+if TYPE_CHECKING:
+    from .connection import Connection
+    from .http11 import RequestHead
+
+__all__ = ["WebSocket"]
+
+logger = logging.getLogger("interfaceserver")
+
+_CLOSE_WAIT = 5.0
+
+
+class WebSocket:
+    """The WebSocket side of a connection after an upgrade request; see the module docstring."""
+
+    __slots__ = ("conn", "state", "reply_channel", "path", "raw_path", "key", "subprotocol", "frames", "order", "muted",
+                 "created", "last_activity", "ping_sent", "closing_at", "close_code", "pending", "announced")
+
+    def __init__(self, conn: Connection, head: RequestHead, path: str, key: bytes, offered: list[str]) -> None:
+        ctx = conn.ctx
+        self.conn = conn
+        self.state = WsState.HANDSHAKE
+        self.path = path
+        self.raw_path = head.target.partition(b"?")[0].decode("latin-1")  # the access log shows it undecoded
+        self.key: bytes | None = key
+        allowed = ctx.config.ws_protocols
+        self.subprotocol = next((p for p in offered if p in allowed), None)
+        self.frames = FrameParser(ctx.config.max_ws_message)
+        self.order = 0
+        self.muted = False
+        self.created = self.last_activity = ctx.clock.seconds()
+        self.ping_sent = 0.0
+        self.closing_at = 0.0
+        self.close_code = 1006
+        self.pending = b""
+        self.announced = False
+        self.reply_channel = ctx.register(self)
+        client, server, _ = conn.addresses()
+        message = websocket_connect_message(
+            head, reply_channel=self.reply_channel, client=client, server=server, proxy_headers=conn.proxy_trusted()
+        )
+        ctx.connecting_sweep.add(self)
+        self._log("CONNECTING")
+        self.announced = True
+        ctx.io.send("websocket.connect", message).addCallbacks(self._connect_sent, self._connect_failed)
+
+    def _log(self, action: str) -> None:
+        log = self.conn.ctx.access_log
+        if log is not None:
+            client = self.conn.client()
+            log.websocket(client, action, self.raw_path)
+
+    # -- handshake ---------------------------------------------------------------------------
+
+    def _connect_sent(self, delivered: bool) -> None:
+        if not delivered and self.state == WsState.HANDSHAKE:
+            self._deny(503, "Connection queue at capacity")
+
+    def _connect_failed(self, failure: Failure) -> None:
+        logger.warning("Could not send websocket.connect: %s", failure.getErrorMessage())
+        if self.state == WsState.HANDSHAKE:
+            self._deny(503, "Channel layer unavailable")
+
+    def _deny(self, status: int, detail: str) -> None:
+        self.muted = True
+        self.state = advance(self.state, "reject")
+        self._log("REJECT")
+        self.conn.write(error_page(status, detail, extra_headers=[(b"Retry-After", b"1")]))
+        self.conn.close()
+
+    def accept(self) -> None:
+        assert self.key is not None
+        self.state = advance(self.state, "accept")
+        ctx = self.conn.ctx
+        ctx.connecting_sweep.discard(self)
+        ctx.ws_sweep.add(self)
+        self.conn.write(accept_response(self.key, self.subprotocol))
+        self.key = None
+        self.last_activity = ctx.clock.seconds()
+        self._log("CONNECT")
+        pending, self.pending = self.pending, b""
+        if pending:
+            self.data_received(pending)
+
+    def reject(self) -> None:
+        self.state = advance(self.state, "reject")
+        self._log("REJECT")
+        self.conn.write(error_page(403, "Access denied"))
+        self.conn.close()
+
+    # -- replies from the application --------------------------------------------------------
+
+    def on_reply(self, message: dict[str, Any]) -> None:
+        if self.state in (WsState.CLOSED, WsState.CLOSING):
+            return
+        try:
+            actions = websocket_reply_actions(message, self.state == WsState.HANDSHAKE)
+        except ReplyError as exc:
+            logger.error("HTTP/WS send decode error on %s: %s", self.reply_channel, exc)
+            return
+        for action, value in actions:
+            if action == "accept":
+                self.accept()
+            elif action == "reject":
+                self.reject()
+            elif action == "close":
+                self.close(value)
+            else:
+                self.last_activity = self.conn.ctx.clock.seconds()
+                self.conn.write(encode_frame(BINARY, value) if action == "bytes" else encode_frame(TEXT, value.encode("utf8")))
+
+    def close(self, code: int, reason: str = "") -> None:
+        """Start the closing handshake with ``code`` (the peer has 5 s to answer)."""
+        if self.state != WsState.OPEN:
+            return
+        self.state = advance(self.state, "close")
+        self.close_code = code
+        self.closing_at = self.conn.ctx.clock.seconds()
+        self.conn.write(close_frame(code, reason))
+
+    # -- frames from the client --------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        if self.state == WsState.HANDSHAKE:
+            # A client may not send frames before the 101; keep a bounded amount for after it.
+            self.pending += data
+            if len(self.pending) > self.conn.ctx.config.max_ws_message + 14:
+                self.conn.abort()
+            return
+        if self.state == WsState.CLOSED:
+            return
+        try:
+            events = self.frames.feed(data)
+        except WebSocketProtocolError as exc:
+            logger.info("WebSocket protocol error on %s: %s", self.reply_channel, exc)
+            self._fail(exc.code, exc.detail)
+            return
+        now = self.conn.ctx.clock.seconds()
+        self.last_activity = now
+        for opcode, payload in events:
+            if opcode == PING:
+                self.conn.write(encode_frame(PONG, payload))
+            elif opcode == PONG:
+                self.ping_sent = 0.0
+            elif opcode == CLOSE:
+                self._peer_closed(payload[0])
+                return
+            elif self.state == WsState.OPEN:
+                self._forward(payload)
+
+    def _forward(self, payload: str | bytes) -> None:
+        if self.muted:
+            return
+        self.order += 1
+        message = websocket_receive_message(self.reply_channel, self.path, self.order, payload)
+        self.conn.ctx.io.send("websocket.receive", message).addCallbacks(self._receive_sent, self._receive_failed)
+
+    def _receive_sent(self, delivered: bool) -> None:
+        if not delivered and not self.muted:
+            logger.warning("websocket.receive is full; closing %s with 1013", self.reply_channel)
+            self.muted = True
+            self.close(1013, "Try again later")
+
+    def _receive_failed(self, failure: Failure) -> None:
+        if self.muted:
+            return
+        if failure.check(MessageTooLarge):
+            self.close(1009, "Message too big")
+        elif failure.check(BackendUnavailable):
+            logger.warning("Channel layer unavailable; closing %s with 1011", self.reply_channel)
+            self.close(1011, "Channel layer unavailable")
+        else:
+            logger.error("Could not send websocket.receive: %s", failure.getErrorMessage())
+            self.close(1011, "Internal error")
+
+    def _peer_closed(self, code: int) -> None:
+        # The disconnect reports the peer's code, also when it answers our close (as autobahn did).
+        if self.state == WsState.OPEN:
+            self.conn.write(close_frame(code) if code != 1005 else encode_frame(CLOSE, b""))
+        self.close_code = code
+        self.state = advance(self.state, "closed")
+        self.conn.close()
+
+    def _fail(self, code: int, reason: str) -> None:
+        if self.state == WsState.OPEN:
+            self.close(code, reason)
+        self.conn.close()
+
+    # -- timers and the end ------------------------------------------------------------------
+
+    def sweep(self, now: float) -> None:
+        ctx = self.conn.ctx
+        if self.state == WsState.HANDSHAKE:
+            if ctx.connect_timeout is not None and now - self.created > ctx.connect_timeout:
+                self.reject()
+            elif ctx.handshake_timeout is not None and now - self.created > ctx.handshake_timeout:
+                self.conn.abort()
+        elif self.state == WsState.OPEN:
+            if ctx.websocket_timeout is not None and now - self.created > ctx.websocket_timeout:
+                self.close(1000)
+            elif self.ping_sent:
+                if now - self.ping_sent > ctx.config.ping_timeout:
+                    logger.info("No pong within %ss on %s; dropping it", ctx.config.ping_timeout, self.reply_channel)
+                    self.conn.abort()
+            elif now - self.last_activity > ctx.config.ping_interval:
+                self.ping_sent = now
+                self.conn.write(encode_frame(PING, b""))
+        elif self.state == WsState.CLOSING and now - self.closing_at > _CLOSE_WAIT:
+            self.conn.abort()
+
+    def going_away(self) -> None:
+        """Graceful stop: close with 1001 and tell the application now (it will not hear it later)."""
+        if self.state == WsState.HANDSHAKE:
+            self.reject()
+        elif self.state == WsState.OPEN:
+            self.close(1001, "Server shutting down")
+            self._announce_disconnect()
+
+    def _announce_disconnect(self) -> None:
+        if self.announced and not self.muted:
+            self.announced = False
+            message = websocket_disconnect_message(self.reply_channel, self.path, self.close_code, self.order + 1)
+            self.conn.ctx.notify("websocket.disconnect", message)
+
+    def connection_lost(self) -> None:
+        ctx = self.conn.ctx
+        if self.state != WsState.CLOSED:
+            self.state = advance(self.state, "lost")
+        ctx.connecting_sweep.discard(self)
+        ctx.ws_sweep.discard(self)
+        self._announce_disconnect()
+        self._log("DISCONNECT")
+        ctx.unregister(self.reply_channel)

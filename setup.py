@@ -1,0 +1,55 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="channels-classic",
+    version="0.1.0",
+    description="The Channels 1 worker architecture (interface servers + runworker pools over a Redis "
+    "channel layer) for modern Python and Django.",
+    long_description=open("README.md", encoding="utf8").read(),
+    long_description_content_type="text/markdown",
+    license="BSD-3-Clause",
+    python_requires=">=3.10",
+    packages=find_packages(include=["channellayer*", "interfaceserver*", "worker*", "channels*"]),
+    package_data={
+        "channellayer": ["py.typed", "lua/*.lua"],
+        "interfaceserver": ["py.typed"],
+        "worker": ["py.typed", "static/channels/js/*.js"],
+    },
+    include_package_data=True,
+    install_requires=[
+        "redis>=5.0,<9",
+        "msgpack>=1.0,<2",
+        "Django>=4.2,<6",
+        "Twisted[tls]>=23.8",
+        "autobahn>=23.1",
+        "click>=8.1",
+    ],
+    extras_require={
+        "encryption": ["cryptography>=41"],
+        "hiredis": ["hiredis>=2.0"],
+        "http2": ["Twisted[tls,http2]>=23.8"],
+        "test": [
+            "pytest>=8",
+            "pytest-timeout>=2.3",
+            "websocket-client>=1.7",
+            "requests>=2.31",
+            "gunicorn>=22",
+            "cryptography>=41",
+            "hiredis>=2.0",
+            "supervisor>=4.2",
+        ],
+        "lint": ["ruff>=0.5", "mypy>=1.10"],
+    },
+    entry_points={
+        "console_scripts": [
+            "daphne=interfaceserver.cli:main",
+            "interfaceserver=interfaceserver.cli:main",
+        ],
+    },
+    classifiers=[
+        "Framework :: Django",
+        "Framework :: Django :: 4.2",
+        "Framework :: Django :: 5.2",
+        "Programming Language :: Python :: 3",
+    ],
+)

@@ -1,0 +1,3 @@
+"""No views: the worker tests drive consumers directly."""
+
+urlpatterns: list = []

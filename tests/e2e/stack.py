@@ -1,0 +1,96 @@
+"""Start the end-to-end project as real processes: an interface server and worker pools on Redis.
+
+Either side can be ours (this repo's venv) or legacy (Daphne 1.4.2 / Channels 1.1.8 runworker on
+Django 2.2 from the legacy venv); the project under ``tests/e2e/project`` is the same for both.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+from tests.support.processes import ManagedProcess, RedisServer, free_port, wait_for_port
+
+ROOT = Path(__file__).resolve().parents[2]
+PROJECT = ROOT / "tests" / "e2e" / "project"
+OUR_PYTHON = sys.executable
+OUR_DAPHNE = str(Path(sys.executable).parent / "daphne")
+
+
+def legacy_venv() -> Path:
+    out = subprocess.run(["bash", str(ROOT / "tests" / "legacy" / "build.sh")], capture_output=True, text=True,
+                         check=True)
+    return Path(out.stdout.strip().splitlines()[-1])
+
+
+@dataclass
+class Stack:
+    """One deployment of the project: a Redis prefix, a session cache dir, and its processes."""
+
+    redis: RedisServer
+    prefix: str
+    cache_dir: str = field(default_factory=lambda: tempfile.mkdtemp(prefix="e2e-cache-"))
+    processes: list[ManagedProcess] = field(default_factory=list)
+    port: int = 0
+
+    def env(self, legacy: bool) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
+        env.update({
+            "E2E_REDIS_PORT": str(self.redis.port),
+            "E2E_PREFIX": self.prefix,
+            "E2E_CACHE_DIR": self.cache_dir,
+            "DJANGO_SETTINGS_MODULE": "e2eproject.settings",
+            "PYTHONUNBUFFERED": "1",
+            # Ours needs the repo on the path for worker/channels/channellayer; legacy must not see it.
+            "PYTHONPATH": str(PROJECT) if legacy else f"{PROJECT}:{ROOT}",
+        })
+        return env
+
+    def worker(self, name: str, *args: str, legacy: bool = False) -> ManagedProcess:
+        python = str(legacy_venv() / "bin" / "python") if legacy else OUR_PYTHON
+        process = ManagedProcess(name, [python, "manage.py", "runworker", *args], env=self.env(legacy),
+                                 cwd=str(PROJECT))
+        self.processes.append(process)
+        return process
+
+    def server(self, legacy: bool = False) -> ManagedProcess:
+        self.port = free_port()
+        daphne = str(legacy_venv() / "bin" / "daphne") if legacy else OUR_DAPHNE
+        process = ManagedProcess("legacy-daphne" if legacy else "our-daphne",
+                                 [daphne, "-b", "127.0.0.1", "-p", str(self.port), "e2eproject.asgi:channel_layer"],
+                                 env=self.env(legacy), cwd=str(PROJECT))
+        self.processes.append(process)
+        wait_for_port(self.port, timeout=30, process=process.popen)
+        return process
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def wait_ready(self, timeout: float = 40.0) -> None:
+        """Until a view answers through the workers."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if requests.get(self.url + "/hello/", timeout=5).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            assert time.monotonic() < deadline, "the stack never answered /hello/"
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
+        self.processes.clear()

@@ -1,0 +1,62 @@
+"""The conformance suite against every backend: memory, Redis (1 host, 3 shards), Sentinel, SQLite."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from channellayer import BaseChannelLayer, get_channel_layer
+from channellayer.conformance import ConformanceSuite
+from tests.support.processes import RedisServer, Sentinel
+
+BACKENDS = ["memory", "redis", "redis-ring", "sentinel", "sqlite"]
+
+
+@pytest.fixture(scope="module")
+def sentinel_setup() -> Iterator[tuple[RedisServer, Sentinel]]:
+    master = RedisServer()
+    sentinel = Sentinel(master, master_name="conformance")
+    try:
+        yield master, sentinel
+    finally:
+        sentinel.stop()
+        master.stop()
+
+
+@pytest.fixture(params=BACKENDS)
+def make_layer(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Callable[..., BaseChannelLayer]]:
+    made: list[BaseChannelLayer] = []
+    backend = request.param
+
+    def factory(**options: Any) -> BaseChannelLayer:
+        if backend == "memory":
+            layer = get_channel_layer("memory", options)
+        elif backend == "redis":
+            server = request.getfixturevalue("redis_server")
+            layer = get_channel_layer("redis", {"hosts": [server.address], **options})
+        elif backend == "redis-ring":
+            ring = request.getfixturevalue("redis_ring")
+            # Mix both host spellings asgi_redis accepted: tuples and URLs.
+            hosts = [ring[0].address, ring[1].url, ring[2].address]
+            layer = get_channel_layer("redis", {"hosts": hosts, **options})
+        elif backend == "sentinel":
+            _, sentinel = request.getfixturevalue("sentinel_setup")
+            layer = get_channel_layer("sentinel", {"hosts": [sentinel.address], "services": ["conformance"], **options})
+        else:
+            layer = get_channel_layer("sqlite", {"path": str(tmp_path / f"{uuid.uuid4().hex}.sqlite3"), **options})
+        layer.flush()
+        made.append(layer)
+        return layer
+
+    yield factory
+    for layer in made:
+        layer.flush()
+        layer.close()
+
+
+@pytest.mark.redis
+class TestConformance(ConformanceSuite):
+    """Runs channellayer.conformance.ConformanceSuite against each backend."""

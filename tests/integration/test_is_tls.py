@@ -1,0 +1,152 @@
+"""TLS endpoints (``-e ssl:...``) with HTTP/1.1, WebSocket and HTTP/2 (ALPN h2), with a certificate made in the test."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import socket
+import ssl
+import tempfile
+from pathlib import Path
+
+import h2.config
+import h2.connection
+import h2.events
+import h2.settings
+import pytest
+import requests
+import urllib3
+import websocket
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from tests.integration.is_support import Daphne, start_worker
+from tests.support.processes import free_port, wait_for_port
+
+pytestmark = pytest.mark.redis
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    key_path, cert_path = directory / "key.pem", directory / "cert.pem"
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return key_path, cert_path
+
+
+@pytest.fixture(scope="module")
+def tls_server(redis_server):
+    url = f"redis://127.0.0.1:{redis_server.port}/9"
+    worker = start_worker(url)
+    key, cert = self_signed(Path(tempfile.mkdtemp()))
+    port = free_port()
+    server = Daphne(url, "-e", f"ssl:{port}:interface=127.0.0.1:privateKey={key}:certKey={cert}", port=port, tcp=False)
+    wait_for_port(port, process=server.process.popen, timeout=20)
+    yield server
+    server.stop()
+    worker.stop()
+
+
+def test_https_sets_scheme(tls_server):
+    """A request over TLS reports scheme https."""
+    urllib3.disable_warnings()
+    response = requests.get(f"https://127.0.0.1:{tls_server.port}/echo", verify=False, timeout=10)
+    assert response.status_code == 200
+    assert response.json()["scheme"] == "https" and response.json()["http_version"] == "1.1"
+
+
+def test_wss_echo(tls_server):
+    """WebSockets work over TLS."""
+    ws = websocket.create_connection(f"wss://127.0.0.1:{tls_server.port}/ws/tls", sslopt={"cert_reqs": ssl.CERT_NONE},
+                                     timeout=10)
+    ws.send("secure")
+    assert ws.recv() == "secure"
+    ws.close()
+
+
+def test_http2_request(tls_server):
+    """ALPN h2 gives an HTTP/2 stream that becomes an http.request with http_version "2"."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.set_alpn_protocols(["h2", "http/1.1"])
+    with socket.create_connection(("127.0.0.1", tls_server.port), timeout=10) as raw:
+        with context.wrap_socket(raw, server_hostname="localhost") as sock:
+            assert sock.selected_alpn_protocol() == "h2"
+            conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+            conn.initiate_connection()
+            conn.send_headers(1, [(":method", "GET"), (":path", "/echo?h=2"), (":scheme", "https"),
+                                  (":authority", "localhost")], end_stream=True)
+            sock.sendall(conn.data_to_send())
+            status, body, ended = None, b"", False
+            while not ended:
+                data = sock.recv(65536)
+                assert data, "connection closed before the response ended"
+                for event in conn.receive_data(data):
+                    if isinstance(event, h2.events.ResponseReceived):
+                        status = dict(event.headers)[b":status"]
+                    elif isinstance(event, h2.events.DataReceived):
+                        body += event.data
+                        conn.acknowledge_received_data(len(event.data), event.stream_id)
+                    elif isinstance(event, h2.events.StreamEnded):
+                        ended = True
+                sock.sendall(conn.data_to_send())
+    assert status == b"200"
+    info = json.loads(body)
+    assert info["http_version"] == "2" and info["scheme"] == "https" and info["query_string"] == "h=2"
+
+
+def h2_request(port, headers, body=b""):
+    """One HTTP/2 request over TLS with ALPN h2: returns (status, response body)."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.set_alpn_protocols(["h2"])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        with context.wrap_socket(raw, server_hostname="localhost") as sock:
+            conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+            conn.initiate_connection()
+            conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 2 ** 24})
+            conn.increment_flow_control_window(2 ** 24)
+            conn.send_headers(1, headers, end_stream=not body)
+            sent = 0
+            status, data, ended = None, b"", False
+            while not ended:
+                while sent < len(body) and conn.local_flow_control_window(1) > 0:
+                    size = min(conn.local_flow_control_window(1), conn.max_outbound_frame_size, len(body) - sent)
+                    conn.send_data(1, body[sent:sent + size], end_stream=sent + size == len(body))
+                    sent += size
+                sock.sendall(conn.data_to_send())
+                piece = sock.recv(65536)
+                assert piece, "connection closed before the response ended"
+                for event in conn.receive_data(piece):
+                    if isinstance(event, h2.events.ResponseReceived):
+                        status = dict(event.headers)[b":status"]
+                    elif isinstance(event, h2.events.DataReceived):
+                        data += event.data
+                        conn.acknowledge_received_data(len(event.data), event.stream_id)
+                    elif isinstance(event, (h2.events.StreamEnded, h2.events.StreamReset)):
+                        ended = True
+            return status, data
+
+
+def test_http2_post_body_and_size_limit(tls_server):
+    """An HTTP/2 POST body reaches the worker; one above the streaming threshold gets 413."""
+    headers = [(":method", "POST"), (":path", "/echo"), (":scheme", "https"), (":authority", "localhost")]
+    status, body = h2_request(tls_server.port, headers, b"a=1&b=2")
+    assert status == b"200" and json.loads(body)["body_length"] == 7
+    status, body = h2_request(tls_server.port, headers, b"x" * 600_000)
+    assert status == b"413" and b"send it over HTTP/1.1" in body
+    assert '"POST /echo" 413' in tls_server.process.log()

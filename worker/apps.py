@@ -1,0 +1,32 @@
+"""The Django app behind ``INSTALLED_APPS = ["channels"]``: bindings and the runserver patch at ready time."""
+
+from __future__ import annotations
+
+from django.apps import AppConfig, apps
+
+__all__ = ["ChannelsConfig"]
+
+
+class ChannelsConfig(AppConfig):
+    """App label ``channels`` (as in 1.1.8), so migrations and templates keyed on it keep working.
+
+    ``ready()`` does what 1.1.8's did, minus the version checks of asgi_redis & co. (there are none
+    to check): with ``django.contrib.staticfiles`` installed, its ``runserver`` becomes ours, so
+    ``manage.py runserver`` is the Channels one whatever the app order; then every ``Binding``
+    subclass is connected to its model's signals.
+    """
+
+    name = "channels"
+    label = "channels"
+    verbose_name = "Channels"
+    default = True
+
+    def ready(self) -> None:
+        # Imported here: both need the app registry, and runserver pulls in the interface server.
+        if apps.is_installed("django.contrib.staticfiles"):
+            from .management.commands.runserver import patch_staticfiles_runserver
+
+            patch_staticfiles_runserver()
+        from .binding.base import register_all
+
+        register_all()

@@ -1,0 +1,1 @@
+"""Management commands implemented by the worker package."""

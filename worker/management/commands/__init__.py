@@ -1,0 +1,1 @@
+"""``runworker`` (and the commands of the other worker modules)."""

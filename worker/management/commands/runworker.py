@@ -1,0 +1,119 @@
+"""``manage.py runworker``: run consumers for the messages on a channel layer.
+
+Options (1.1.8): ``--layer``, ``--only-channels`` / ``--exclude-channels`` (repeatable globs),
+``--threads N``, ``-v 2`` (log every message). New: ``--drain-timeout`` (seconds a graceful stop waits
+for messages in flight), ``--max-messages`` / ``--max-seconds`` (exit 0 after that much work, for a
+supervisor to restart the worker fresh), ``--send-timeout`` (how long buffered sends retry a full
+channel before they are dropped with a log line). See docs/worker.md.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from django.apps import apps
+from django.conf import settings
+from django.core.management import BaseCommand, CommandError, CommandParser
+
+from worker.asgi import DEFAULT_CHANNEL_LAYER, InvalidChannelLayerError, channel_layers
+from worker.log import setup_logger
+from worker.message import Message
+from worker.pending import PendingMessageStore
+from worker.signals import worker_process_ready
+from worker.worker import Worker, WorkerGroup
+
+__all__ = ["Command"]
+
+
+def _positive(kind: type) -> Any:
+    def parse(text: str) -> Any:
+        value = kind(text)
+        if value <= 0:
+            raise ValueError(text)
+        return value
+
+    parse.__name__ = f"positive {kind.__name__}"
+    return parse
+
+
+class Command(BaseCommand):
+    help = "Runs the consumers of a channel layer's routing (a Channels 1 worker)."
+    leave_locale_alone = True
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        super().add_arguments(parser)
+        parser.add_argument("--layer", dest="layer", default=DEFAULT_CHANNEL_LAYER,
+                            help="Channel layer alias to use, if not the default.")
+        parser.add_argument("--only-channels", action="append", dest="only_channels",
+                            help="Listen only on channels matching this glob (repeatable).")
+        parser.add_argument("--exclude-channels", action="append", dest="exclude_channels",
+                            help="Do not listen on channels matching this glob (repeatable).")
+        parser.add_argument("--threads", dest="threads", default=1, type=_positive(int),
+                            help="Number of worker threads in this process (default 1).")
+        parser.add_argument("--drain-timeout", dest="drain_timeout", default=30.0, type=float,
+                            help="On SIGTERM/SIGINT, seconds to wait for messages in flight (default 30).")
+        parser.add_argument("--max-messages", dest="max_messages", default=None, type=_positive(int),
+                            help="Exit cleanly after handling this many messages.")
+        parser.add_argument("--max-seconds", dest="max_seconds", default=None, type=_positive(float),
+                            help="Exit cleanly after running this many seconds.")
+        parser.add_argument("--send-timeout", dest="send_timeout", default=None, type=_positive(float),
+                            help="Seconds buffered sends retry a full channel before dropping "
+                                 "(default: CHANNELS_BUFFERED_SEND_TIMEOUT or 5).")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        self.verbosity = options.get("verbosity", 1)
+        self.logger = setup_logger("django.channels", self.verbosity)
+        alias = options.get("layer") or DEFAULT_CHANNEL_LAYER
+        try:
+            self.channel_layer = channel_layers[alias]
+        except InvalidChannelLayerError as exc:
+            raise CommandError(str(exc)) from exc
+        if self.channel_layer.local_only():
+            raise CommandError(
+                "You cannot span multiple processes with the in-memory layer. "
+                "Change your settings to use a cross-process channel layer."
+            )
+        send_timeout = options.get("send_timeout") or getattr(settings, "CHANNELS_BUFFERED_SEND_TIMEOUT", None)
+        if send_timeout is not None:
+            PendingMessageStore.retry_time = float(send_timeout)
+        if settings.DEBUG and apps.is_installed("django.contrib.staticfiles"):
+            # The static files handler belongs with the HTTP side; only load it when it is used.
+            from worker.staticfiles import StaticFilesConsumer
+
+            self.channel_layer.router.check_default(http_consumer=StaticFilesConsumer())
+        else:
+            self.channel_layer.router.check_default()
+        threads = options.get("threads") or 1
+        worker_kwargs: dict[str, Any] = {
+            "channel_layer": self.channel_layer,
+            "callback": self.consumer_called if self.verbosity > 1 else None,
+            "only_channels": options.get("only_channels"),
+            "exclude_channels": options.get("exclude_channels"),
+            "drain_timeout": options.get("drain_timeout", 30.0),
+            "max_messages": options.get("max_messages"),
+            "max_seconds": options.get("max_seconds"),
+        }
+        worker: Worker
+        if threads == 1:
+            self.logger.info("Using single-threaded worker.")
+            worker = Worker(**worker_kwargs)
+        else:
+            self.logger.info("Using multi-threaded worker, %d thread(s).", threads)
+            worker = WorkerGroup(n_threads=threads, **worker_kwargs)
+        channels = worker.apply_channel_filters(sorted(self.channel_layer.router.channels))
+        if not channels:
+            raise CommandError(
+                "No channels to listen on: the routing serves %s and the channel filters left none."
+                % (", ".join(sorted(self.channel_layer.router.channels)) or "nothing")
+            )
+        self.logger.info("Running worker against channel layer %s", self.channel_layer)
+        worker_process_ready.send(sender=worker)
+        worker.ready()
+        worker.run()
+        if worker.exit_code:
+            sys.exit(worker.exit_code)
+
+    def consumer_called(self, channel: str, message: Message) -> None:
+        """``-v 2``: one line per message."""
+        self.logger.debug("%s", channel)

@@ -1,0 +1,18 @@
+"""``channels.test.http``: ``HttpClient``, the deprecated 1.x name of :class:`WSClient`."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+from .websocket import WSClient
+
+__all__ = ["HttpClient"]
+
+
+class HttpClient(WSClient):
+    """Deprecated alias of :class:`WSClient` (warns when instantiated)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        warnings.warn("HttpClient is deprecated; use WSClient", DeprecationWarning, stacklevel=2)
+        super().__init__(**kwargs)

@@ -1,0 +1,212 @@
+"""``ChannelLiveServerTestCase``: a real interface server and a real worker process behind each test.
+
+Like Channels 1.1.8's (which ran Daphne and a worker in forked processes): per test, an interface
+server (``interfaceserver``, in its own process on a free port) and a worker process (forked from
+the test process, so overridden settings and the test database name carry over) run against the
+``TEST_CONFIG`` of the default layer. Tests talk to :attr:`live_server_url` /
+:attr:`live_server_ws_url` with any HTTP or WebSocket client, e.g. Selenium.
+
+Refused, as in 1.1.8: in-memory SQLite databases (other processes cannot see them), more than one
+channel layer, and an in-memory channel layer (it cannot span processes).
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+from django.apps import apps
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connections
+from django.test.testcases import TransactionTestCase
+
+from ..asgi import DEFAULT_CHANNEL_LAYER, ChannelLayerManager, channel_layers
+from .base import PRE_SETUP_IS_CLASSMETHOD
+
+__all__ = ["ChannelLiveServerTestCase", "InterfaceServerProcess", "WorkerProcess"]
+
+_fork = multiprocessing.get_context("fork")
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def _test_layer_settings() -> tuple[str, dict[str, Any]]:
+    config = ChannelLayerManager().configs[DEFAULT_CHANNEL_LAYER]
+    if "TEST_CONFIG" not in config:
+        raise ImproperlyConfigured(f"No TEST_CONFIG specified for {DEFAULT_CHANNEL_LAYER}")
+    return str(config["BACKEND"]), dict(config["TEST_CONFIG"] or {})
+
+
+class InterfaceServerProcess:
+    """The interface server in a child process (``interfaceserver`` CLI) on ``host`` and a free port."""
+
+    start_timeout = 20.0
+
+    def __init__(self, host: str) -> None:
+        self.host = host
+        self.port = _free_port(host)
+        self.popen: subprocess.Popen[bytes] | None = None
+        self.log = tempfile.TemporaryFile()
+
+    def start(self) -> None:
+        backend, config = _test_layer_settings()
+        argv = [
+            sys.executable, "-c", "from interfaceserver.cli import main; main()",
+            "--layer", backend, "--layer-config", json.dumps(config),
+            "-b", self.host, "-p", str(self.port), "-v", "0",
+        ]
+        self.popen = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            if self.popen.poll() is not None:
+                raise RuntimeError(f"interface server exited with {self.popen.returncode}: {self.output()}")
+            try:
+                socket.create_connection((self.host, self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"interface server not listening on {self.host}:{self.port}: {self.output()}")
+
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read().decode("utf8", "replace")
+
+    def stop(self) -> None:
+        if self.popen is not None and self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(10)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(5)
+        self.log.close()
+
+
+class WorkerProcess(_fork.Process):  # type: ignore[name-defined]
+    """A worker forked from the test process: same settings (overrides included), test database."""
+
+    def __init__(self, is_ready: Any, n_threads: int, databases: dict[str, Any], serve_static: bool) -> None:
+        super().__init__(daemon=True)
+        self.is_ready = is_ready
+        self.n_threads = n_threads
+        self.databases = databases
+        self.serve_static = serve_static
+
+    def run(self) -> None:
+        from ..staticfiles import StaticFilesConsumer
+        from ..worker import Worker
+
+        try:
+            # The parent's connection objects are not usable here: open our own, same test database.
+            for alias in list(self.databases):
+                del connections[alias]
+            layer = ChannelLayerManager().make_test_backend(DEFAULT_CHANNEL_LAYER)
+            # Consumers' Group()/Channel() sends go through the global manager: point it at the test layer.
+            channel_layers.set(DEFAULT_CHANNEL_LAYER, layer)
+            if self.serve_static and apps.is_installed("django.contrib.staticfiles"):
+                layer.router.check_default(http_consumer=StaticFilesConsumer())
+            else:
+                layer.router.check_default()
+            worker = Worker(channel_layer=layer, signal_handlers=True, threads=self.n_threads)
+            worker.ready()
+        finally:
+            self.is_ready.set()
+        worker.run()
+        os._exit(worker.exit_code)
+
+
+class ChannelLiveServerTestCase(TransactionTestCase):
+    """``TransactionTestCase`` with a live interface server and worker (see the module docstring)."""
+
+    host = "localhost"
+    ProtocolServerProcess = InterfaceServerProcess
+    WorkerProcess = WorkerProcess
+    worker_threads = 1
+    serve_static = True
+    #: Seconds to wait for the worker process to be ready.
+    worker_start_timeout = 20.0
+
+    @property
+    def live_server_url(self) -> str:
+        return f"http://{self.host}:{self._server_process.port}"
+
+    @property
+    def live_server_ws_url(self) -> str:
+        return f"ws://{self.host}:{self._server_process.port}"
+
+    _server_process: Any = None
+    _worker_process: Any = None
+
+    @classmethod
+    def _check_live_setup(cls) -> None:
+        for connection in connections.all():
+            if connection.vendor == "sqlite" and connection.is_in_memory_db():
+                raise ImproperlyConfigured("ChannelLiveServerTestCase can not be used with in memory databases")
+        manager = ChannelLayerManager()
+        if len(manager.configs) > 1:
+            raise ImproperlyConfigured("ChannelLiveServerTestCase does not support multiple CHANNEL_LAYERS at this time")
+        layer = manager.make_test_backend(DEFAULT_CHANNEL_LAYER)
+        if layer.local_only():
+            raise ImproperlyConfigured(
+                "ChannelLiveServerTestCase cannot use an in-memory channel layer: it cannot span processes. "
+                "Set TEST_CONFIG to a Redis or SQLite layer."
+            )
+        if "flush" in getattr(layer, "extensions", ()):
+            layer.flush()
+        layer.close()
+
+    @classmethod
+    def _start_live_processes(cls) -> None:
+        cls._server_process = cls.ProtocolServerProcess(cls.host)
+        cls._server_process.start()
+        ready = _fork.Event()
+        cls._worker_process = cls.WorkerProcess(ready, cls.worker_threads, dict(connections.databases), cls.serve_static)
+        cls._worker_process.start()
+        if not ready.wait(cls.worker_start_timeout) or not cls._worker_process.is_alive():
+            cls._stop_live_processes()
+            raise RuntimeError("the live-server worker process did not start")
+
+    if PRE_SETUP_IS_CLASSMETHOD:
+
+        @classmethod
+        def _pre_setup(cls) -> None:
+            cls._check_live_setup()
+            super()._pre_setup()
+            cls._start_live_processes()
+
+    else:
+
+        def _pre_setup(self) -> None:  # type: ignore[misc]
+            self._check_live_setup()
+            super()._pre_setup()
+            self._start_live_processes()
+
+    @classmethod
+    def _stop_live_processes(cls) -> None:
+        if cls._server_process is not None:
+            cls._server_process.stop()
+            cls._server_process = None
+        worker, cls._worker_process = cls._worker_process, None
+        if worker is not None and worker.is_alive():
+            worker.terminate()  # SIGTERM: graceful stop
+            worker.join(15)
+            if worker.is_alive():
+                worker.kill()
+                worker.join(5)
+
+    def _post_teardown(self) -> None:
+        self._stop_live_processes()
+        super()._post_teardown()
