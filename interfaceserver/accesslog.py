@@ -29,7 +29,9 @@ class AccessLog:
     def __init__(self, stream: IO[str]) -> None:
         self.stream = stream
 
-    def http(self, client: Peer, method: str, path: str, status: int | None, length: int | None) -> None:
+    def http(self, client: Peer, method: str, path: str, status: int | None, length: int | None,
+             time_taken: float | None = None) -> None:
+        """``time_taken`` (seconds since the request arrived) is for hooks such as runserver's console."""
         self.stream.write(format_entry(client, f"{method} {path}", status, length))
 
     def websocket(self, client: Peer, action: str, path: str) -> None:

@@ -222,7 +222,8 @@ class Exchange:
                 client, _ = forwarded(self.head.headers, client, "http")
             # Daphne logged the raw request target (query included) and the body bytes sent.
             target = self.head.target.decode("latin-1")
-            ctx.access_log.http(client, self.head.method.decode("ascii"), target, self.status, self.sent)
+            ctx.access_log.http(client, self.head.method.decode("ascii"), target, self.status, self.sent,
+                                ctx.clock.seconds() - self.started)
         # A body still arriving for an answered request cannot be skipped safely: close instead.
         keep_alive = self.keep_alive and self.body_done and self.state == HttpState.COMPLETE
         self.conn.exchange_finished(self, keep_alive)

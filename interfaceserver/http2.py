@@ -156,7 +156,7 @@ class H2Request(http.Request):
             peer = self.getClientAddress()
             client = [peer.host, peer.port] if hasattr(peer, "host") else None
             ctx.access_log.http(client, self.method.decode("ascii", "replace"), self.uri.decode("latin-1"), self.code,
-                                self.sentLength)
+                                self.sentLength, ctx.clock.seconds() - self.started)
 
     def sweep(self, now: float) -> None:
         timeout = self.ctx.http_timeout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -86,7 +87,8 @@ def test_http_websocket_and_groups_on_memory_layer(runserver):
     time.sleep(0.3)
     log = process.log()
     assert "Starting Channels development server at http://" in log
-    assert "HTTP GET /echo/ 200 [127.0.0.1:" in log
+    # 1.1.8's format: the request target with its query, the status, then [seconds taken, client].
+    assert re.search(r"HTTP GET /echo/\?a=1 200 \[\d+\.\d\d, 127\.0\.0\.1:\d+\]", log), log
     assert "WebSocket CONNECT /chat/lobby/ [127.0.0.1:" in log
 
 

@@ -90,7 +90,7 @@ def command_options(name: str) -> list[argparse.Action]:
     from django.core.management import load_command_class
     from django.core.management.base import BaseCommand
 
-    command = load_command_class("channels", name)
+    command = load_command_class("channels.delay" if name == "rundelay" else "channels", name)
     parser = command.create_parser("manage.py", name)
     base = {opt for action in BaseCommand().create_parser("manage.py", "x")._actions for opt in action.option_strings}
     if name == "runserver":
@@ -102,7 +102,7 @@ def command_options(name: str) -> list[argparse.Action]:
             if action.option_strings and not set(action.option_strings) & base]
 
 
-@pytest.mark.parametrize("name", ["runworker"])
+@pytest.mark.parametrize("name", ["runworker", "runserver", "rundelay"])
 def test_management_command_options_documented(name: str, settings_for_commands: None) -> None:
     """Every option our management commands add is in docs/settings.md with its default."""
     for action in command_options(name):

@@ -44,9 +44,8 @@ logger = logging.getLogger("django.channels")
 class RunserverAccessLog:
     """Console lines in 1.1.8's runserver format, for the interface server's access-log hook.
 
-    ``[2026/11/21 17:00:00] HTTP GET /path 200 [127.0.0.1:5000]``; WebSocket events print
-    ``WebSocket HANDSHAKING|CONNECT|REJECT|DISCONNECT /path [client]``. (1.1.8 also printed the time
-    taken; the interface server does not report it.)
+    ``[2026/11/21 17:00:00] HTTP GET /path?q=1 200 [0.01, 127.0.0.1:5000]`` (seconds taken, then the
+    client); WebSocket events print ``WebSocket HANDSHAKING|CONNECT|REJECT|DISCONNECT /path [client]``.
     """
 
     def __init__(self, command: Any) -> None:
@@ -60,8 +59,10 @@ class RunserverAccessLog:
     def _client(client: Any) -> str:
         return f"{client[0]}:{client[1]}" if client else "-"
 
-    def http(self, client: Any, method: str, path: str, status: int | None, length: int | None) -> None:
-        line = f"{self._prefix()}HTTP {method} {path} {status} [{self._client(client)}]\n"
+    def http(self, client: Any, method: str, path: str, status: int | None, length: int | None,
+             time_taken: float | None = None) -> None:
+        taken = f"{time_taken:.2f}, " if time_taken is not None else ""
+        line = f"{self._prefix()}HTTP {method} {path} {status} [{taken}{self._client(client)}]\n"
         style = self.command.style
         code = status or 0
         if 200 <= code < 300:
