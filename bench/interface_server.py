@@ -31,6 +31,9 @@ from .harness import ROOT, Context, Table, median
 __all__ = ["run"]
 
 STACKS = ("ours", "legacy")
+#: The idle measurement adds a bare Autobahn server (bench/autobahn_server.py): no layer, no HTTP, so a
+#: floor for any server built on Autobahn's protocol class — the reason ours has its own RFC 6455 codec.
+IDLE_STACKS = ("ours", "legacy", "autobahn")
 PING_INTERVAL = 20
 #: A ping interval longer than any window, to measure a server with nothing at all to do.
 QUIET_PING_INTERVAL = 3600
@@ -69,13 +72,19 @@ class _Stack:
     def __init__(self, ctx: Context, stack: str, redis: RedisServer, ping_interval: int = PING_INTERVAL) -> None:
         scratch = ctx.scratch / f"is_{stack}"
         scratch.mkdir(exist_ok=True)
+        self.port = free_port()
+        self.responder: ManagedProcess | None = None
+        if stack == "autobahn":
+            self.server = ManagedProcess("is-autobahn", [ctx.python, str(ROOT / "bench" / "autobahn_server.py"),
+                                                         str(self.port), str(ping_interval)], cwd=str(scratch))
+            wait_for_port(self.port, timeout=30, process=self.server.popen)
+            return
         (scratch / f"is_layer_{stack}.py").write_text(_LAYER_MODULES[stack])
         python = ctx.python if stack == "ours" else ctx.legacy_python
         daphne = str(Path(python).parent / "daphne")
         # The legacy processes must not see this repo (its channels/ would shadow Channels 1.1.8).
         env = {**os.environ, "IS_BENCH_REDIS": redis.url,
                "PYTHONPATH": f"{scratch}:{ROOT}" if stack == "ours" else str(scratch)}
-        self.port = free_port()
         self.responder = ManagedProcess(f"is-responder-{stack}", [python, str(ROOT / "bench" / "is_responder.py"),
                                                                    stack, redis.url], env=env, cwd=str(scratch))
         self.server = ManagedProcess(f"is-daphne-{stack}", [daphne, "-p", str(self.port), "--ping-interval",
@@ -85,7 +94,8 @@ class _Stack:
 
     def stop(self) -> None:
         self.server.stop(timeout=15)
-        self.responder.stop()
+        if self.responder is not None:
+            self.responder.stop()
 
 
 def _client(ctx: Context, mode: str, port: int, count: int, extra: tuple[str, ...] = ()) -> subprocess.Popen[str]:
@@ -161,12 +171,12 @@ def run(ctx: Context) -> list[Table]:
     echo_rounds = min(ctx.rounds, 3)
     echo_count = 200 if ctx.quick else 500
     redis = RedisServer()
-    idle: dict[str, list[dict[str, float]]] = {stack: [] for stack in STACKS}
-    quiet: dict[str, list[dict[str, float]]] = {stack: [] for stack in STACKS}
+    idle: dict[str, list[dict[str, float]]] = {stack: [] for stack in IDLE_STACKS}
+    quiet: dict[str, list[dict[str, float]]] = {stack: [] for stack in IDLE_STACKS}
     echo: dict[str, list[dict[str, float]]] = {stack: [] for stack in STACKS}
     try:
         for round_number in range(idle_rounds):
-            order = STACKS if round_number % 2 == 0 else STACKS[::-1]
+            order = IDLE_STACKS if round_number % 2 == 0 else IDLE_STACKS[::-1]
             for stack in order:
                 result = _idle_round(ctx, stack, redis, sockets, 10.0, QUIET_PING_INTERVAL)
                 print(f"   idle, no pings due, {stack}: {result}", file=sys.stderr, flush=True)
@@ -199,13 +209,17 @@ def _idle_table(idle: dict[str, list[dict[str, float]]], quiet: dict[str, list[d
                 f"utime+stime of the server with every socket open, over 10 s with `--ping-interval "
                 f"{QUIET_PING_INTERVAL}` (no pings due) and over {window:.0f} s with the default `--ping-interval "
                 f"{PING_INTERVAL}` (each socket pinged once in the window). Median of {rounds} rounds, a fresh "
-                f"server each run. Daphne 1.4.2 reads replies in its 50 ms poll mode (no txredisapi). Target (issue 3): ≤ 12 KB/socket and ≤ 1 % idle CPU at "
+                f"server each run. Daphne 1.4.2 reads replies in its 50 ms poll mode (no txredisapi). The third "
+                f"row is a bare Autobahn {_autobahn_version()} echo server on the same Twisted reactor "
+                f"(bench/autobahn_server.py: no layer, no HTTP handling, same ping settings), the floor for a server "
+                f"built on Autobahn's protocol class. Target (issue 3): ≤ 12 KB/socket and ≤ 1 % idle CPU at "
                 f"10,000 sockets."),
         columns=["server", "sockets accepted", "open time (s)", "RSS before (MB)", "RSS after (MB)", "KB / socket",
                  "idle CPU, no pings due (%)", "idle CPU with pings (%)", "still open at end"],
     )
-    names = {"ours": "ours (daphne, this repo)", "legacy": "Daphne 1.4.2"}
-    for stack in STACKS:
+    names = {"ours": "ours (daphne, this repo)", "legacy": "Daphne 1.4.2",
+             "autobahn": f"bare Autobahn {_autobahn_version()} (no layer)"}
+    for stack in IDLE_STACKS:
         rows = idle[stack] + quiet[stack]
         table.rows.append([names[stack], int(_med(rows, "opened")), _med(rows, "open_seconds"),
                            _med(rows, "rss_before_mb"), _med(rows, "rss_after_mb"), _med(rows, "kb_per_socket"),
@@ -219,9 +233,17 @@ def _idle_table(idle: dict[str, list[dict[str, float]]], quiet: dict[str, list[d
         + ("meets" if ours_quiet <= 1 else "**misses**") + " the 1 % target) and "
         f"{ours_pings:.2f} % including keep-alive pings ("
         + ("meets" if ours_pings <= 1 else "**misses**") + " the 1 % target), against Daphne 1.4.2's "
-        f"{_med(quiet['legacy'], 'idle_cpu'):.2f} % and {_med(idle['legacy'], 'idle_cpu'):.2f} %."
+        f"{_med(quiet['legacy'], 'idle_cpu'):.2f} % and {_med(idle['legacy'], 'idle_cpu'):.2f} %. "
+        f"Autobahn's protocol alone costs {_med(idle['autobahn'] + quiet['autobahn'], 'kb_per_socket'):.1f} KB/socket "
+        f"and {_med(idle['autobahn'], 'idle_cpu'):.2f} % with pings."
         + ("" if sockets == 10000 else " (Quick run: fewer sockets than the target's 10,000.)"))
     return table
+
+
+def _autobahn_version() -> str:
+    from importlib.metadata import version
+
+    return version("autobahn")
 
 
 def _echo_table(echo: dict[str, list[dict[str, float]]], count: int, rounds: int) -> Table:

@@ -184,7 +184,7 @@ def _header_bytes(value: object, what: str) -> bytes:
     if isinstance(value, bytes):
         return value
     if isinstance(value, str):
-        return value.encode("latin-1")  # the old ASGI form sent text; Daphne latin-1-encoded it
+        return value.encode("utf8")  # the old ASGI form sent text; Daphne (Twisted's Headers) UTF-8-encoded it
     raise ReplyError(f"response header {what} must be bytes, not {type(value).__name__}")
 
 

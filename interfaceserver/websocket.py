@@ -30,8 +30,18 @@ from .messages import (
     websocket_receive_message,
     websocket_reply_actions,
 )
-from .responses import error_page
-from .websocket_frames import BINARY, CLOSE, PING, PONG, TEXT, FrameParser, accept_response, close_frame, encode_frame
+from .websocket_frames import (
+    BINARY,
+    CLOSE,
+    PING,
+    PONG,
+    TEXT,
+    FrameParser,
+    accept_response,
+    close_frame,
+    encode_frame,
+    refusal_response,
+)
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -99,7 +109,7 @@ class WebSocket:
         self.muted = True
         self.state = advance(self.state, "reject")
         self._log("REJECT")
-        self.conn.write(error_page(status, detail, extra_headers=[(b"Retry-After", b"1")]))
+        self.conn.write(refusal_response(status, detail, [(b"Retry-After", b"1")]))
         self.conn.close()
 
     def accept(self) -> None:
@@ -119,7 +129,7 @@ class WebSocket:
     def reject(self) -> None:
         self.state = advance(self.state, "reject")
         self._log("REJECT")
-        self.conn.write(error_page(403, "Access denied"))
+        self.conn.write(refusal_response(403, "Access denied"))
         self.conn.close()
 
     # -- replies from the application --------------------------------------------------------

@@ -6,7 +6,8 @@ Theory of operation
 400/426); :func:`accept_response` builds the 101 answer. After that, bytes from the client go into
 :meth:`FrameParser.feed`, which returns complete messages and control frames as ``(opcode,
 payload)`` pairs: text payloads are ``str``, binary ``bytes``, a close frame gives ``(CLOSE, (code,
-reason))``. Fragmented messages are reassembled. Anything RFC 6455 forbids raises
+reason))``. Fragmented messages are reassembled (text ones decoded as their fragments arrive, so
+invalid UTF-8 fails at the fragment that carries it). Anything RFC 6455 forbids raises
 :class:`~interfaceserver.errors.WebSocketProtocolError` with the close code to send: 1002 for
 framing errors (unmasked frames, reserved bits, bad opcodes, bad control frames, bad close codes),
 1007 for invalid UTF-8 text and 1009 for a message above the size limit.
@@ -18,9 +19,12 @@ costs a few dozen bytes here.
 from __future__ import annotations
 
 import base64
+import codecs
 import hashlib
 import struct
 from typing import Any
+
+from autobahn.websocket.xormasker import create_xor_masker
 
 from .errors import ProtocolError, WebSocketProtocolError
 from .http11 import RequestHead
@@ -38,6 +42,7 @@ __all__ = [
     "encode_frame",
     "handshake_key",
     "offered_protocols",
+    "refusal_response",
 ]
 
 CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
@@ -74,10 +79,18 @@ def accept_response(key: bytes, subprotocol: str | None, server: bytes = b"Daphn
         b"Server: " + server,
         b"Upgrade: WebSocket",
         b"Connection: Upgrade",
-        b"Sec-WebSocket-Accept: " + accept,
     ]
-    if subprotocol:
+    if subprotocol:  # before the accept key, byte for byte as Daphne 1.4.2 (Autobahn) answered
         lines.append(b"Sec-WebSocket-Protocol: " + subprotocol.encode("latin-1"))
+    lines.append(b"Sec-WebSocket-Accept: " + accept)
+    return b"\r\n".join(lines) + b"\r\n\r\n"
+
+
+def refusal_response(status: int, reason: str, headers: list[tuple[bytes, bytes]] | None = None) -> bytes:
+    """A refused handshake as Daphne 1.4.2 answered it: the reason is the status line's phrase
+    (``HTTP/1.1 403 Access denied``), then only ``headers``; no body, and the connection closes."""
+    lines = [b"HTTP/1.1 %d %s" % (status, reason.encode("latin-1"))]
+    lines += [name + b": " + value for name, value in headers or ()]
     return b"\r\n".join(lines) + b"\r\n\r\n"
 
 
@@ -97,26 +110,40 @@ def close_frame(code: int, reason: str = "") -> bytes:
     return encode_frame(CLOSE, struct.pack("!H", code) + reason.encode("utf8")[:123])
 
 
+# Autobahn's masker is C (its NVX extension) when the wheel has it: about 4x faster than the big-integer
+# XOR on a 1 MiB payload, but ~2.5 us of set-up makes it 5x slower on a 100-byte chat frame.
+_NVX_MASKER = type(create_xor_masker(b"\0\0\0\0", 1)).__module__.startswith("autobahn.nvx")
+_NVX_THRESHOLD = 4096
+
+
 def _unmask(data: bytes, mask: bytes) -> bytes:
-    # XOR as one big integer: linear time, and far faster than a Python loop over bytes.
     length = len(data)
     if not length:
         return b""
+    if _NVX_MASKER and length >= _NVX_THRESHOLD:
+        return bytes(create_xor_masker(mask, length).process(data))
+    # XOR as one big integer: linear time, and far faster than a Python loop over bytes.
     key = (mask * (length // 4 + 1))[:length]
     return (int.from_bytes(data, "little") ^ int.from_bytes(key, "little")).to_bytes(length, "little")
+
+
+_Utf8Decoder = codecs.getincrementaldecoder("utf8")
 
 
 class FrameParser:
     """Client-to-server frame decoder; see the module docstring."""
 
-    __slots__ = ("_buffer", "_max_message", "_fragment_opcode", "_fragments", "_fragment_size")
+    __slots__ = ("_buffer", "_max_message", "_fragment_opcode", "_fragments", "_fragment_size", "_text")
 
     def __init__(self, max_message: int = 1024 * 1024) -> None:
         self._buffer = b""
         self._max_message = max_message
         self._fragment_opcode = 0
-        self._fragments: list[bytes] | None = None
+        self._fragments: list[Any] | None = None
         self._fragment_size = 0
+        # While a fragmented text message is open: its incremental UTF-8 decoder, so invalid UTF-8
+        # fails the connection at the fragment that carries it (RFC 6455 §8.1), not at the end.
+        self._text: codecs.IncrementalDecoder | None = None
 
     def feed(self, data: bytes) -> list[tuple[int, Any]]:
         """Add ``data``; return completed ``(opcode, payload)`` events. Raises WebSocketProtocolError."""
@@ -176,17 +203,20 @@ class FrameParser:
         if opcode == CONTINUATION:
             if self._fragments is None:
                 raise WebSocketProtocolError(1002, "Continuation frame without a message")
-            self._fragments.append(payload)
+            self._fragments.append(self._decode_fragment(payload, fin))
             self._fragment_size += len(payload)
             if not fin:
                 return None
-            opcode, payload = self._fragment_opcode, b"".join(self._fragments)
-            self._fragments, self._fragment_size = None, 0
+            opcode, parts = self._fragment_opcode, self._fragments
+            self._fragments, self._fragment_size, self._text = None, 0, None
+            return (TEXT, "".join(parts)) if opcode == TEXT else (BINARY, b"".join(parts))
         elif opcode in (TEXT, BINARY):
             if self._fragments is not None:
                 raise WebSocketProtocolError(1002, "New message before the previous one ended")
             if not fin:
-                self._fragment_opcode, self._fragments, self._fragment_size = opcode, [payload], len(payload)
+                self._fragment_opcode, self._fragment_size = opcode, len(payload)
+                self._text = _Utf8Decoder() if opcode == TEXT else None
+                self._fragments = [self._decode_fragment(payload, False)]
                 return None
         else:
             raise WebSocketProtocolError(1002, f"Reserved opcode {opcode:#x}")
@@ -196,6 +226,16 @@ class FrameParser:
             except UnicodeDecodeError:
                 raise WebSocketProtocolError(1007, "Invalid UTF-8 in text message") from None
         return BINARY, payload
+
+    def _decode_fragment(self, payload: bytes, final: bool) -> Any:
+        """A text fragment's decoded characters (a sequence split across fragments waits for the
+        rest); a binary fragment unchanged."""
+        if self._text is None:
+            return payload
+        try:
+            return self._text.decode(payload, final)
+        except UnicodeDecodeError:
+            raise WebSocketProtocolError(1007, "Invalid UTF-8 in text message") from None
 
 
 def _parse_close(payload: bytes) -> tuple[int, str]:

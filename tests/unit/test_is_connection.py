@@ -251,12 +251,28 @@ def test_websocket_reject_and_connect_timeout():
     h = Harness(websocket_connect_timeout=2, websocket_handshake_timeout=-1)
     conn, transport, connect = open_websocket(h)
     h.ctx.dispatch(connect["reply_channel"], {"accept": False})
-    assert transport.value().startswith(b"HTTP/1.1 403 Forbidden")
+    assert transport.value() == b"HTTP/1.1 403 Access denied\r\n\r\n" and transport.disconnecting
     conn.connectionLost(None)
     assert h.next("websocket.disconnect")["code"] == 1006
     conn, transport, connect = open_websocket(h)
     h.advance(3)
-    assert transport.value().startswith(b"HTTP/1.1 403 Forbidden")
+    assert transport.value() == b"HTTP/1.1 403 Access denied\r\n\r\n" and transport.disconnecting
+
+
+def test_websocket_connect_full_and_layer_down_are_refused_with_503():
+    """A full websocket.connect channel refuses the handshake with Daphne's status line plus Retry-After;
+    a layer that is down is refused the same way, saying so."""
+    h = Harness(capacity=1)
+    open_websocket(h)
+    h.layer.send("websocket.connect", {"filler": True})
+    conn, transport = h.connect()
+    conn.dataReceived(b"GET /ws HTTP/1.1\r\nHost: x\r\n" + KEY_HEADERS + b"\r\n")
+    assert transport.value() == b"HTTP/1.1 503 Connection queue at capacity\r\nRetry-After: 1\r\n\r\n"
+    assert transport.disconnecting
+    down = Harness(down=True)
+    conn, transport = down.connect()
+    conn.dataReceived(b"GET /ws HTTP/1.1\r\nHost: x\r\n" + KEY_HEADERS + b"\r\n")
+    assert transport.value() == b"HTTP/1.1 503 Channel layer unavailable\r\nRetry-After: 1\r\n\r\n"
 
 
 def test_connect_timeout_minus_one_never_rejects():

@@ -64,9 +64,10 @@ def test_offered_protocols_in_client_order():
     assert offered_protocols(head) == ["a", "b", "c"]
 
 
-@pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536, 200000])
+@pytest.mark.parametrize("size", [0, 125, 126, 4095, 4096, 4099, 65535, 65536, 200000])
 def test_round_trip_sizes(size):
-    """Every length encoding (7-bit, 16-bit, 64-bit) decodes to the same payload."""
+    """Every length encoding (7-bit, 16-bit, 64-bit) decodes to the same payload, on both sides of the
+    size where unmasking switches to Autobahn's masker."""
     payload = bytes(i % 256 for i in range(size))
     assert FrameParser(max_message=1 << 20).feed(masked(BINARY, payload)) == [(BINARY, payload)]
     encoded = encode_frame(BINARY, payload)
@@ -79,6 +80,33 @@ def test_text_fragments_and_interleaved_ping():
     data = masked(TEXT, "hé".encode(), fin=False) + masked(PING, b"p") + masked(0x0, b"llo")
     assert parser.feed(data[:5]) == []
     assert parser.feed(data[5:]) == [(PING, b"p"), (TEXT, "héllo")]
+
+
+def test_character_split_across_fragments():
+    """A UTF-8 sequence cut between two fragments (and binary fragments) are reassembled whole."""
+    encoded = "añb€".encode()
+    parser = FrameParser()
+    data = (masked(TEXT, encoded[:2], fin=False) + masked(0x0, encoded[2:5], fin=False)
+            + masked(0x0, encoded[5:]))
+    assert parser.feed(data) == [(TEXT, "añb€")]
+    assert parser.feed(masked(BINARY, b"\xff", fin=False) + masked(0x0, b"\xfe")) == [(BINARY, b"\xff\xfe")]
+
+
+def test_invalid_utf8_fails_at_its_fragment():
+    """Invalid UTF-8 in the first fragment of an unfinished text message fails at once with 1007."""
+    parser = FrameParser()
+    with pytest.raises(WebSocketProtocolError) as error:
+        parser.feed(masked(TEXT, b"ok\xff", fin=False))
+    assert error.value.code == 1007 and "Invalid UTF-8" in str(error.value)
+
+
+def test_text_ending_inside_a_character_is_invalid():
+    """A fragmented text message whose last fragment stops mid-sequence is refused with 1007."""
+    parser = FrameParser()
+    assert parser.feed(masked(TEXT, b"a\xe2", fin=False)) == []
+    with pytest.raises(WebSocketProtocolError) as error:
+        parser.feed(masked(0x0, b"\x82"))
+    assert error.value.code == 1007
 
 
 def test_close_frame_parsing():
