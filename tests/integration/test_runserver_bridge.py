@@ -67,6 +67,12 @@ def test_bridge_streams_queue_and_reconnect(tmp_path):
         server, _ = start_runserver(tmp_path, port=port)
         _expect(lines, lambda e: e == {"event": "open", "count": 2}, timeout=30)
         _expect(lines, lambda e: e == {"event": "stream", "stream": "echo", "payload": {"n": 2}})
+    except AssertionError as error:
+        node.kill()
+        node.wait(5)
+        node_err = node.stderr.read() if node.stderr is not None else ""
+        raise AssertionError(f"{error}\n--- node stderr ---\n{node_err[-5000:]}\n"
+                             f"--- runserver log ---\n{server.log()[-10000:]}") from None
     finally:
         node.kill()
         node.wait(5)
