@@ -226,8 +226,12 @@ class WebSocket:
         self.conn.close()
 
     def _fail(self, code: int, reason: str) -> None:
+        """Fail the connection (RFC 6455 §7.1.7): send our close frame, read nothing more, close the TCP
+        connection. The disconnect reports ``code`` even if the peer's own close frame arrives meanwhile."""
         if self.state == WsState.OPEN:
             self.close(code, reason)
+        if self.state == WsState.CLOSING:
+            self.state = advance(self.state, "closed")
         self.conn.close()
 
     # -- timers and the end ------------------------------------------------------------------

@@ -71,6 +71,11 @@ def ws_frame(opcode, payload, mask=b"\x01\x02\x03\x04"):
     return bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
 
 
+def masked_frame(opcode, payload, mask=b"\x01\x02\x03\x04"):
+    """A final client frame (masked; payloads under 126 bytes)."""
+    return bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
 def open_websocket(h, path=b"/ws"):
     conn, transport = h.connect()
     conn.dataReceived(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n" + KEY_HEADERS + b"\r\n")
@@ -342,6 +347,21 @@ def test_protocol_error_closes_1002():
     conn.dataReceived(b"\x81\x02hi")
     assert transport.value().startswith(b"\x88") and transport.value()[2:4] == b"\x03\xea"
     assert transport.disconnecting
+
+
+def test_failed_connection_reports_its_own_code():
+    """Invalid UTF-8 closes with 1007; a close frame from the client arriving before the TCP connection
+    is gone is not read, so websocket.disconnect reports 1007, not the client's 1000."""
+    h = Harness()
+    conn, transport, connect = open_websocket(h)
+    h.ctx.dispatch(connect["reply_channel"], {"accept": True})
+    transport.clear()
+    conn.dataReceived(masked_frame(0x1, b"\xff\xfe"))
+    assert transport.value() == b"\x88\x1f\x03\xefInvalid UTF-8 in text message" and transport.disconnecting
+    conn.dataReceived(masked_frame(0x8, b"\x03\xe8"))
+    conn.connectionLost(None)
+    assert h.empty("websocket.receive")
+    assert h.next("websocket.disconnect")["code"] == 1007
 
 
 def test_going_away_closes_1001_and_reports():
