@@ -1024,7 +1024,7 @@ def test_websocket_invalid_utf8_text(pair: Pair) -> None:
         frames = received_frames(opened.ws)
         opened.ws.close()
         return [(opcode, data[:2] if opcode == 8 else data) for opcode, data in frames], normalise(
-            side.receive("websocket.disconnect"), side)
+            side.receive_for("websocket.disconnect", opened.connect["reply_channel"]), side)
 
     results = both(pair, run)
     legacy_frames, legacy_disconnect = results["legacy"]

@@ -89,6 +89,15 @@ class Side:
                 return message  # type: ignore[no-any-return]
         raise AssertionError(f"{self.name}: nothing on {channel} after {timeout}s\n{self.process.log()[-3000:]}")
 
+    def receive_for(self, channel: str, reply_channel: str, timeout: float = 8.0) -> dict[str, Any]:
+        """The next message on ``channel`` about ``reply_channel``; messages left over by earlier
+        tests (other sockets) are skipped."""
+        deadline = time.monotonic() + timeout
+        while True:
+            message = self.receive(channel, max(deadline - time.monotonic(), 0.1))
+            if message.get("reply_channel") == reply_channel:
+                return message
+
     def nothing_on(self, channel: str, wait: float = 0.4) -> bool:
         time.sleep(wait)
         got, message = self.layer.receive([channel], block=False)
