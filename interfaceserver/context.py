@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from .accesslog import AccessLog
 from .config import Config
-from .sweep import Sweep
+from .sweep import DeadlineSweep, Sweep
 
 __all__ = ["Context", "ReplyTarget", "Sender", "random_letters"]
 
@@ -64,7 +64,7 @@ class Context:
         self.head_sweep = Sweep(clock, 1.0)
         self.http_sweep = Sweep(clock, 1.0)
         self.connecting_sweep = Sweep(clock, 1.0)
-        self.ws_sweep = Sweep(clock, ws_period)
+        self.ws_sweep = DeadlineSweep(clock, ws_period)
 
     def register(self, target: ReplyTarget) -> str:
         """A new reply channel name routed to ``target``."""

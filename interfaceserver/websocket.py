@@ -52,6 +52,7 @@ __all__ = ["WebSocket"]
 logger = logging.getLogger("interfaceserver")
 
 _CLOSE_WAIT = 5.0
+_PING = encode_frame(PING, b"")
 
 
 class WebSocket:
@@ -160,6 +161,7 @@ class WebSocket:
         self.state = advance(self.state, "close")
         self.close_code = code
         self.closing_at = self.conn.ctx.clock.seconds()
+        self.conn.ctx.ws_sweep.add(self, self.closing_at + _CLOSE_WAIT)
         self.conn.write(close_frame(code, reason))
 
     # -- frames from the client --------------------------------------------------------------
@@ -237,24 +239,45 @@ class WebSocket:
     # -- timers and the end ------------------------------------------------------------------
 
     def sweep(self, now: float) -> None:
+        """The connecting sweep (every second): the connect and handshake timeouts."""
         ctx = self.conn.ctx
         if self.state == WsState.HANDSHAKE:
             if ctx.connect_timeout is not None and now - self.created > ctx.connect_timeout:
                 self.reject()
             elif ctx.handshake_timeout is not None and now - self.created > ctx.handshake_timeout:
                 self.conn.abort()
-        elif self.state == WsState.OPEN:
+
+    def check(self, now: float) -> float | None:
+        """The open-socket deadlines (``ws_sweep``): websocket_timeout, keep-alive ping, pong wait, close
+        wait. Acts on what is due and returns when this socket next needs checking (None: never)."""
+        ctx = self.conn.ctx
+        config = ctx.config
+        if self.state == WsState.OPEN:
             if ctx.websocket_timeout is not None and now - self.created > ctx.websocket_timeout:
                 self.close(1000)
-            elif self.ping_sent:
-                if now - self.ping_sent > ctx.config.ping_timeout:
-                    logger.info("No pong within %ss on %s; dropping it", ctx.config.ping_timeout, self.reply_channel)
+                return self.closing_at + _CLOSE_WAIT
+            if self.ping_sent:
+                if now - self.ping_sent > config.ping_timeout:
+                    logger.info("No pong within %ss on %s; dropping it", config.ping_timeout, self.reply_channel)
                     self.conn.abort()
-            elif now - self.last_activity > ctx.config.ping_interval:
+                    return None
+                due = self.ping_sent + config.ping_timeout  # no new ping while one is unanswered
+            elif now - self.last_activity > config.ping_interval:
                 self.ping_sent = now
-                self.conn.write(encode_frame(PING, b""))
-        elif self.state == WsState.CLOSING and now - self.closing_at > _CLOSE_WAIT:
-            self.conn.abort()
+                self.conn.write(_PING)
+                # Then: the pong wait ends, or (answered) the next ping is due, whichever comes first.
+                due = now + min(config.ping_interval, config.ping_timeout)
+            else:
+                due = self.last_activity + config.ping_interval
+            if ctx.websocket_timeout is not None:
+                due = min(due, self.created + ctx.websocket_timeout)
+            return due
+        if self.state == WsState.CLOSING:
+            if now - self.closing_at > _CLOSE_WAIT:
+                self.conn.abort()
+                return None
+            return self.closing_at + _CLOSE_WAIT
+        return None
 
     def going_away(self) -> None:
         """Graceful stop: close with 1001 and tell the application now (it will not hear it later)."""

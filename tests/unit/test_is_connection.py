@@ -305,6 +305,29 @@ def test_ping_and_ping_timeout():
     assert transport.disconnecting
 
 
+def test_traffic_postpones_the_ping_and_close_wait_is_bounded():
+    """A socket with traffic is not pinged while an idle one is; a close the peer never answers is
+    dropped about 5 s later."""
+    h = Harness(ping_interval=4, ping_timeout=4)
+    busy, busy_transport, connect = open_websocket(h)
+    h.ctx.dispatch(connect["reply_channel"], {"accept": True})
+    idle, idle_transport, connect_idle = open_websocket(h)
+    h.ctx.dispatch(connect_idle["reply_channel"], {"accept": True})
+    busy_transport.clear()
+    idle_transport.clear()
+    for _ in range(6):
+        h.advance(1)
+        busy.dataReceived(ws_frame(0x1, b"hi"))
+    assert b"\x89\x00" not in busy_transport.value() and idle_transport.value() == b"\x89\x00"
+    busy_transport.clear()
+    h.ctx.dispatch(connect["reply_channel"], {"close": True})
+    assert busy_transport.value().startswith(b"\x88") and not busy_transport.disconnecting
+    h.advance(4)
+    assert not busy_transport.disconnecting
+    h.advance(4)
+    assert busy_transport.disconnecting
+
+
 def test_websocket_timeout_closes_1000():
     """websocket_timeout closes an open socket with 1000."""
     h = Harness(websocket_timeout=3, ping_interval=100, ping_timeout=100)
