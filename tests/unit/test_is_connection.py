@@ -71,11 +71,6 @@ def ws_frame(opcode, payload, mask=b"\x01\x02\x03\x04"):
     return bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
 
 
-def masked_frame(opcode, payload, mask=b"\x01\x02\x03\x04"):
-    """A final client frame (masked; payloads under 126 bytes)."""
-    return bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-
-
 def open_websocket(h, path=b"/ws"):
     conn, transport = h.connect()
     conn.dataReceived(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n" + KEY_HEADERS + b"\r\n")
@@ -379,9 +374,9 @@ def test_failed_connection_reports_its_own_code():
     conn, transport, connect = open_websocket(h)
     h.ctx.dispatch(connect["reply_channel"], {"accept": True})
     transport.clear()
-    conn.dataReceived(masked_frame(0x1, b"\xff\xfe"))
+    conn.dataReceived(ws_frame(0x1, b"\xff\xfe"))
     assert transport.value() == b"\x88\x1f\x03\xefInvalid UTF-8 in text message" and transport.disconnecting
-    conn.dataReceived(masked_frame(0x8, b"\x03\xe8"))
+    conn.dataReceived(ws_frame(0x8, b"\x03\xe8"))
     conn.connectionLost(None)
     assert h.empty("websocket.receive")
     assert h.next("websocket.disconnect")["code"] == 1007
