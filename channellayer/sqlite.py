@@ -356,7 +356,7 @@ class SQLiteChannelLayer(BaseChannelLayer):
 
         loop.add_reader(fd, readable)
         try:
-            with contextlib.suppress(TimeoutError):
+            with contextlib.suppress(asyncio.TimeoutError):  # not the builtin TimeoutError on 3.10
                 await asyncio.wait_for(ready, timeout)
         finally:
             loop.remove_reader(fd)

@@ -31,6 +31,8 @@ __all__ = ["Exchange"]
 
 logger = logging.getLogger("interfaceserver")
 
+#: Replies up to this size are written as one buffer (head and body in one segment).
+_COALESCE_LIMIT = 64 * 1024
 _RETRY_AFTER = [(b"Retry-After", b"1")]
 _LIVE = (HttpState.READING_BODY, HttpState.STREAMING_BODY, HttpState.AWAITING_RESPONSE, HttpState.RESPONDING)
 
@@ -191,6 +193,8 @@ class Exchange:
                 self.fail(500, "HTTP processing error")
             return
         conn = self.conn
+        # Head, body and last chunk of one reply leave in one write (one segment for small replies).
+        out: list[bytes] = []
         if not started:
             assert status is not None
             self.status = status
@@ -200,15 +204,21 @@ class Exchange:
                 keep_alive=keep_alive, head_request=self.head_request,
             )
             self.state = advance(self.state, "respond" if more else "respond_all")
-            conn.write(data)
+            out.append(data)
         if content and not self.head_request and self.status not in (204, 304):
             self.sent += len(content)
-            conn.write(chunk(content) if self.chunked else content)
+            out.append(chunk(content) if self.chunked else content)
         if started and not more:
             self.state = advance(self.state, "finish")
-        if self.state == HttpState.COMPLETE:
-            if self.chunked:
-                conn.write(LAST_CHUNK)
+        complete = self.state == HttpState.COMPLETE
+        if complete and self.chunked:
+            out.append(LAST_CHUNK)
+        if sum(map(len, out)) <= _COALESCE_LIMIT:
+            conn.write(b"".join(out))
+        else:  # a large body is not worth a copy; TCP_NODELAY keeps the separate writes from stalling
+            for piece in out:
+                conn.write(piece)
+        if complete:
             self._done()
 
     def _done(self) -> None:
