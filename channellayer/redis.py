@@ -69,7 +69,7 @@ def _blpop(client: redis.Redis, keys: list[str], wait: float) -> Any:
 
 
 def _script_source(name: str) -> str:
-    return resources.files("channellayer").joinpath("lua", name).read_text(encoding="utf8")
+    return resources.files("channellayer").joinpath("lua").joinpath(name).read_text(encoding="utf8")
 
 
 def consistent_hash(value: str, ring_size: int) -> int:

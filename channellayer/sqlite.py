@@ -78,6 +78,15 @@ _COUNT_STATS = (
 )
 
 
+def is_busy(exc: sqlite3.OperationalError) -> bool:
+    """Whether ``exc`` is SQLITE_BUSY (another connection holds the lock)."""
+    # exc.sqlite_errorcode and sqlite3.SQLITE_BUSY exist from Python 3.11; 3.10 has only the message.
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return bool(code == 5)
+    return str(exc).startswith("database is locked")
+
+
 def _marks(values: Sequence[object]) -> str:
     return ", ".join("?" * len(values))
 
@@ -174,7 +183,7 @@ class SQLiteChannelLayer(BaseChannelLayer):
                 conn.execute("PRAGMA journal_mode = WAL")
                 return
             except sqlite3.OperationalError as exc:
-                if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                if not is_busy(exc) or time.monotonic() > deadline:
                     raise
                 time.sleep(0.01)
 

@@ -1,0 +1,136 @@
+"""The Python x Django test matrix (``nox``; ``make test`` runs it after the whole suite).
+
+Every supported cell runs the fast part of the suite (``FAST_PART``: unit tests, integration tests
+and Channels 1.1.8's own suite) in its own virtualenv under ``.nox/``, reused between runs and
+reinstalled only when ``setup.py`` or the cell's Django changes. Interpreters come from
+``~/.pyenv/versions/`` (this machine and CI), else from ``PATH``.
+
+``NOX_DEFAULT_CELL=3.11-5.2`` leaves out the cell the caller already tested with the whole suite.
+``python noxfile.py summary REPORT.json [DEFAULT_CELL DEFAULT_RESULT]`` prints one line per cell
+(nox's ``--report`` file as input) and exits non-zero unless every supported cell passed: a cell
+whose interpreter is missing is MISSING, never passed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+DJANGOS = ["4.2", "5.2", "6.0", "6.1"]
+# Django 6.x declares python_requires >= 3.12: pip cannot install it on 3.10/3.11.
+DJANGO_MIN_PYTHON = {"6.0": (3, 12), "6.1": (3, 12)}
+FAST_PART = ["tests/unit", "tests/integration", "tests/compat/test_peer_suite.py"]
+ROOT = Path(__file__).resolve().parent
+
+
+def supported(python: str, django: str) -> bool:
+    """Whether Django ``django`` installs on Python ``python`` at all."""
+    return tuple(int(p) for p in python.split(".")) >= DJANGO_MIN_PYTHON.get(django, (0, 0))
+
+
+def cell_name(python: str, django: str) -> str:
+    return f"{python}-{django}"
+
+
+def session_name(python: str, django: str) -> str:
+    return f"cell-{cell_name(python, django)}"
+
+
+def find_interpreter(python: str) -> str | None:
+    """The newest ``~/.pyenv/versions/X.Y.*``, else a real ``pythonX.Y`` on PATH; None when absent.
+
+    pyenv's shims are skipped: a shim exists for every installed version but fails unless that
+    version is selected."""
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    candidates = sorted(pyenv.glob(f"{python}.*/bin/python{python}"),
+                        key=lambda p: tuple(int(x) for x in p.parts[-3].split(".") if x.isdigit()))
+    if candidates:
+        return str(candidates[-1])
+    path = os.pathsep.join(d for d in os.environ.get("PATH", "").split(os.pathsep) if "shims" not in Path(d).parts)
+    return shutil.which(f"python{python}", path=path)
+
+
+def cells() -> list[tuple[str, str]]:
+    return [(p, d) for p in PYTHONS for d in DJANGOS if supported(p, d)]
+
+
+def summary(report_path: str, default_cell: str | None = None, default_result: str | None = None) -> int:
+    """Print the matrix table; return 0 only if every supported cell passed."""
+    results: dict[str, str] = {}
+    if os.path.exists(report_path):
+        with open(report_path, encoding="utf8") as f:
+            for entry in json.load(f).get("sessions", []):
+                results[entry["name"]] = entry["result"]
+    rows = []
+    ok = True
+    for python in PYTHONS:
+        for django in DJANGOS:
+            name = cell_name(python, django)
+            if not supported(python, django):
+                rows.append((name, "n/a", "Django {} needs Python >= {}.{}".format(django, *DJANGO_MIN_PYTHON[django])))
+                continue
+            if name == default_cell:
+                status = "passed" if default_result == "0" else "FAILED"
+                rows.append((name, status, "whole suite (default interpreter)"))
+                ok = ok and status == "passed"
+                continue
+            if find_interpreter(python) is None:
+                rows.append((name, "MISSING", f"no python{python} on PATH or in ~/.pyenv/versions"))
+                ok = False
+                continue
+            result = results.get(session_name(python, django))
+            if result == "success":
+                rows.append((name, "passed", "fast part: " + " ".join(FAST_PART)))
+            else:
+                rows.append((name, "FAILED" if result else "NOT RUN", f"nox result: {result or 'none'}"))
+                ok = False
+    print("\nPython x Django matrix")
+    print(f"{'cell':<10} {'result':<8} detail")
+    for name, status, detail in rows:
+        print(f"{name:<10} {status:<8} {detail}")
+    print("matrix: " + ("every supported cell passed" if ok else "NOT every supported cell passed"))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    if len(sys.argv) >= 3 and sys.argv[1] == "summary":
+        sys.exit(summary(*sys.argv[2:5]))
+    sys.exit("usage: python noxfile.py summary REPORT.json [DEFAULT_CELL DEFAULT_RESULT]")
+
+import nox  # noqa: E402  (the summary above runs without nox installed)
+
+nox.options.reuse_venv = "yes"
+nox.options.error_on_missing_interpreters = True
+_default = os.environ.get("NOX_DEFAULT_CELL")
+nox.options.sessions = [session_name(p, d) for p, d in cells() if cell_name(p, d) != _default]
+
+
+def _install(session: nox.Session, django: str) -> None:
+    """Install the project (editable) with the cell's Django, unless this venv already has exactly that."""
+    stamp_text = hashlib.sha256((ROOT / "setup.py").read_bytes() + django.encode()).hexdigest()
+    stamp = Path(session.virtualenv.location) / ".cell-installed"
+    if stamp.exists() and stamp.read_text() == stamp_text:
+        return
+    # six: the 1.1.8 suite's shims import it.
+    session.install("-q", "-e", ".[test,encryption,hiredis]", f"Django~={django}.0", "six")
+    stamp.write_text(stamp_text)
+
+
+def _make_cell(python: str, django: str) -> None:
+    interpreter = find_interpreter(python) or python
+
+    def cell(session: nox.Session) -> None:
+        _install(session, django)
+        session.run("python", "-m", "pytest", "-p", "no:cacheprovider", "-q", *(session.posargs or FAST_PART))
+
+    cell.__doc__ = f"Python {python}, Django {django}: the fast part of the suite."
+    nox.session(name=session_name(python, django), python=interpreter)(cell)
+
+
+for _python, _django in cells():
+    _make_cell(_python, _django)
