@@ -176,6 +176,17 @@ class BaseChannelLayer:
         names = self._receive_names(channels)
         return self._decode(await asyncio.to_thread(self._pop, names, True))
 
+    async def receive_batch_async(self, channel: str, limit: int = 64,
+                                  max_bytes: int = 1 << 20) -> list[tuple[str, dict[str, Any]]]:
+        """Wait like ``receive_async([channel])``, then return every message ready, up to ``limit``.
+
+        ``max_bytes`` is a budget for one batch (a single larger message still comes alone). An
+        empty list means the built-in timeout passed. Backends that can pop several messages in one
+        round trip override this; the default returns at most one.
+        """
+        received, message = await self.receive_async([channel])
+        return [] if received is None or message is None else [(received, message)]
+
     async def send_async(self, channel: str, message: dict[str, Any]) -> None:
         prepared = self._prepare(channel, message)
         await asyncio.to_thread(self._push, *prepared)

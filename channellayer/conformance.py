@@ -368,6 +368,37 @@ class ConformanceSuite:
 
         asyncio.run(scenario())
 
+    def test_receive_batch_async(self, make_layer: Factory) -> None:
+        """receive_batch_async returns ready messages in order (at least one, at most ``limit``) and waits when empty."""
+        layer = make_layer(capacity=50)
+
+        async def scenario() -> None:
+            for n in range(5):
+                await layer.send_async(f"rb!{n}", {"n": n})
+            got: list[tuple[str, dict[str, Any]]] = []
+            while len(got) < 5:
+                batch = await layer.receive_batch_async("rb!", limit=3)
+                assert 1 <= len(batch) <= 3
+                got.extend(batch)
+            assert got == [(f"rb!{n}", {"n": n}) for n in range(5)]
+            big = b"x" * 4000
+            for n in range(4):
+                await layer.send_async(f"rb!big{n}", {"b": big})
+            first = await layer.receive_batch_async("rb!", limit=10, max_bytes=6000)
+            assert 1 <= len(first) <= 2, "the byte budget bounds a batch"
+            rest = [c for c, _ in first]
+            while len(rest) < 4:
+                rest.extend(c for c, _ in await layer.receive_batch_async("rb!", limit=10, max_bytes=6000))
+            assert rest == [f"rb!big{n}" for n in range(4)]
+            later = asyncio.get_running_loop().call_later(0.2, layer.send, "rb!late", {"late": True})
+            started = time.monotonic()
+            assert await layer.receive_batch_async("rb!") == [("rb!late", {"late": True})]
+            assert time.monotonic() - started < 2.0
+            later.cancel()
+            await layer.aclose()
+
+        asyncio.run(scenario())
+
     def test_statistics(self, make_layer: Factory) -> None:
         """Counters count sends and full channels; channel statistics count pending messages."""
         layer = make_layer(capacity=2)

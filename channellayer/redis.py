@@ -136,7 +136,8 @@ class RedisChannelLayer(BaseChannelLayer):
         self._clients: list[redis.Redis] = [self._make_client(i) for i in range(self.ring_size)]
         self._send_cycle = itertools.cycle(range(self.ring_size))
         self._receive_cycle = itertools.cycle(range(self.ring_size))
-        self._sources = {name: _script_source(f"{name}.lua") for name in ("send", "receive", "group_send")}
+        self._sources = {name: _script_source(f"{name}.lua")
+                         for name in ("send", "receive", "receive_many", "group_send")}
         self._scripts = [
             {name: client.register_script(src) for name, src in self._sources.items()} for client in self._clients
         ]
@@ -165,6 +166,10 @@ class RedisChannelLayer(BaseChannelLayer):
 
     async def receive_async(self, channels: Sequence[str]) -> tuple[str | None, dict[str, Any] | None]:
         return await self._aio.receive(channels)
+
+    async def receive_batch_async(self, channel: str, limit: int = 64,
+                                  max_bytes: int = 1 << 20) -> list[tuple[str, dict[str, Any]]]:
+        return await self._aio.receive_batch(channel, limit, max_bytes)
 
     async def send_async(self, channel: str, message: dict[str, Any]) -> None:
         await self._aio.send(channel, message)

@@ -101,6 +101,32 @@ class AsyncRedisOps:
                 if payload is not None:
                     return layer._decode((layer._strip(list_key), payload))
 
+    async def receive_batch(self, channel: str, limit: int, max_bytes: int) -> list[tuple[str, dict[str, Any]]]:
+        """Up to ``limit`` messages of one channel (or process prefix) per round trip; see base class.
+
+        A ready batch is one script call; an empty list is one BLPOP, and the message it pops comes
+        back with whatever queued behind it in one more script call. Names spread over several
+        shards (normal channels on a ring) take the single-message path.
+        """
+        layer = self.layer
+        names = layer._receive_names([channel])
+        name = names[0]
+        if layer.ring_size > 1 and not layer._hashed(name):
+            received, message = await self.receive([channel])
+            return [] if received is None or message is None else [(received, message)]
+        index = layer._shard_of(name) if layer._hashed(name) else 0
+        key = layer.prefix + name
+        args: list[Any] = [limit, max_bytes]
+        payloads = await self._acall(index, lambda c, s: s["receive_many"](keys=[key], args=args))
+        if not payloads:
+            popped = await self._acall(index, functools.partial(_ablpop, keys=[key], wait=layer._wait))
+            if not popped:
+                return []
+            payloads = await self._acall(
+                index, lambda c, s: s["receive_many"](keys=[key], args=[*args, popped[1]]))
+        decoded = (layer._decode((name, payload)) for payload in payloads)
+        return [(received, message) for received, message in decoded if received is not None and message is not None]
+
     async def _await_any(self, plan: list[tuple[int, list[str]]], wait: float) -> tuple[int, bytes, bytes] | None:
         """The asyncio twin of RedisChannelLayer._wait_any: one BLPOP per shard, first pop wins.
 

@@ -13,8 +13,9 @@ the order they were produced (a socket's ``websocket.receive`` frames stay in or
 keeps the number of round trips low under load. A message the layer refuses (MessageTooLarge,
 InvalidMessage) fails alone: the batch is retried one message at a time.
 
-*Replies* are read by one coroutine blocking on ``receive_async([prefix])`` for the process's
-single reply list: no polling, one BLPOP outstanding at a time. Each message goes to ``dispatch``.
+*Replies* are read by one coroutine for the process's single reply list: no polling, one BLPOP
+outstanding at a time. With the layer's ``receive_batch_async`` every ready reply (up to 64, about
+1 MiB) comes back in one round trip, and each goes to ``dispatch`` in list order.
 When the layer is down the reader logs once, backs off (0.1 s doubling to 2 s) and tries again,
 forever; the first success logs the recovery. ``run_once`` is the step function.
 """
@@ -36,6 +37,10 @@ logger = logging.getLogger("interfaceserver")
 
 T = TypeVar("T")
 _BATCH = 500
+#: Replies read per round trip, and the byte budget of one read: a stream's large chunks are read
+#: a few at a time, so other connections' replies behind them wait for at most one such read.
+_REPLY_BATCH = 64
+_REPLY_BATCH_BYTES = 1 << 20
 _MAX_BACKOFF = 2.0
 
 
@@ -125,15 +130,19 @@ class LayerIO:
         while not self._stopping:
             await self.run_once()
 
-    async def _receive(self) -> tuple[str | None, dict[str, Any] | None]:
+    async def _receive(self) -> list[tuple[str, dict[str, Any]]]:
         if self._native:
-            return await self.layer.receive_async([self.prefix])
-        return await asyncio.to_thread(self.layer.receive, [self.prefix], True)
+            if hasattr(self.layer, "receive_batch_async"):
+                return list(await self.layer.receive_batch_async(self.prefix, _REPLY_BATCH, _REPLY_BATCH_BYTES))
+            channel, message = await self.layer.receive_async([self.prefix])
+        else:
+            channel, message = await asyncio.to_thread(self.layer.receive, [self.prefix], True)
+        return [] if channel is None or message is None else [(channel, message)]
 
     async def run_once(self) -> None:
-        """Wait for one reply and dispatch it; on a layer error, log, back off and return."""
+        """Wait for replies and dispatch them in order; on a layer error, log, back off and return."""
         try:
-            channel, message = await self._receive()
+            replies = await self._receive()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -147,7 +156,7 @@ class LayerIO:
             logger.warning("Channel layer is reachable again; reading replies")
         self.healthy = True
         self._backoff = 0.1
-        if channel is not None and message is not None:
+        for channel, message in replies:
             try:
                 self.dispatch(channel, message)
             except Exception:
