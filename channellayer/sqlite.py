@@ -2,125 +2,78 @@
 
 Theory of operation
 -------------------
-All processes open one database file in WAL mode, one connection per thread. A message is a row
-``(id, channel, sent, expires, payload)`` keyed by its list name (``prefix!`` for a process-specific
-channel). Every write is one ``BEGIN IMMEDIATE`` transaction, so the capacity check and the insert
-are one step, and a pop (``DELETE … RETURNING`` of the oldest live row over the channels asked
-for) is won by exactly one reader: at-most-once delivery. Expired rows are invisible at once and
-deleted by a sweep, at most every ``SWEEP_INTERVAL`` seconds per process, inside a write it was
-making anyway; group memberships are rows stamped with their add time and expire the same way.
+All processes share one database file (:mod:`.sqlite_store`: schema, WAL, transactions, bounded
+clean-up). A message is a row ``(id, channel, sent, expires, payload)`` keyed by its list name
+(``prefix!`` for a process-specific channel). A send is one ``BEGIN IMMEDIATE`` transaction — the
+capacity check, the insert, the counters and the read of the waiters — so a group send is all or
+nothing, and a process killed in the middle leaves nothing half-written. A pop is one ``DELETE …
+RETURNING`` of the oldest live row over the channels asked for, won by exactly one reader:
+at-most-once delivery (a message is lost only by a process that dies after popping it).
 
-Blocking receive does not poll. A receiver that finds nothing binds a UNIX datagram socket of its
-own (in ``<path>.wake/``, or a private temporary directory when that would not fit in a socket
-address) and, *in the transaction of its failed pop*, records the address in ``waiters`` against
-each channel it waits on; then it sleeps in ``recv`` (``loop.add_reader`` for ``receive_async``),
-bounded by ``blocking_timeout``. A sender reads the waiters of the lists it wrote to inside its own
-transaction and, after committing, sends each a one-byte datagram. The write lock serialises the
-two transactions: either the sender sees the registration or the receiver's pop sees the message,
-so no wake-up is lost (a datagram sent before the receiver sleeps waits in its socket). The kernel
-wakes the receiver in microseconds; an idle one costs no CPU. Datagrams rather than a FIFO or a
-lock file: no reader has to be open first, a non-blocking send never stalls (a full queue already
-means "wake up"), addresses sit beside the database (containers sharing the volume wake each
-other), and a dead waiter shows itself to the send (``ECONNREFUSED``/``ENOENT``), which deletes its
-row. Every waiter on a list is woken; the losers only peek (a WAL read takes no lock) and sleep.
+Blocking receive does not poll (:mod:`.sqlite_wake`). A receiver that finds nothing binds a UNIX
+datagram socket and, *in the transaction of its failed pop*, records its address against each
+channel it waits on, then sleeps in ``recv`` bounded by ``blocking_timeout``. A sender reads the
+waiters of the lists it wrote to inside its own transaction and, after committing, sends each a
+one-byte datagram. The write lock orders the two transactions: either the sender sees the
+registration or the receiver's pop sees the message, so no wake-up is lost. A woken waiter peeks
+first (a WAL read takes no lock), so the losers of a race do not queue for the write lock. The
+socket and its registration are kept between receives on the same channels (``WaiterPool``).
 
-``receive_async`` is native and parks no thread; its pop runs on the loop thread (a sub-millisecond
-transaction), so a cancelled receive can never lose a message it had already popped. sqlite3 and
-socket errors become :class:`BackendUnavailable` here, once.
+**The event loop never waits on SQLite.** Every statement the asyncio extension needs — pops,
+waiter registration, sends, group sends, upkeep — runs on one dedicated thread per layer (per
+process), in submission order; the loop only waits on the wake-up socket (``add_reader``) and on
+futures. A receive cancelled while its pop runs puts the popped row back, with its id, so its
+place in the queue is kept and nothing is lost.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import os
-import secrets
-import socket
 import sqlite3
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from .base import BaseChannelLayer, Prepared, Received
 from .errors import BackendUnavailable, ChannelFull
+from .sqlite_store import GLOBAL_STATS_NAME, Store
+from .sqlite_wake import Waiter, WaiterPool, Waker, wake_directory
 
 __all__ = ["SQLiteChannelLayer"]
 
 T = TypeVar("T")
-Popped = tuple[str, bytes] | None
+Row = tuple[int, str, float, float, bytes]  # id, channel, sent, expires, payload
 
-GLOBAL_STATS_NAME = "#global#"  # not a valid channel name, so it never collides with one
-SWEEP_INTERVAL = 5.0
-_MAX_SOCKET_PATH = 100  # sun_path holds 108 bytes on Linux, 104 on macOS
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS messages (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, channel TEXT NOT NULL,
-    sent REAL NOT NULL, expires REAL NOT NULL, payload BLOB NOT NULL);
-CREATE INDEX IF NOT EXISTS messages_by_channel ON messages (channel, id);
-CREATE INDEX IF NOT EXISTS messages_by_expiry ON messages (expires);
-CREATE TABLE IF NOT EXISTS groups (
-    name TEXT NOT NULL, channel TEXT NOT NULL, added REAL NOT NULL,
-    PRIMARY KEY (name, channel)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS waiters (
-    channel TEXT NOT NULL, address TEXT NOT NULL, PRIMARY KEY (channel, address)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS stats (
-    name TEXT PRIMARY KEY, messages_count INTEGER NOT NULL, channel_full_count INTEGER NOT NULL);
-"""
-
-_COUNT_STATS = (
-    "INSERT INTO stats VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
-    "messages_count = messages_count + excluded.messages_count, "
-    "channel_full_count = channel_full_count + excluded.channel_full_count"
+_INSERT = "INSERT INTO messages (channel, sent, expires, payload) VALUES (?, ?, ?, ?)"
+# One statement: insert only if the list holds fewer than ``capacity`` live messages (counting stops there).
+_INSERT_IF_ROOM = (
+    "INSERT INTO messages (channel, sent, expires, payload) SELECT ?1, ?2, ?3, ?4 WHERE "
+    "(SELECT count(*) FROM (SELECT 1 FROM messages WHERE channel = ?1 AND expires > ?2 LIMIT ?5)) < ?5"
 )
+_LIVE = "SELECT count(*) FROM (SELECT 1 FROM messages WHERE channel = ? AND expires > ? LIMIT ?)"
+_COUNT = (
+    "INSERT INTO stats VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+    "messages_count = messages_count + excluded.messages_count, "
+    "channel_full_count = channel_full_count + excluded.channel_full_count, updated = excluded.updated"
+)
+_RETURNING = " RETURNING id, channel, sent, expires, payload"
 
 
-def is_busy(exc: sqlite3.OperationalError) -> bool:
-    """Whether ``exc`` is SQLITE_BUSY (another connection holds the lock)."""
-    # exc.sqlite_errorcode and sqlite3.SQLITE_BUSY exist from Python 3.11; 3.10 has only the message.
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code is not None:
-        return bool(code == 5)
-    return str(exc).startswith("database is locked")
+def _marks(count: int) -> str:
+    return ", ".join("?" * count)
 
 
-def _marks(values: Sequence[object]) -> str:
-    return ", ".join("?" * len(values))
-
-
-class _Waiter:
-    """One blocked receive's wake-up socket."""
-
-    def __init__(self, directory: str) -> None:
-        self.address = os.path.join(directory, f"{os.getpid()}-{secrets.token_hex(6)}")
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        try:
-            self.sock.bind(self.address)
-        except OSError:
-            self.sock.close()
-            raise
-        self.sock.setblocking(False)
-
-    def wait(self, timeout: float) -> None:
-        self.sock.settimeout(timeout)
-        with contextlib.suppress(TimeoutError):
-            self.sock.recv(64)
-        self.drain()
-
-    def drain(self) -> None:
-        """Discard queued wake-ups: one pop attempt answers all of them."""
-        self.sock.setblocking(False)
-        with contextlib.suppress(BlockingIOError):
-            while True:
-                self.sock.recv(64)
-
-    def close(self) -> None:
-        self.sock.close()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.address)
+def _head_query(count: int) -> str:
+    """SQL for the id of the oldest live message over ``count`` lists (params: now, *names)."""
+    if count == 1:
+        return "SELECT (SELECT id FROM messages WHERE channel = ?2 AND expires > ?1 ORDER BY id LIMIT 1)"
+    names = ", ".join(f"(?{index + 2})" for index in range(count))
+    return ("SELECT min((SELECT m.id FROM messages AS m WHERE m.channel = n.column1 AND m.expires > ?1 "
+            f"ORDER BY m.id LIMIT 1)) FROM (VALUES {names}) AS n")
 
 
 class SQLiteChannelLayer(BaseChannelLayer):
@@ -141,126 +94,59 @@ class SQLiteChannelLayer(BaseChannelLayer):
         self.path = os.path.abspath(raw)
         if os.path.isdir(self.path):
             raise ValueError(f"path {self.path!r} is a directory; name a database file inside it")
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._connections: list[sqlite3.Connection] = []
-        self._sender: tuple[int, socket.socket] | None = None
-        self._next_sweep = 0.0
-        self._connection()  # fail now, not on first use, when the file cannot be opened
+        self._store = Store(self.path, self.busy_timeout, self.group_expiry)
+        self._waker = Waker()
+        self._pool = WaiterPool()
+        self._executor: tuple[int, ThreadPoolExecutor] | None = None
+        self._executor_lock = threading.Lock()
+        self._store.connection()  # fail now, not on first use, when the file cannot be opened
 
     def __repr__(self) -> str:
         return f"<SQLiteChannelLayer path={self.path!r}>"
 
-    # -- connections and transactions ------------------------------------------------------
-
-    def _connection(self) -> sqlite3.Connection:
-        local = self._local
-        if getattr(local, "pid", None) != os.getpid():  # a forked child must not reuse its parent's
-            conn = None
-            try:
-                conn = sqlite3.connect(
-                    self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
-                )
-                self._enable_wal(conn)
-                conn.execute("PRAGMA synchronous = NORMAL")  # messages are transient: no fsync per commit
-                conn.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} COMMIT;")
-            except sqlite3.Error as exc:
-                if conn is not None:
-                    conn.close()
-                raise BackendUnavailable(f"cannot open the SQLite channel layer at {self.path!r}: {exc}") from exc
-            with self._lock:
-                self._connections.append(conn)
-            local.conn, local.pid = conn, os.getpid()
-        result: sqlite3.Connection = local.conn
-        return result
-
-    def _enable_wal(self, conn: sqlite3.Connection) -> None:
-        # Switching a new file to WAL takes an exclusive lock without calling the busy handler, so
-        # processes starting together on a fresh file retry here; it happens once per file.
-        deadline = time.monotonic() + self.busy_timeout
-        while True:
-            try:
-                conn.execute("PRAGMA journal_mode = WAL")
-                return
-            except sqlite3.OperationalError as exc:
-                if not is_busy(exc) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.01)
-
-    def _transaction(self, work: Callable[[sqlite3.Connection], T], write: bool = True) -> T:
-        """Run ``work`` in one transaction (``BEGIN IMMEDIATE`` for writes), converting sqlite3 errors."""
-        conn = self._connection()
-        try:
-            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            try:
-                if write and time.monotonic() >= self._next_sweep:
-                    self._sweep(conn)
-                result = work(conn)
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.rollback()
-                raise
-        except sqlite3.Error as exc:
-            raise BackendUnavailable(f"SQLite channel layer at {self.path!r}: {exc}") from exc
-        return result
-
-    def _sweep(self, conn: sqlite3.Connection) -> None:
-        now = time.time()
-        conn.execute("DELETE FROM messages WHERE expires <= ?", (now,))
-        conn.execute("DELETE FROM groups WHERE added <= ?", (now - self.group_expiry,))
-        self._next_sweep = time.monotonic() + SWEEP_INTERVAL
-
     # -- sending ---------------------------------------------------------------------------
 
-    def _insert(self, conn: sqlite3.Connection, target: str, payloads: list[bytes], capacity: int) -> bool:
+    def _insert(self, conn: sqlite3.Connection, target: str, payloads: list[bytes], capacity: int,
+                now: float) -> bool:
         """Append ``payloads`` to ``target`` if it has fewer than ``capacity`` live messages."""
-        now = time.time()
-        # Counting stops at ``capacity``: a list that grew past it (group sends) costs no more.
-        query = "SELECT count(*) FROM (SELECT 1 FROM messages WHERE channel = ? AND expires > ? LIMIT ?)"
-        full = conn.execute(query, (target, now, capacity)).fetchone()[0] >= capacity
-        if not full:
-            expires = now + self.expiry
-            conn.executemany(
-                "INSERT INTO messages (channel, sent, expires, payload) VALUES (?, ?, ?, ?)",
-                [(target, now, expires, payload) for payload in payloads],
-            )
-        counts = (0, 1) if full else (len(payloads), 0)
-        conn.executemany(_COUNT_STATS, [(target, *counts), (GLOBAL_STATS_NAME, *counts)])
-        return not full
+        expires = now + self.expiry
+        if len(payloads) == 1:
+            return conn.execute(_INSERT_IF_ROOM, (target, now, expires, payloads[0], capacity)).rowcount == 1
+        if conn.execute(_LIVE, (target, now, capacity)).fetchone()[0] >= capacity:
+            return False
+        conn.executemany(_INSERT, [(target, now, expires, payload) for payload in payloads])
+        return True
 
     def _send_rows(self, rows: list[tuple[str, list[bytes], int]]) -> list[bool]:
         """Insert each ``(target, payloads, capacity)`` in one transaction, then wake its waiters."""
 
         def work(conn: sqlite3.Connection) -> tuple[list[bool], list[str]]:
-            delivered = [self._insert(conn, target, payloads, capacity) for target, payloads, capacity in rows]
-            targets = list({row[0] for row, ok in zip(rows, delivered, strict=True) if ok})
-            query = f"SELECT DISTINCT address FROM waiters WHERE channel IN ({_marks(targets)})"
+            now = time.time()
+            delivered = [self._insert(conn, target, payloads, capacity, now) for target, payloads, capacity in rows]
+            counts: dict[str, list[int]] = {}
+            for (target, payloads, _), ok in zip(rows, delivered, strict=True):
+                count = counts.setdefault(target, [0, 0])
+                count[0 if ok else 1] += len(payloads) if ok else 1
+            total = [sum(c[0] for c in counts.values()), sum(c[1] for c in counts.values())]
+            conn.executemany(_COUNT, [(name, sent, full, now) for name, (sent, full) in
+                                      [*counts.items(), (GLOBAL_STATS_NAME, total)]])
+            targets = [target for target, (sent, _) in counts.items() if sent]
+            if not targets:
+                return delivered, []
+            query = f"SELECT DISTINCT address FROM waiters WHERE channel IN ({_marks(len(targets))})"
             return delivered, [address for (address,) in conn.execute(query, targets)]
 
-        delivered, addresses = self._transaction(work)
+        delivered, addresses = self._store.transaction(work)
         if addresses:
             self._wake(addresses)
         return delivered
 
     def _wake(self, addresses: list[str]) -> None:
-        with self._lock:
-            if self._sender is None or self._sender[0] != os.getpid():
-                sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-                sender.setblocking(False)  # a full queue already holds a wake-up: never wait for room
-                self._sender = (os.getpid(), sender)
-            sender = self._sender[1]
-        dead = []
-        for address in addresses:
-            try:
-                sender.sendto(b"!", address)
-            except (BlockingIOError, PermissionError):
-                continue
-            except (ConnectionRefusedError, FileNotFoundError):
-                dead.append(address)  # its process died without unregistering
+        dead = self._waker.wake(addresses)
         if dead:
-            with contextlib.suppress(BackendUnavailable):  # the next sender retries the clean-up
-                self._transaction(lambda c: c.execute(f"DELETE FROM waiters WHERE address IN ({_marks(dead)})", dead))
+            with contextlib.suppress(BackendUnavailable):  # the next sender or the upkeep retries it
+                self._store.transaction(lambda c: c.executemany("DELETE FROM waiters WHERE address = ?",
+                                                                [(address,) for address in dead]))
             for address in dead:
                 with contextlib.suppress(OSError):
                     os.unlink(address)
@@ -278,86 +164,143 @@ class SQLiteChannelLayer(BaseChannelLayer):
 
     # -- receiving -------------------------------------------------------------------------
 
-    @staticmethod
-    def _oldest(conn: sqlite3.Connection, names: list[str]) -> int | None:
-        now = time.time()
-        query = "SELECT id FROM messages WHERE channel = ? AND expires > ? ORDER BY id LIMIT 1"
-        heads = [row[0] for name in names for row in conn.execute(query, (name, now))]
-        return min(heads, default=None)
-
-    def _pop_once(self, names: list[str], waiter: _Waiter | None = None, registered: bool = False) -> Popped:
+    def _pop_once(self, names: list[str], waiter: Waiter | None = None, registered: bool = False) -> Row | None:
         """Pop the oldest live message on ``names``; if there is none, register ``waiter`` for them."""
-        # A registered waiter peeks first, so the losers of a race do not queue for the write lock.
-        if registered and self._transaction(lambda c: self._oldest(c, names), write=False) is None:
+        head = _head_query(len(names))
+        pop = f"DELETE FROM messages WHERE id = ({head})" + _RETURNING
+        params = (time.time(), *names)
+        if waiter is None or registered:
+            # A woken waiter peeks first, so the losers of a race do not queue for the write lock.
+            if registered and self._store.statement(head, params)[0][0] is None:
+                return None
+            rows = self._store.statement(pop, params)
+            return rows[0] if rows else None
+
+        def work(conn: sqlite3.Connection) -> Row | None:
+            rows = conn.execute(pop, params).fetchall()
+            if rows:
+                return rows[0]
+            conn.executemany("INSERT OR IGNORE INTO waiters VALUES (?, ?)", [(n, waiter.address) for n in names])
             return None
 
-        def work(conn: sqlite3.Connection) -> Popped:
-            oldest = self._oldest(conn, names)
-            if oldest is not None:
-                channel, payload = conn.execute(
-                    "DELETE FROM messages WHERE id = ? RETURNING channel, payload", (oldest,)
-                ).fetchone()
-                return channel, payload
-            if waiter is not None and not registered:
-                conn.executemany("INSERT OR IGNORE INTO waiters VALUES (?, ?)", [(n, waiter.address) for n in names])
-            return None
+        return self._store.transaction(work)
 
-        return self._transaction(work)
+    def _restore(self, row: Row) -> None:
+        """Put back a row popped for a receive that was cancelled: same id, so the same place in its queue."""
 
-    @contextlib.contextmanager
-    def _waiting(self) -> Iterator[_Waiter]:
-        directory = self.path + ".wake"
-        if len(os.fsencode(directory)) + 20 > _MAX_SOCKET_PATH:
-            digest = hashlib.sha256(self.path.encode()).hexdigest()[:16]
-            directory = os.path.join(tempfile.gettempdir(), f"channellayer-{os.getuid()}-{digest}")
+        def work(conn: sqlite3.Connection) -> list[str]:
+            conn.execute("INSERT INTO messages (id, channel, sent, expires, payload) VALUES (?, ?, ?, ?, ?)", row)
+            return [address for (address,) in
+                    conn.execute("SELECT address FROM waiters WHERE channel = ?", (row[1],))]
+
+        self._wake(self._store.transaction(work))
+
+    def _new_waiter(self) -> Waiter:
+        directory = wake_directory(self.path)
         try:
-            os.makedirs(directory, exist_ok=True)
-            waiter = _Waiter(directory)
+            return Waiter(directory)
         except OSError as exc:
             raise BackendUnavailable(f"cannot create a wake-up socket in {directory!r}: {exc}") from exc
-        try:
-            yield waiter
-        finally:
-            # A row left behind (database unavailable now) is deleted by the next sender to try it.
-            with contextlib.suppress(BackendUnavailable):
-                self._transaction(lambda c: c.execute("DELETE FROM waiters WHERE address = ?", (waiter.address,)))
-            waiter.close()
 
-    def _pop(self, names: list[str], block: bool) -> Popped:
-        popped = self._pop_once(names, None)
+    def _unregister(self, waiter: Waiter) -> None:
+        # A row left behind (database unavailable now) is deleted by the next sender or the upkeep.
+        with contextlib.suppress(BackendUnavailable):
+            self._store.transaction(lambda c: c.execute("DELETE FROM waiters WHERE address = ?", (waiter.address,)))
+        waiter.close()
+
+    def _upkeep(self) -> None:
+        if self._store.upkeep_due():
+            with contextlib.suppress(BackendUnavailable):  # idle work: the next real call reports it
+                self._store.upkeep()
+
+    def _pop(self, names: list[str], block: bool) -> tuple[str, bytes] | None:
+        key = (tuple(names), "sync")
+        waiter = self._pool.take(key) if block else None
+        if waiter is not None:
+            waiter.drain()  # wake-ups queued while it was idle: this pop answers them
+        popped = self._pop_once(names)
         if popped is not None or not block:
-            return popped
+            if waiter is not None and not self._pool.put(key, waiter):
+                self._unregister(waiter)
+            return None if popped is None else (popped[1], popped[4])
+        registered = waiter is not None
         deadline = time.monotonic() + self.blocking_timeout
-        with self._waiting() as waiter:
-            registered = False
-            while (remaining := deadline - time.monotonic()) > 0:
-                popped = self._pop_once(names, waiter, registered)
-                if popped is not None:
-                    return popped
-                registered = True
+        if waiter is None:
+            waiter = self._new_waiter()
+        try:
+            if not registered:
+                popped = self._pop_once(names, waiter)  # registers it in the transaction that found nothing
+                registered = popped is None
+            while popped is None and (remaining := deadline - time.monotonic()) > 0:
                 waiter.wait(remaining)
-        return None
-
-    async def receive_async(self, channels: Sequence[str]) -> Received:
-        """Blocking receive as a coroutine: waits on the wake-up socket in the event loop, no thread."""
-        names = self._receive_names(channels)
-        popped = self._pop_once(names, None)
+                popped = self._pop_once(names, waiter, registered=True)
+        finally:
+            if not (registered and self._pool.put(key, waiter)):
+                self._unregister(waiter)
         if popped is None:
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + self.blocking_timeout
-            with self._waiting() as waiter:
-                registered = False
-                while popped is None and (remaining := deadline - loop.time()) > 0:
-                    popped = self._pop_once(names, waiter, registered)
-                    if popped is None:
-                        registered = True
-                        await self._readable(loop, waiter, remaining)
-        return self._decode(popped)
+            self._upkeep()
+            return None
+        return popped[1], popped[4]
+
+    # -- the asyncio extension: everything on the layer's own thread ------------------------
+
+    def _submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+        with self._executor_lock:
+            if self._executor is None or self._executor[0] != os.getpid():
+                self._executor = (os.getpid(), ThreadPoolExecutor(1, thread_name_prefix="sqlite-layer"))
+            return self._executor[1].submit(fn, *args)
+
+    async def _call(self, fn: Callable[..., T], *args: Any, undo: Callable[[Any], None] | None = None) -> T:
+        """``fn(*args)`` on the layer's thread; if the caller is cancelled, ``undo`` its result there."""
+        future = self._submit(fn, *args)
+        try:
+            return await asyncio.shield(asyncio.wrap_future(future))
+        except asyncio.CancelledError:
+            if undo is not None:
+                self._submit(self._undo_when_done, future, undo)  # runs after ``fn``: one thread, in order
+            raise
 
     @staticmethod
-    async def _readable(loop: asyncio.AbstractEventLoop, waiter: _Waiter, timeout: float) -> None:
+    def _undo_when_done(future: Future[Any], undo: Callable[[Any], None]) -> None:
+        try:
+            result = future.result()
+        except Exception:
+            return
+        if result is not None:
+            undo(result)
+
+    async def receive_async(self, channels: Sequence[str]) -> Received:
+        """Blocking receive as a coroutine: SQLite on the layer's thread, the wait on the loop."""
+        names = self._receive_names(channels)
+        key = (tuple(names), "async")
+        loop = asyncio.get_running_loop()
+        waiter = self._pool.take(key)
+        registered = waiter is not None
+        try:
+            if waiter is not None:
+                waiter.drain()
+            popped = await self._call(self._pop_once, names, undo=self._restore)
+            if popped is None:
+                deadline = loop.time() + self.blocking_timeout
+                if waiter is None:
+                    waiter = await self._call(self._new_waiter, undo=self._unregister)
+                if not registered:
+                    popped = await self._call(self._pop_once, names, waiter, undo=self._restore)
+                    registered = popped is None
+                while popped is None and (remaining := deadline - loop.time()) > 0:
+                    await self._readable(loop, waiter, remaining)
+                    popped = await self._call(self._pop_once, names, waiter, True, undo=self._restore)
+                if popped is None:
+                    self._submit(self._upkeep)
+        finally:
+            if waiter is not None and not (registered and self._pool.put(key, waiter)):
+                self._submit(self._unregister, waiter)
+        return self._decode(None if popped is None else (popped[1], popped[4]))
+
+    @staticmethod
+    async def _readable(loop: asyncio.AbstractEventLoop, waiter: Waiter, timeout: float) -> None:
         ready = loop.create_future()
-        fd = waiter.sock.fileno()
+        fd = waiter.fileno()
 
         def readable() -> None:
             if not ready.done():  # the reader may fire again before it is removed
@@ -371,26 +314,37 @@ class SQLiteChannelLayer(BaseChannelLayer):
             loop.remove_reader(fd)
         waiter.drain()
 
-    def _exists(self, name: str) -> bool:
-        return self._transaction(lambda c: self._oldest(c, [name]), write=False) is not None
+    async def send_async(self, channel: str, message: dict[str, Any]) -> None:
+        await self._call(self._push, *self._prepare(channel, message))
 
-    # -- groups ----------------------------------------------------------------------------
+    async def send_many_async(self, messages: Iterable[tuple[str, dict[str, Any]]]) -> list[bool]:
+        prepared = [self._prepare(channel, message) for channel, message in messages]
+        return await self._call(self._push_many, prepared) if prepared else []
+
+    async def send_group_async(self, group: str, message: dict[str, Any]) -> int:
+        return await self._call(self.send_group, group, message)
+
+    async def aclose(self) -> None:
+        """Let the layer's thread finish what was submitted (a cancelled receive's put-back included)."""
+        if self._executor is not None and self._executor[0] == os.getpid():
+            await asyncio.wrap_future(self._submit(lambda: None))
+
+    # -- existence, groups, flush, statistics ----------------------------------------------
+
+    def _exists(self, name: str) -> bool:
+        return self._store.statement(_head_query(1), (time.time(), name))[0][0] is not None
 
     def _group_add(self, group: str, channel: str) -> None:
         row = (group, channel, time.time())
-        self._transaction(lambda c: c.execute("INSERT OR REPLACE INTO groups VALUES (?, ?, ?)", row))
+        self._store.transaction(lambda c: c.execute("INSERT OR REPLACE INTO groups VALUES (?, ?, ?)", row))
 
     def _group_discard(self, group: str, channel: str) -> None:
-        self._transaction(lambda c: c.execute("DELETE FROM groups WHERE name = ? AND channel = ?", (group, channel)))
+        self._store.statement("DELETE FROM groups WHERE name = ? AND channel = ?", (group, channel))
 
     def _group_members(self, group: str) -> list[str]:
-        def work(conn: sqlite3.Connection) -> list[str]:
-            query = "SELECT channel FROM groups WHERE name = ? AND added > ? ORDER BY added"
-            return [row[0] for row in conn.execute(query, (group, time.time() - self.group_expiry))]
-
-        return self._transaction(work, write=False)
-
-    # -- flush / statistics / lifecycle ----------------------------------------------------
+        rows = self._store.statement("SELECT channel FROM groups WHERE name = ? AND added > ? ORDER BY added",
+                                     (group, time.time() - self.group_expiry))
+        return [str(row[0]) for row in rows]
 
     def _flush(self) -> None:
         # Waiters stay: they are receivers blocked right now, in this or other processes.
@@ -398,7 +352,7 @@ class SQLiteChannelLayer(BaseChannelLayer):
             for table in ("messages", "groups", "stats"):
                 conn.execute(f"DELETE FROM {table}")
 
-        self._transaction(work)
+        self._store.transaction(work)
 
     @staticmethod
     def _counters(conn: sqlite3.Connection, name: str) -> dict[str, int]:
@@ -406,7 +360,7 @@ class SQLiteChannelLayer(BaseChannelLayer):
         return dict(zip(("messages_count", "channel_full_count"), row or (0, 0), strict=True))
 
     def _global_statistics(self) -> dict[str, int]:
-        return self._transaction(lambda c: self._counters(c, GLOBAL_STATS_NAME), write=False)
+        return self._store.transaction(lambda c: self._counters(c, GLOBAL_STATS_NAME), write=False)
 
     def _channel_statistics(self, target: str) -> dict[str, int | float]:
         def work(conn: sqlite3.Connection) -> dict[str, int | float]:
@@ -420,14 +374,15 @@ class SQLiteChannelLayer(BaseChannelLayer):
                 stats["messages_max_age"] = max(0.0, now - oldest)
             return stats
 
-        return self._transaction(work, write=False)
+        return self._store.transaction(work, write=False)
 
     def close(self) -> None:
-        with self._lock:
-            connections, self._connections = self._connections, []
-        for conn in connections:
-            conn.close()
-        if self._sender is not None:
-            self._sender[1].close()
-            self._sender = None
-        self._local = threading.local()
+        """Wait for the layer's thread, unregister idle waiters and close every connection."""
+        with self._executor_lock:
+            executor, self._executor = self._executor, None
+        if executor is not None and executor[0] == os.getpid():
+            executor[1].shutdown(wait=True)
+        for waiter in self._pool.close():
+            self._unregister(waiter)
+        self._store.close()
+        self._waker.close()

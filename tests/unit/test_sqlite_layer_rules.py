@@ -194,12 +194,16 @@ def test_channel_statistics_report_pending_and_max_age(make: Any) -> None:
 # -- blocking and async receive --------------------------------------------------------------
 
 
-def test_blocking_receive_times_out_after_blocking_timeout_and_unregisters(make: Any, path: str) -> None:
-    """A blocking receive with nothing to get returns (None, None) after blocking_timeout and leaves no waiter."""
+def test_blocking_receive_times_out_and_keeps_one_waiter_until_close(make: Any, path: str) -> None:
+    """A blocking receive times out with (None, None); its waiter is reused by the next one and removed by close."""
     layer = make(blocking_timeout=0.3)
     started = time.monotonic()
     assert layer.receive(["nothing"], block=True) == (None, None)
     assert 0.3 <= time.monotonic() - started < 1.5
+    assert _rows(path, "waiters") == 1
+    assert layer.receive(["nothing"], block=True) == (None, None)
+    assert _rows(path, "waiters") == 1  # the same socket and row, not a second one
+    layer.close()
     assert _rows(path, "waiters") == 0
 
 
@@ -220,7 +224,7 @@ def test_receive_async_wakes_on_a_send_from_another_thread(make: Any) -> None:
 
 
 def test_cancelled_receive_async_loses_no_message_and_leaves_no_waiter(make: Any, path: str) -> None:
-    """Cancelling a waiting receive_async unregisters it; a message sent afterwards is still there to receive."""
+    """A cancelled waiting receive_async leaves one reusable waiter (none after close); a later message is kept."""
     layer = make(blocking_timeout=10)
 
     async def scenario() -> None:
@@ -232,9 +236,11 @@ def test_cancelled_receive_async_loses_no_message_and_leaves_no_waiter(make: Any
             await task
 
     asyncio.run(scenario())
-    assert _rows(path, "waiters") == 0
+    assert _rows(path, "waiters") == 1
     layer.send("c", {"n": 1})
     assert layer.receive(["c"]) == ("c", {"n": 1})
+    layer.close()
+    assert _rows(path, "waiters") == 0
 
 
 def test_receive_async_times_out_with_none(make: Any) -> None:

@@ -1,0 +1,263 @@
+"""The database file of the SQLite channel layer: schema, connections, transactions and upkeep.
+
+Theory of operation
+-------------------
+Every process opens the file in WAL mode, one connection per thread (a forked child opens its
+own). Writes are ``BEGIN IMMEDIATE`` transactions, so a check and the write that depends on it are
+one step, and readers never wait for writers. Messages are transient, so ``synchronous=NORMAL``:
+a commit is atomic and survives the death of any process (SIGKILL included: an interrupted
+transaction is rolled back by the next opener), though not a power cut.
+
+Staying bounded on disk without a full scan on the hot path:
+
+* **Sweep** — a write transaction at most every ``SWEEP_INTERVAL`` seconds per process deletes at
+  most ``SWEEP_BATCH`` expired messages (index on ``expires``), memberships older than
+  ``group_expiry`` (index on ``added``), and per-channel counters untouched for ``STATS_EXPIRY``
+  seconds (a rotating window over the table, so a send pays no extra index). When a batch was
+  full the next write sweeps again.
+* **Idle upkeep** (:meth:`Store.upkeep`) — run by a receive that waited its whole timeout for
+  nothing, at most every ``UPKEEP_INTERVAL`` seconds per process, never waiting for a lock (busy
+  means someone is working, so it is not idle): the sweep, waiter rows whose socket is dead (tested
+  with ``connect``, which wakes no one), ``PRAGMA incremental_vacuum`` to give freed pages back to
+  the file system, and ``PRAGMA wal_checkpoint(TRUNCATE)`` to empty the WAL.
+* While busy, SQLite's own auto-checkpoint (every 1,000 pages) and ``journal_size_limit`` keep
+  the WAL from growing past a few MiB; freed pages are reused.
+
+sqlite3 errors become :class:`BackendUnavailable` here, naming the path, with a hint for the
+errors a deployment can cause (read-only file or directory, full disk).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from .errors import BackendUnavailable
+from .sqlite_wake import is_dead
+
+__all__ = ["GLOBAL_STATS_NAME", "Store"]
+
+T = TypeVar("T")
+
+GLOBAL_STATS_NAME = "#global#"  # not a valid channel name, so it never collides with one
+SCHEMA_VERSION = 2
+SWEEP_INTERVAL = 5.0
+SWEEP_BATCH = 1000
+STATS_EXPIRY = 3600.0  # as asgi_redis's per-channel counters (TTL 3600)
+UPKEEP_INTERVAL = 30.0
+UPKEEP_VACUUM_PAGES = 4096  # 16 MiB of 4 KiB pages given back per upkeep at most
+UPKEEP_WAITER_PROBES = 64
+JOURNAL_SIZE_LIMIT = 4 * 1024 * 1024
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, channel TEXT NOT NULL,
+    sent REAL NOT NULL, expires REAL NOT NULL, payload BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS messages_by_channel ON messages (channel, id);
+CREATE INDEX IF NOT EXISTS messages_by_expiry ON messages (expires);
+CREATE TABLE IF NOT EXISTS groups (
+    name TEXT NOT NULL, channel TEXT NOT NULL, added REAL NOT NULL,
+    PRIMARY KEY (name, channel)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS groups_by_added ON groups (added);
+CREATE TABLE IF NOT EXISTS waiters (
+    channel TEXT NOT NULL, address TEXT NOT NULL, PRIMARY KEY (channel, address)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS stats (
+    name TEXT PRIMARY KEY, messages_count INTEGER NOT NULL, channel_full_count INTEGER NOT NULL,
+    updated REAL NOT NULL DEFAULT 0);
+"""
+
+_HINTS = {
+    "readonly": "the file or its directory is read-only; every process needs write access to both",
+    "unable to open": "the directory must exist and be writable: SQLite creates <path>-wal and <path>-shm beside it",
+    "disk is full": "the disk holding it is full; receiving frees space once a checkpoint runs",
+    "disk I/O error": "the file system reported an I/O error (full, read-only or failing)",
+}
+
+
+def _busy(exc: sqlite3.Error) -> bool:
+    """SQLITE_BUSY or SQLITE_LOCKED (Python 3.10 has no ``sqlite_errorcode``; its message says it)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code in (5, 6) if code is not None else "locked" in str(exc)
+
+
+def explain(path: str, exc: sqlite3.Error, opening: bool = False) -> BackendUnavailable:
+    """The BackendUnavailable for ``exc``: names the path, and says what to do where we know."""
+    text = str(exc)
+    hint = next((hint for key, hint in _HINTS.items() if key in text), None)
+    what = f"cannot open the SQLite channel layer at {path!r}" if opening else f"SQLite channel layer at {path!r}"
+    return BackendUnavailable(f"{what}: {text}" + (f" ({hint})" if hint else ""))
+
+
+class Store:
+    """One database file: per-thread connections, transactions, the sweep and idle upkeep."""
+
+    def __init__(self, path: str, busy_timeout: float, group_expiry: float) -> None:
+        self.path = path
+        self.busy_timeout = busy_timeout
+        self.group_expiry = group_expiry
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[sqlite3.Connection] = []
+        self._next_sweep = 0.0
+        self._next_upkeep = time.monotonic() + UPKEEP_INTERVAL
+        self._stats_cursor = 0
+        self._waiter_cursor = ("", "")
+
+    # -- connections -----------------------------------------------------------------------
+
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection (opened on first use; a forked child never reuses its parent's)."""
+        local = self._local
+        if getattr(local, "pid", None) != os.getpid():
+            conn = None
+            try:
+                conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None,
+                                       check_same_thread=False, cached_statements=256)
+                self._prepare(conn)
+            except sqlite3.Error as exc:
+                if conn is not None:
+                    conn.close()
+                raise explain(self.path, exc, opening=True) from exc
+            with self._lock:
+                self._connections.append(conn)
+            local.conn, local.pid = conn, os.getpid()
+        result: sqlite3.Connection = local.conn
+        return result
+
+    def _prepare(self, conn: sqlite3.Connection) -> None:
+        if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+            # Only on a new file: pages freed by deletes go back to the file system on upkeep.
+            conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+        self._enable_wal(conn)
+        conn.execute("PRAGMA synchronous = NORMAL")  # atomic and crash-safe; no fsync per commit
+        conn.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}")
+        if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+            try:
+                conn.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} COMMIT;")
+                conn.execute("BEGIN IMMEDIATE")
+                columns = {row[1] for row in conn.execute("PRAGMA table_info(stats)")}
+                if "updated" not in columns:  # a file made by the first version of this layer
+                    conn.execute("ALTER TABLE stats ADD COLUMN updated REAL NOT NULL DEFAULT 0")
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.rollback()
+                raise
+
+    def _enable_wal(self, conn: sqlite3.Connection) -> None:
+        # Switching a new file to WAL takes an exclusive lock without calling the busy handler, so
+        # processes starting together on a fresh file retry here; it happens once per file.
+        deadline = time.monotonic() + self.busy_timeout
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if not _busy(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+
+    # -- transactions ----------------------------------------------------------------------
+
+    def transaction(self, work: Callable[[sqlite3.Connection], T], write: bool = True) -> T:
+        """Run ``work`` in one transaction (``BEGIN IMMEDIATE`` for writes), converting sqlite3 errors."""
+        conn = self.connection()
+        try:
+            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            try:
+                if write and time.monotonic() >= self._next_sweep:
+                    self._sweep(conn)
+                result = work(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.rollback()
+                raise
+        except sqlite3.Error as exc:
+            raise explain(self.path, exc) from exc
+        return result
+
+    def statement(self, sql: str, parameters: tuple[object, ...] | list[object]) -> list[Any]:
+        """One statement in its own (implicit) transaction, stepped to the end so its lock is released."""
+        try:
+            return self.connection().execute(sql, parameters).fetchall()
+        except sqlite3.Error as exc:
+            raise explain(self.path, exc) from exc
+
+    # -- keeping the file bounded ----------------------------------------------------------
+
+    def _sweep(self, conn: sqlite3.Connection) -> None:
+        now = time.time()
+        deleted = [
+            conn.execute("DELETE FROM messages WHERE id IN (SELECT id FROM messages WHERE expires <= ? LIMIT ?)",
+                         (now, SWEEP_BATCH)).rowcount,
+            conn.execute("DELETE FROM groups WHERE (name, channel) IN "
+                         "(SELECT name, channel FROM groups WHERE added <= ? LIMIT ?)",
+                         (now - self.group_expiry, SWEEP_BATCH)).rowcount,
+        ]
+        # Counters: a window of rowids per sweep, so a send never maintains an index on ``updated``.
+        window = conn.execute("SELECT rowid, updated, name FROM stats WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                              (self._stats_cursor, SWEEP_BATCH)).fetchall()
+        self._stats_cursor = window[-1][0] if len(window) == SWEEP_BATCH else 0
+        stale = [(rowid,) for rowid, updated, name in window
+                 if updated <= now - STATS_EXPIRY and name != GLOBAL_STATS_NAME]
+        conn.executemany("DELETE FROM stats WHERE rowid = ?", stale)
+        more = any(count >= SWEEP_BATCH for count in deleted)
+        self._next_sweep = 0.0 if more else time.monotonic() + SWEEP_INTERVAL
+
+    def upkeep_due(self) -> bool:
+        return time.monotonic() >= self._next_upkeep
+
+    def upkeep(self) -> None:
+        """Idle-time clean-up (see the module docstring); skips any step another process is blocking."""
+        self._next_upkeep = time.monotonic() + UPKEEP_INTERVAL
+        conn = self.connection()
+        conn.execute("PRAGMA busy_timeout = 0")  # idle work never waits for a lock
+        try:
+            self._sweep_waiters(conn)
+            freed = conn.execute("PRAGMA freelist_count").fetchone()[0]
+            if freed:
+                conn.execute(f"PRAGMA incremental_vacuum({UPKEEP_VACUUM_PAGES})").fetchall()
+            if os.path.exists(self.path + "-wal") and os.path.getsize(self.path + "-wal"):
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        except sqlite3.OperationalError as exc:
+            if not _busy(exc):
+                raise explain(self.path, exc) from exc
+        except sqlite3.Error as exc:
+            raise explain(self.path, exc) from exc
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+
+    def _sweep_waiters(self, conn: sqlite3.Connection) -> None:
+        """Sweep, and delete the rows (and socket files) of waiters whose process died."""
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._sweep(conn)
+            rows = conn.execute(
+                "SELECT channel, address FROM waiters WHERE (channel, address) > (?, ?) "
+                "ORDER BY channel, address LIMIT ?", (*self._waiter_cursor, UPKEEP_WAITER_PROBES)).fetchall()
+            self._waiter_cursor = rows[-1] if len(rows) == UPKEEP_WAITER_PROBES else ("", "")
+            dead = sorted({address for _, address in rows if is_dead(address)})
+            conn.executemany("DELETE FROM waiters WHERE address = ?", [(address,) for address in dead])
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.rollback()
+            raise
+        for address in dead:
+            try:
+                os.unlink(address)
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        with self._lock:
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            conn.close()
+        self._local = threading.local()
