@@ -32,6 +32,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from http.cookiejar import CookieJar
 from pathlib import Path
 from typing import IO, Any
@@ -289,6 +290,36 @@ def check(demo: Demo) -> str:
             f"{len(demo.workers)} workers + {len(demo.report_workers)} reports worker")
 
 
+def _take_terminal() -> Callable[[], None]:
+    """Become the terminal's foreground process group when started in it (e.g. by ``make demo``).
+
+    Ctrl-C then reaches only the demo, which stops its children and exits 0, and make, which would
+    otherwise get the SIGINT too and die of it (status 130), sees that clean exit. Returns the undo,
+    which gives the terminal back. Anywhere else (no terminal, a session leader) it does nothing.
+    """
+    try:
+        fd = sys.stdin.fileno()
+        if not os.isatty(fd) or os.tcgetpgrp(fd) != os.getpgrp():
+            return lambda: None
+        previous = os.getpgrp()
+        os.setpgid(0, 0)
+    except (OSError, ValueError):
+        return lambda: None
+
+    def hand_to(group: int) -> None:
+        # A process outside the foreground group gets SIGTTOU for tcsetpgrp unless it ignores it.
+        handler = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+        try:
+            os.tcsetpgrp(fd, group)
+        except OSError:
+            pass
+        finally:
+            signal.signal(signal.SIGTTOU, handler)
+
+    hand_to(os.getpgrp())
+    return lambda: hand_to(previous)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, default=8000)
@@ -312,6 +343,7 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+    give_back_terminal = (lambda: None) if args.check else _take_terminal()
     try:
         login = demo.prepare(args.username, args.password)
         demo.start()
@@ -324,7 +356,8 @@ def main() -> int:
             return 0
         print(f"\nChat demo on {demo.url} (1 interface server + {len(demo.workers)} workers + "
               f"{len(demo.report_workers)} reports worker on {demo.layer}).\n"
-              f"Log in with {login.split(': ', 1)[1]}. Ctrl-C stops it.\n", flush=True)
+              f"Log in with {login.split(': ', 1)[1]}. Ctrl-C stops it.\n"
+              f"processes: {', '.join(f'{c.name} {c.pid}' for c in demo.children)}\n", flush=True)
         while True:
             demo.raise_if_died()
             time.sleep(0.5)
@@ -337,6 +370,7 @@ def main() -> int:
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not abandon the children
         demo.stop()
+        give_back_terminal()
 
 
 if __name__ == "__main__":

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import os
+import pty
+import re
+import select
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from tests.support.processes import RedisServer
+from tests.support.processes import RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
+PASSED = ("demo check passed: login + session, WebSocket chat, live list, background report, "
+          "2 workers + 1 reports worker")
 
 
 def run_check(extra_env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -22,10 +28,10 @@ def run_check(extra_env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 def test_demo_on_embedded_sqlite_layer() -> None:
-    """The demo serves a page with a session, WebSocket chat between two clients, and uses both workers."""
+    """The demo needs a login, then serves chat, the live list and a report rendered by the reports pool."""
     done = run_check({})
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
-    assert "demo check passed: page + session, WebSocket chat, 2 workers" in done.stdout
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-8000:]
+    assert PASSED in done.stdout
 
 
 @pytest.mark.redis
@@ -33,7 +39,57 @@ def test_demo_on_redis(redis_server: RedisServer) -> None:
     """REDIS_URL switches the demo to Redis, configured as a Channels 1 project configured asgi_redis."""
     redis_server.client().flushall()
     done = run_check({"REDIS_URL": redis_server.url})
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
-    assert "demo check passed" in done.stdout
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-8000:]
+    assert PASSED in done.stdout
     # The messages really went through this Redis: its global counter saw them.
     assert int(redis_server.client().get("asgi-meta:#global#:messages_count") or 0) > 10
+
+
+def _pid_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_make_demo_ctrl_c_stops_everything_and_exits_0(tmp_path: Path) -> None:
+    """Ctrl-C in the terminal running `make demo` stops all four processes; make exits 0, no "Error"."""
+    env = {**os.environ, "CHAT_RUN_DIR": str(tmp_path)}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    # -o: never rebuild the venv from here; PY: this interpreter, whatever venv runs the tests.
+    argv = ["make", "-s", "-C", str(ROOT), "-o", ".venv/.installed", "demo", f"PY={sys.executable}",
+            f"PORT={free_port()}"]
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: a shell-like session with make in the terminal's foreground
+        os.execvpe(argv[0], argv, env)
+    output, sent_at = b"", None
+    deadline = time.monotonic() + 90
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.5)
+            if ready:
+                try:
+                    chunk = os.read(fd, 65536)
+                except OSError:  # EIO: the terminal's last writer has gone
+                    break
+                if not chunk:
+                    break
+                output += chunk
+            if sent_at is None and b"Ctrl-C stops it" in output and b"processes:" in output:
+                time.sleep(0.5)
+                os.write(fd, b"\x03")  # what the terminal does on Ctrl-C: SIGINT to its foreground group
+                sent_at = time.monotonic()
+        _, status = os.waitpid(pid, 0)
+    finally:
+        os.close(fd)
+    text = output.decode(errors="replace")
+    assert sent_at is not None, "the demo never said it was ready:\n" + text[-5000:]
+    assert os.waitstatus_to_exitcode(status) == 0, text[-5000:]
+    assert "Error" not in text and "Interrupt" not in text, text[-5000:]
+    assert re.search(r"Log in with demo / \S+\.", text), text[-5000:]
+    listed = re.search(r"processes: (.*)", text)
+    assert listed is not None, text[-5000:]
+    pids = [int(p) for p in re.findall(r"\w[\w-]* (\d+)", listed.group(1))]
+    assert len(pids) == 4, listed.group(0)
+    assert [p for p in pids if _pid_exists(p)] == [], "processes left running after Ctrl-C"
