@@ -78,7 +78,7 @@ class Connection:
     """One client socket; see the module docstring."""
 
     __slots__ = ("ctx", "transport", "parser", "exchange", "ws", "head_deadline", "writes_paused", "buffered",
-                 "reading_paused", "h2", "direct", "__weakref__")
+                 "reading_paused", "h2", "direct", "aborted", "__weakref__")
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -92,6 +92,7 @@ class Connection:
         self.reading_paused = False
         self.h2: Any = None
         self.direct = False
+        self.aborted = False
 
     def __repr__(self) -> str:
         return f"<Connection {self.transport and self.transport.getPeer()}>"
@@ -121,7 +122,7 @@ class Connection:
             return
         if self.parser is None:
             return
-        if self.exchange is None and self.parser.in_head and not self.parser.buffered and data:
+        if self.exchange is None and self.parser.in_head and not self.parser.buffered_size and data:
             if maybe_switch_to_h2(self, data):
                 return
         try:
@@ -139,7 +140,7 @@ class Connection:
                     self.exchange.body_ended()
             elif self.exchange is not None:
                 self.exchange.body_received(event)
-        if self.parser is not None and len(self.parser.buffered) > _PIPELINE_LIMIT and self.ws is None:
+        if self.parser is not None and self.parser.buffered_size > _PIPELINE_LIMIT and self.ws is None:
             self.pause_reading()
 
     def connectionLost(self, reason: Any = None) -> None:
@@ -170,7 +171,8 @@ class Connection:
     # -- helpers for exchanges and WebSockets ------------------------------------------------
 
     def write(self, data: bytes) -> None:
-        if self.transport is None or not data:
+        # Nothing more is written once aborted: the drop is logged once, not once per later write.
+        if self.transport is None or not data or self.aborted:
             return
         if self.writes_paused:
             self.buffered += len(data)
@@ -211,6 +213,7 @@ class Connection:
 
     def abort(self) -> None:
         self.parser = None
+        self.aborted = True
         self.transport.abortConnection()
 
     def pause_reading(self) -> None:
@@ -247,7 +250,7 @@ class Connection:
         self.parser.next_request()
         self._await_head()
         self.resume_reading()
-        if self.parser.buffered:
+        if self.parser.buffered_size:
             self.dataReceived(b"")
 
     # -- internals ---------------------------------------------------------------------------
@@ -262,7 +265,7 @@ class Connection:
             self.ctx.head_sweep.discard(self)
             return
         if now > self.head_deadline:
-            if self.parser.buffered:
+            if self.parser.buffered_size:
                 self.transport.write(error_page(408, "Request headers not received within time limit."))
             self.close()
 

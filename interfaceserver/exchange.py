@@ -22,7 +22,7 @@ from .errors import ReplyError
 from .http11 import RequestHead
 from .lifecycle import HttpState, advance
 from .messages import forwarded, http_disconnect_message, http_request_message, parse_response
-from .responses import LAST_CHUNK, chunk, error_page, response_head
+from .responses import LAST_CHUNK, NO_BODY_STATUSES, chunk, error_page, response_head
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -37,12 +37,21 @@ _RETRY_AFTER = [(b"Retry-After", b"1")]
 _LIVE = (HttpState.READING_BODY, HttpState.STREAMING_BODY, HttpState.AWAITING_RESPONSE, HttpState.RESPONDING)
 
 
+def _declared_length(headers: list[tuple[bytes, bytes]]) -> int | None:
+    """The application's Content-Length (None without one, or when it is not a plain number)."""
+    for name, value in headers:
+        if name.lower() == b"content-length":
+            value = value.strip()
+            return int(value) if value.isdigit() else None
+    return None
+
+
 class Exchange:
     """State of one request/response; see the module docstring."""
 
     __slots__ = ("conn", "head", "path", "state", "reply_channel", "started", "body", "body_size", "body_done",
                  "body_channel", "chunk_in_flight", "retry_delay", "keep_alive", "chunked", "status", "sent",
-                 "head_request")
+                 "head_request", "declared", "overrun")
 
     def __init__(self, conn: Connection, head: RequestHead, path: str) -> None:
         self.conn = conn
@@ -62,6 +71,9 @@ class Exchange:
         self.status: int | None = None
         self.sent = 0
         self.head_request = head.method == b"HEAD"
+        #: The application's Content-Length for a body we write, or None (we frame the body ourselves).
+        self.declared: int | None = None
+        self.overrun = False
         conn.ctx.http_sweep.add(self)
 
     @property
@@ -205,12 +217,22 @@ class Exchange:
             )
             self.state = advance(self.state, "respond" if more else "respond_all")
             out.append(data)
+            if not self.head_request and status not in NO_BODY_STATUSES:
+                self.declared = _declared_length(headers)
         if content and not self.head_request and self.status not in (204, 304):
+            content = self._within_declared(content)
             self.sent += len(content)
-            out.append(chunk(content) if self.chunked else content)
+            if content:
+                out.append(chunk(content) if self.chunked else content)
         if started and not more:
             self.state = advance(self.state, "finish")
         complete = self.state == HttpState.COMPLETE
+        if complete and self.declared is not None and self.sent < self.declared:
+            # The client waits for bytes that never come; only closing ends its response (and keeps
+            # the next response on this connection from being misread).
+            logger.warning("HTTP response on %s ended %d bytes short of its Content-Length %d; closing the connection",
+                           self.reply_channel, self.declared - self.sent, self.declared)
+            self.keep_alive = False
         if complete and self.chunked:
             out.append(LAST_CHUNK)
         if sum(map(len, out)) <= _COALESCE_LIMIT:
@@ -220,6 +242,17 @@ class Exchange:
                 conn.write(piece)
         if complete:
             self._done()
+
+    def _within_declared(self, content: bytes) -> bytes:
+        """``content`` cut to what the declared Content-Length still allows (surplus bytes are never sent)."""
+        declared = self.declared
+        if declared is None or self.sent + len(content) <= declared:
+            return content
+        if not self.overrun:  # one line per response, however many replies overrun
+            self.overrun = True
+            logger.warning("HTTP response on %s is longer than its Content-Length %d; the surplus is dropped",
+                           self.reply_channel, declared)
+        return content[:declared - self.sent]
 
     def _done(self) -> None:
         ctx = self.conn.ctx

@@ -91,7 +91,7 @@ def test_get_round_trip_and_keep_alive():
     assert transport.value().startswith(b"HTTP/1.1 200 OK\r\n") and transport.value().endswith(b"\r\n\r\nhi")
     assert not transport.disconnecting
     transport.clear()
-    conn.dataReceived(b"GET /second HTTP/1.1\r\n\r\n")
+    conn.dataReceived(b"GET /second HTTP/1.1\r\nHost: x\r\n\r\n")
     assert h.next("http.request")["path"] == "/second"
     assert '"GET /a%20b?x=1" 200 2' in h.log.getvalue()
 
@@ -107,12 +107,12 @@ def test_http_timeout_503_and_streaming_regression():
     """http_timeout gives 503 to an unanswered request, while a streaming response that outlives it goes on."""
     h = Harness(http_timeout=5)
     streaming, streaming_transport = h.connect()
-    streaming.dataReceived(b"GET /stream HTTP/1.1\r\n\r\n")
+    streaming.dataReceived(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
     stream_reply = h.next("http.request")["reply_channel"]
     h.ctx.dispatch(stream_reply, {"status": 200, "content": b"a", "more_content": True})
     waiting, waiting_transport = h.connect()
     h.advance(3)
-    waiting.dataReceived(b"GET /never HTTP/1.1\r\n\r\n")
+    waiting.dataReceived(b"GET /never HTTP/1.1\r\nHost: x\r\n\r\n")
     h.advance(4)  # the stream is now 7 s old: past the timeout, and must be left alone
     h.ctx.dispatch(stream_reply, {"content": b"b", "more_content": True})
     assert b"503" not in streaming_transport.value()
@@ -139,14 +139,14 @@ def test_channel_full_and_layer_down_give_503_with_retry_after():
     """ChannelFull on http.request answers 503 'Request queue full.'; a layer error answers 503 too."""
     h = Harness(capacity=1)
     first, _ = h.connect()
-    first.dataReceived(b"GET / HTTP/1.1\r\n\r\n")
+    first.dataReceived(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
     second, transport = h.connect()
-    second.dataReceived(b"GET / HTTP/1.1\r\n\r\n")
+    second.dataReceived(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
     assert transport.value().startswith(b"HTTP/1.1 503 Service Unavailable")
     assert b"Retry-After: 1\r\n" in transport.value() and b"Request queue full." in transport.value()
     down = Harness(down=True)
     conn, transport = down.connect()
-    conn.dataReceived(b"GET / HTTP/1.1\r\n\r\n")
+    conn.dataReceived(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
     assert transport.value().startswith(b"HTTP/1.1 503") and b"Channel layer unavailable." in transport.value()
 
 
@@ -155,7 +155,7 @@ def test_large_body_streamed_over_body_channel():
     h = Harness(body_stream_threshold=10)
     conn, transport = h.connect()
     body = bytes(range(35))
-    conn.dataReceived(b"POST /up HTTP/1.1\r\nContent-Length: 35\r\n\r\n" + body[:12])
+    conn.dataReceived(b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 35\r\n\r\n" + body[:12])
     conn.dataReceived(body[12:])
     message = h.next("http.request")
     assert message["body"] == body[:10] and message["body_channel"].startswith("http.request.body?")
@@ -173,7 +173,7 @@ def test_small_body_sent_whole():
     """A body at or below the threshold is sent in the http.request itself, without body_channel."""
     h = Harness(body_stream_threshold=10)
     conn, _ = h.connect()
-    conn.dataReceived(b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\n0123456789")
+    conn.dataReceived(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n0123456789")
     message = h.next("http.request")
     assert message["body"] == b"0123456789" and "body_channel" not in message
 
@@ -182,7 +182,7 @@ def test_expect_continue():
     """Expect: 100-continue with a body gets an interim 100 before the body is read."""
     h = Harness()
     conn, transport = h.connect()
-    conn.dataReceived(b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n")
+    conn.dataReceived(b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n")
     assert transport.value() == b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
@@ -190,7 +190,7 @@ def test_slow_reader_is_dropped_past_the_write_buffer_limit():
     """While the transport says the client is not reading, more than write_buffer_limit bytes aborts it."""
     h = Harness(write_buffer_limit=300)
     conn, transport = h.connect()
-    conn.dataReceived(b"GET / HTTP/1.1\r\n\r\n")
+    conn.dataReceived(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
     reply = h.next("http.request")["reply_channel"]
     conn.pauseProducing()
     h.ctx.dispatch(reply, {"status": 200, "content": b"x" * 50, "more_content": True})
@@ -205,7 +205,7 @@ def test_client_gone_sends_http_disconnect():
     """A client that leaves before its response gets an http.disconnect with its reply channel and path."""
     h = Harness()
     conn, _ = h.connect()
-    conn.dataReceived(b"GET /left HTTP/1.1\r\n\r\n")
+    conn.dataReceived(b"GET /left HTTP/1.1\r\nHost: x\r\n\r\n")
     reply = h.next("http.request")["reply_channel"]
     conn.connectionLost(None)
     assert h.next("http.disconnect") == {"reply_channel": reply, "path": "/left"}
@@ -216,7 +216,7 @@ def test_bad_request_then_closed():
     """A malformed request gets its status and the connection is closed."""
     h = Harness()
     conn, transport = h.connect()
-    conn.dataReceived(b"POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n")
+    conn.dataReceived(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n")
     assert transport.value().startswith(b"HTTP/1.1 400 Bad Request") and transport.disconnecting
 
 
@@ -352,7 +352,7 @@ def test_full_connect_channel_denies_503():
     open_websocket(h)
     conn, transport = h.connect()
     h.layer.send("websocket.connect", {"filler": True})
-    conn.dataReceived(b"GET /ws HTTP/1.1\r\n" + KEY_HEADERS + b"\r\n")
+    conn.dataReceived(b"GET /ws HTTP/1.1\r\nHost: x\r\n" + KEY_HEADERS + b"\r\n")
     assert transport.value().startswith(b"HTTP/1.1 503") and b"Retry-After: 1" in transport.value()
 
 
@@ -429,7 +429,7 @@ def test_pipelined_bytes_beyond_the_limit_pause_reading():
     """More than 64 KiB queued behind a request in progress pauses reading from the client."""
     h = Harness()
     conn, transport = h.connect()
-    conn.dataReceived(b"GET / HTTP/1.1\r\n\r\n" + b"GET / HTTP/1.1\r\nX: " + b"a" * 70000)
+    conn.dataReceived(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" + b"GET / HTTP/1.1\r\nHost: x\r\nX: " + b"a" * 70000)
     assert transport.producerState == "paused"
     reply = h.next("http.request")["reply_channel"]
     h.ctx.dispatch(reply, {"status": 200})
@@ -441,7 +441,7 @@ def test_full_body_channel_is_retried_with_the_client_paused():
     h = Harness(capacity=1, body_stream_threshold=10)
     conn, transport = h.connect()
     body = bytes(range(40))
-    conn.dataReceived(b"POST / HTTP/1.1\r\nContent-Length: 40\r\n\r\n" + body)
+    conn.dataReceived(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\n\r\n" + body)
     message = h.next("http.request")
     h.clock.advance(1)  # retries keep meeting ChannelFull: the channel holds one chunk and the client waits
     assert h.layer.channel_statistics(message["body_channel"])["messages_pending"] == 1
@@ -469,12 +469,12 @@ def test_head_response_has_no_body_and_no_invented_length():
     """A HEAD reply writes headers only, keeps the app's Content-Length, invents none, and stays keep-alive."""
     h = Harness()
     conn, transport = h.connect()
-    conn.dataReceived(b"HEAD /h HTTP/1.1\r\n\r\n")
+    conn.dataReceived(b"HEAD /h HTTP/1.1\r\nHost: x\r\n\r\n")
     reply = h.next("http.request")["reply_channel"]
     h.ctx.dispatch(reply, {"status": 200, "headers": [(b"Content-Length", b"5")], "content": b"hello"})
     assert transport.value().endswith(b"\r\n\r\n") and b"Content-Length: 5\r\n" in transport.value()
     transport.clear()
-    conn.dataReceived(b"HEAD /h HTTP/1.1\r\n\r\n")
+    conn.dataReceived(b"HEAD /h HTTP/1.1\r\nHost: x\r\n\r\n")
     h.ctx.dispatch(h.next("http.request")["reply_channel"], {"status": 200, "content": b""})
     assert b"Content-Length" not in transport.value() and b"Transfer-Encoding" not in transport.value()
     assert not transport.disconnecting

@@ -33,7 +33,7 @@ def masked(opcode: int, payload: bytes, fin: bool = True, rsv: int = 0, mask: by
 
 
 def upgrade(extra: bytes = b"") -> object:
-    return RequestParser().feed(b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    return RequestParser().feed(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                                 b"Sec-WebSocket-Version: 13\r\n" + extra + b"\r\n")[0]
 
 
@@ -51,7 +51,7 @@ def test_handshake_refusals():
     with pytest.raises(ProtocolError) as info:
         handshake_key(upgrade())
     assert info.value.status == 400
-    head = RequestParser().feed(b"GET / HTTP/1.1\r\nSec-WebSocket-Version: 8\r\n"
+    head = RequestParser().feed(b"GET / HTTP/1.1\r\nHost: x\r\nSec-WebSocket-Version: 8\r\n"
                                 b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")[0]
     with pytest.raises(ProtocolError) as info:
         handshake_key(head)

@@ -48,25 +48,25 @@ def test_http_request_matches_the_observed_daphne_message():
 
 def test_repeated_request_headers_grouped_like_twisted():
     """Repeats of a header name are grouped under its first occurrence, as Twisted handed them to Daphne."""
-    head = head_of(b"GET / HTTP/1.1\r\nX-A: 1\r\nX-B: 2\r\nX-A: 3\r\n\r\n")
+    head = head_of(b"GET / HTTP/1.1\r\nHost: x\r\nX-A: 1\r\nX-B: 2\r\nX-A: 3\r\n\r\n")
     message = http_request_message(head, reply_channel="r!x", client=None, server=None, scheme="http")
-    assert message["headers"] == [[b"x-a", b"1"], [b"x-a", b"3"], [b"x-b", b"2"]]
+    assert message["headers"] == [[b"host", b"x"], [b"x-a", b"1"], [b"x-a", b"3"], [b"x-b", b"2"]]
 
 
 def test_root_path_header_wins_and_is_not_forwarded():
     """Daphne-Root-Path is unquoted into root_path and removed from headers; --root-path is verbatim."""
-    head = head_of(b"GET / HTTP/1.1\r\nDaphne-Root-Path: /a%20b\r\n\r\n")
+    head = head_of(b"GET / HTTP/1.1\r\nHost: x\r\nDaphne-Root-Path: /a%20b\r\n\r\n")
     message = http_request_message(head, reply_channel="r!x", client=None, server=None, scheme="http",
                                    root_path="/x%20y")
-    assert message["root_path"] == "/a b" and message["headers"] == []
-    head = head_of(b"GET / HTTP/1.1\r\n\r\n")
+    assert message["root_path"] == "/a b" and message["headers"] == [[b"host", b"x"]]
+    head = head_of(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
     assert http_request_message(head, reply_channel="r!x", client=None, server=None, scheme="http",
                                 root_path="/x%20y")["root_path"] == "/x%20y"
 
 
 def test_body_channel_is_added_when_streaming():
     """A streamed request carries body_channel after body."""
-    head = head_of(b"POST / HTTP/1.1\r\nContent-Length: 1\r\n\r\n")
+    head = head_of(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\n")
     message = http_request_message(head, reply_channel="r!x", client=None, server=None, scheme="http",
                                    body=b"abc", body_channel="http.request.body?abc")
     assert message["body_channel"] == "http.request.body?abc"
@@ -75,12 +75,12 @@ def test_body_channel_is_added_when_streaming():
 
 def test_proxy_headers():
     """X-Forwarded-For (leftmost), X-Forwarded-Port and X-Forwarded-Proto replace client and scheme."""
-    head = head_of(b"GET / HTTP/1.1\r\nX-Forwarded-For: 10.0.0.9, 10.0.0.1\r\nX-Forwarded-Port: 81\r\n"
+    head = head_of(b"GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 10.0.0.9, 10.0.0.1\r\nX-Forwarded-Port: 81\r\n"
                    b"X-Forwarded-Proto: https\r\n\r\n")
     message = http_request_message(head, reply_channel="r!x", client=["127.0.0.1", 5], server=None,
                                    scheme="http", proxy_headers=True)
     assert message["client"] == ["10.0.0.9", 81] and message["scheme"] == "https"
-    bad_port = head_of(b"GET / HTTP/1.1\r\nX-Forwarded-For: 10.0.0.9\r\nX-Forwarded-Port: x\r\n\r\n")
+    bad_port = head_of(b"GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 10.0.0.9\r\nX-Forwarded-Port: x\r\n\r\n")
     assert http_request_message(bad_port, reply_channel="r!x", client=["127.0.0.1", 5], server=None,
                                 scheme="http", proxy_headers=True)["client"] == ["10.0.0.9", 0]
     untrusted = http_request_message(head, reply_channel="r!x", client=["127.0.0.1", 5], server=None, scheme="http")
@@ -192,7 +192,7 @@ def test_websocket_reply_errors(message, error):
 
 def test_websocket_connect_honours_proxy_headers():
     """websocket.connect takes client from X-Forwarded-For/-Port when the peer is trusted (Daphne 1.4.2 fix)."""
-    head = head_of(b"GET /ws HTTP/1.1\r\nX-Forwarded-For: 10.0.0.7\r\nX-Forwarded-Port: 99\r\n\r\n")
+    head = head_of(b"GET /ws HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 10.0.0.7\r\nX-Forwarded-Port: 99\r\n\r\n")
     message = websocket_connect_message(head, reply_channel="r!w", client=["127.0.0.1", 1], server=None,
                                         proxy_headers=True)
     assert message["client"] == ["10.0.0.7", 99]
