@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 
-.PHONY: test lint demo bench venv redis-server legacy clean
+.PHONY: test lint demo bench venv redis-server chromium legacy clean
 
 $(VENV)/.installed: setup.py pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,19 +22,29 @@ redis-server:
 	    echo "redis-server is missing: install the 'redis-server' package (sudo apt-get install redis-server)"; exit 1; \
 	  fi; }
 
+# chromium (Debian's, driven by Playwright in tests/e2e/test_browser.py); installed when missing and we are root.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null; \
+	  else \
+	    echo "chromium is missing: install the 'chromium' package (sudo apt-get install chromium)"; exit 1; \
+	  fi; }
+
 # The legacy Channels 1 stack, in its own virtualenv under ~/.cache/channels-classic.
 legacy:
 	@bash tests/legacy/build.sh >/dev/null
 
-test: venv redis-server legacy
+test: venv redis-server chromium legacy
 	$(PY) -m pytest
 
 lint: venv
 	$(VENV)/bin/ruff check channellayer interfaceserver worker channels tests bench
 	$(VENV)/bin/mypy
 
-# The example chat project as real processes (1 interface server + 2 workers) on the embedded SQLite
-# layer; REDIS_URL=redis://host:port/0 switches it to Redis. PORT picks the port (default 8000).
+# The example chat project as real processes (1 interface server + 2 workers + 1 reports worker) on the
+# embedded SQLite layer; REDIS_URL=redis://host:port/0 switches it to Redis. PORT picks the port
+# (default 8000). It prints a demo login; Ctrl-C stops everything and make exits 0.
 demo: venv
 	$(PY) examples/demo.py --port $(or $(PORT),8000)
 

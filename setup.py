@@ -38,6 +38,7 @@ setup(
             "hiredis>=2.0",
             "supervisor>=4.2",
             "nox>=2024.3",
+            "playwright>=1.40",  # drives Debian's chromium in tests/e2e/test_browser.py (no `playwright install`)
         ],
         "lint": ["ruff>=0.5", "mypy>=1.10"],
     },
