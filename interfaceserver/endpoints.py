@@ -11,12 +11,45 @@ import os
 import socket
 from typing import Any
 
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IStreamServerEndpoint
 from zope.interface import implementer
 
-__all__ = ["AdoptedSocketEndpoint", "endpoint_from_string"]
+from .errors import InterfaceServerError
+
+__all__ = ["AdoptedSocketEndpoint", "NotAListeningSocket", "endpoint_from_string"]
+
+
+class NotAListeningSocket(InterfaceServerError, ValueError):
+    """``--fd N`` names a descriptor that is not a listening stream socket; the message says what to do."""
+
+    def __init__(self, fileno: int, reason: str) -> None:
+        super().__init__(
+            f"fd {fileno} is not a listening socket ({reason}). --fd {fileno} adopts a socket that the parent "
+            "process has already bound and set listening: run this command under supervisord as an "
+            "[fcgi-program] with socket=tcp://... (which passes it as fd 0) or from a systemd .socket unit "
+            "(fd 3), not by hand or as a plain [program]; or let the server bind by itself with -b/-p, -u or -e."
+        )
+        self.fileno = fileno
+        self.reason = reason
+
+
+def _check_listening(fileno: int) -> int:
+    """The address family of the listening stream socket ``fileno``; NotAListeningSocket otherwise."""
+    try:
+        # socket(fileno=...) detects the family; detach so the descriptor stays open for Twisted.
+        probe = socket.socket(fileno=fileno)
+    except OSError as exc:  # EBADF: not open; ENOTSOCK ([Errno 88]): a file, pipe or terminal
+        raise NotAListeningSocket(fileno, f"[Errno {exc.errno}] {exc.strerror}") from exc
+    try:
+        if probe.type != socket.SOCK_STREAM:
+            raise NotAListeningSocket(fileno, f"it is a {probe.type.name} socket, not SOCK_STREAM")
+        if not probe.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+            raise NotAListeningSocket(fileno, "it is a socket, but not listening: unbound or connected")
+        return int(probe.family)
+    finally:
+        probe.detach()
 
 
 @implementer(IStreamServerEndpoint)
@@ -28,10 +61,11 @@ class AdoptedSocketEndpoint:
         self.fileno = fileno
 
     def listen(self, factory: Any) -> Deferred[Any]:
-        # socket(fileno=...) detects the family; detach so the descriptor stays open for Twisted.
-        probe = socket.socket(fileno=self.fileno)
-        family = probe.family
-        probe.detach()
+        """Adopt the socket; a failed Deferred (NotAListeningSocket) when ``fileno`` is not one."""
+        try:
+            family = _check_listening(self.fileno)
+        except NotAListeningSocket as exc:
+            return fail(exc)
         os.set_blocking(self.fileno, False)  # Twisted requires a non-blocking listening socket
         return succeed(self.reactor.adoptStreamPort(self.fileno, family, factory))
 

@@ -1,0 +1,25 @@
+"""Consumers that say which process served them and what they saw of the client."""
+import json
+import os
+
+from channels import Channel
+
+
+def whoami_connect(message):
+    message.reply_channel.send({"accept": True})
+    message.reply_channel.send({"text": json.dumps({
+        "client": message.content.get("client"), "scheme": message.content.get("scheme"), "pid": os.getpid(),
+    })})
+
+
+def echo_receive(message):
+    message.reply_channel.send({"text": json.dumps({"echo": message["text"], "pid": os.getpid()})})
+
+
+def job_receive(message):
+    # Handed to another channel, which only the background pool (--only-channels background.*) consumes.
+    Channel("background.jobs").send({"reply_channel": message.reply_channel.name, "text": message["text"]})
+
+
+def background_job(message):
+    message.reply_channel.send({"text": json.dumps({"job": message["text"], "pid": os.getpid()})})
