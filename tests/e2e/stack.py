@@ -60,11 +60,12 @@ class Stack:
         self.processes.append(process)
         return process
 
-    def server(self, legacy: bool = False) -> ManagedProcess:
+    def server(self, *args: str, legacy: bool = False) -> ManagedProcess:
+        """Start the interface server; ``args`` are extra command-line options (e.g. ``-t 3``)."""
         self.port = free_port()
         daphne = str(legacy_venv() / "bin" / "daphne") if legacy else OUR_DAPHNE
         process = ManagedProcess("legacy-daphne" if legacy else "our-daphne",
-                                 [daphne, "-b", "127.0.0.1", "-p", str(self.port), "e2eproject.asgi:channel_layer"],
+                                 [daphne, "-b", "127.0.0.1", "-p", str(self.port), *args, "e2eproject.asgi:channel_layer"],
                                  env=self.env(legacy), cwd=str(PROJECT))
         self.processes.append(process)
         wait_for_port(self.port, timeout=30, process=process.popen)

@@ -40,6 +40,8 @@ CHANNEL_LAYERS = {
         "CONFIG": {
             "hosts": [("127.0.0.1", int(os.environ.get("E2E_REDIS_PORT", "6379")))],
             "prefix": os.environ.get("E2E_PREFIX", "asgi:"),
+            # The fault suite shortens it to see Redis return to its baseline without a minute's wait.
+            "expiry": int(os.environ.get("E2E_EXPIRY", "60")),
         },
     },
 }
