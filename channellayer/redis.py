@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import binascii
 import functools
+import hashlib
 import itertools
 import logging
 import os
@@ -35,7 +36,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from .base import BaseChannelLayer, Prepared
-from .errors import BackendUnavailable, ChannelFull
+from .errors import BackendFull, BackendUnavailable, ChannelFull
 from .redis_async import AsyncRedisOps
 
 __all__ = ["RedisChannelLayer", "consistent_hash", "parse_hosts"]
@@ -141,6 +142,7 @@ class RedisChannelLayer(BaseChannelLayer):
         self._scripts = [
             {name: client.register_script(src) for name, src in self._sources.items()} for client in self._clients
         ]
+        self._shas = {name: hashlib.sha1(src.encode("utf8")).hexdigest() for name, src in self._sources.items()}
         self._pinned = threading.local()
         self._aio = AsyncRedisOps(self)
 
@@ -187,11 +189,17 @@ class RedisChannelLayer(BaseChannelLayer):
         # Never put a password into an error message or a log line.
         return re.sub(r"//([^:@/]*):[^@/]*@", r"//\1:***@", str(self.hosts[index]))
 
+    def _unavailable(self, index: int, exc: BaseException) -> BackendUnavailable:
+        """The layer's error for a failure of shard ``index``: BackendFull for an OOM reply, else BackendUnavailable."""
+        if isinstance(exc, redis.exceptions.OutOfMemoryError):
+            return BackendFull(f"Redis at {self._describe_shard(index)} is out of memory (maxmemory): {exc}")
+        return BackendUnavailable(f"Redis at {self._describe_shard(index)} failed: {exc}")
+
     def _call(self, index: int, operation: Callable[[redis.Redis], T]) -> T:
         try:
             return operation(self._clients[index])
         except redis.RedisError as exc:
-            raise BackendUnavailable(f"Redis at {self._describe_shard(index)} failed: {exc}") from exc
+            raise self._unavailable(index, exc) from exc
 
     def _run_script(self, index: int, name: str, keys: list[str], args: list[Any] | tuple[()] = ()) -> Any:
         """Hot path: run a script on a connection pinned to this thread, skipping the pool per call.
@@ -219,11 +227,13 @@ class RedisChannelLayer(BaseChannelLayer):
                 script.sha = self._clients[index].script_load(script.script)
                 connection.send_command("EVALSHA", script.sha, len(keys), *keys, *args)
                 return connection.read_response()
+        except redis.exceptions.OutOfMemoryError as exc:
+            raise self._unavailable(index, exc) from exc  # an error reply: the connection is still in step
         except (redis.RedisError, OSError) as exc:
             dropped = pinned.pop(index, None)
             if dropped is not None:
                 dropped.disconnect()
-            raise BackendUnavailable(f"Redis at {self._describe_shard(index)} failed: {exc}") from exc
+            raise self._unavailable(index, exc) from exc
 
     def close(self) -> None:
         for connection in getattr(self._pinned, "connections", {}).values():

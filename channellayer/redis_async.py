@@ -2,19 +2,20 @@
 
 An interface server calls these from its event loop, so nothing here blocks: a receive is one
 script call when a message waits and otherwise one awaited BLPOP. Connections are made per event
-loop (redis.asyncio clients are bound to the loop that created them). Plans, keys and script
-arguments come from the same helpers as the synchronous path, so both write identical data.
+loop (redis.asyncio connections are bound to the loop that created them) and used directly (see
+``_Link``): this is the interface server's hot path, and redis-py's per-call machinery cost more
+CPU than the rest of a request. Plans, keys and script arguments come from the same helpers as the
+synchronous path, so both write identical data.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 import redis
 import redis.asyncio as aioredis
@@ -29,34 +30,81 @@ __all__ = ["AsyncRedisOps"]
 
 logger = logging.getLogger("channellayer")
 
-T = TypeVar("T")
+
+_pack: Callable[[tuple[Any, ...]], bytes] | None
+try:
+    from hiredis import pack_command as _pack
+except ImportError:  # pragma: no cover - hiredis is an optional extra
+    _pack = None
+
+#: Failures of the connection itself (as opposed to an error reply to one command).
+_LINK_ERRORS = (redis.ConnectionError, redis.TimeoutError, OSError, asyncio.TimeoutError, EOFError)
 
 
-async def _ablpop(client: aioredis.Redis, scripts: dict[str, Any], keys: list[str], wait: float) -> Any:
-    return await client.blpop(keys, timeout=wait)
+class _Link:
+    """One Redis connection used directly: commands pipelined in one write, replies read in order.
+
+    redis-py's ``execute_command`` / ``Pipeline`` wrap every call in a retry object, health checks
+    and, for scripts in a pipeline, a ``SCRIPT EXISTS`` round trip before each batch. Here a batch is
+    one packed write and one read per command; an error *reply* comes back in the result list (the
+    connection stays in step), while a failure of the connection itself drops it, to be reopened by
+    the next call. The connection comes from the client's own pool class, so URLs, TLS, passwords
+    and Sentinel discovery are redis-py's.
+    """
+
+    __slots__ = ("conn",)
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self.conn = client.connection_pool.make_connection()
+
+    async def run(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        conn = self.conn
+        try:
+            if not conn.is_connected:
+                await conn.connect()
+            if _pack is not None:
+                await conn.send_packed_command(b"".join([_pack(c) for c in commands]), check_health=False)
+            else:
+                await conn.send_packed_command(
+                    [part for c in commands for part in conn.pack_command(*c)], check_health=False)
+            results: list[Any] = []
+            for _ in commands:
+                try:
+                    results.append(await conn.read_response())
+                except redis.ResponseError as exc:
+                    results.append(exc)
+            return results
+        except BaseException:
+            # Unknown state (an error or a cancellation mid-read): never reuse this socket.
+            await conn.disconnect(nowait=True)
+            raise
 
 
-async def _alpush(client: aioredis.Redis, scripts: dict[str, Any], key: bytes, value: bytes) -> Any:
-    return await client.lpush(key, value)
+class _Shard:
+    """Links of one shard on one event loop: an idle one is reused, a new one made when all are busy."""
 
+    def __init__(self, client: aioredis.Redis) -> None:
+        self.client = client
+        self.idle: list[_Link] = []
 
-async def _atake(client: aioredis.Redis, scripts: dict[str, Any], message_key: bytes) -> bytes | None:
-    async with client.pipeline(transaction=False) as pipe:
-        pipe.get(message_key)
-        pipe.delete(message_key)
-        payload, _ = await pipe.execute()
-    result: bytes | None = payload
-    return result
+    async def run(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        link = self.idle.pop() if self.idle else _Link(self.client)
+        results = await link.run(commands)
+        self.idle.append(link)  # only a link that finished cleanly is reused
+        return results
+
+    async def aclose(self) -> None:
+        for link in self.idle:
+            await link.conn.disconnect()
+        self.idle.clear()
+        await self.client.aclose()
 
 
 class _LoopState:
-    """Clients and registered scripts for one event loop."""
+    """Shards (clients and their links) for one event loop."""
 
     def __init__(self, layer: RedisChannelLayer) -> None:
-        self.clients = [layer._make_async_client(i) for i in range(layer.ring_size)]
-        self.scripts = [
-            {name: client.register_script(src) for name, src in layer._sources.items()} for client in self.clients
-        ]
+        self.shards = [_Shard(layer._make_async_client(i)) for i in range(layer.ring_size)]
 
 
 class AsyncRedisOps:
@@ -74,12 +122,41 @@ class AsyncRedisOps:
             state = self._states[loop] = _LoopState(self.layer)
         return state
 
-    async def _acall(self, index: int, operation: Callable[[Any, dict[str, Any]], Awaitable[T]]) -> T:
-        state = self._loop_state()
+    def _unavailable(self, index: int, exc: BaseException) -> BackendUnavailable:
+        return self.layer._unavailable(index, exc)
+
+    async def _send(self, index: int, commands: list[tuple[Any, ...]]) -> list[Any]:
         try:
-            return await operation(state.clients[index], state.scripts[index])
-        except redis.RedisError as exc:
-            raise BackendUnavailable(f"Redis at {self.layer._describe_shard(index)} failed: {exc}") from exc
+            return await self._loop_state().shards[index].run(commands)
+        except (redis.RedisError, *_LINK_ERRORS) as exc:
+            raise self._unavailable(index, exc) from exc
+
+    def _checked(self, index: int, results: list[Any]) -> list[Any]:
+        for result in results:
+            if isinstance(result, redis.ResponseError):  # e.g. OOM at maxmemory, READONLY on a replica
+                raise self._unavailable(index, result)
+        return results
+
+    async def _run(self, index: int, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """Run ``commands`` pipelined on shard ``index``; any error reply or failure is BackendUnavailable."""
+        return self._checked(index, await self._send(index, commands))
+
+    async def _scripts(self, index: int, name: str, calls: list[tuple[list[Any], list[Any]]]) -> list[Any]:
+        """Call script ``name`` once per ``(keys, args)`` in one round trip; load it if Redis lost it.
+
+        A NOSCRIPT reply means that call did nothing, so loading the script and re-sending exactly
+        those calls is safe (they fail together: the script is missing for the whole batch).
+        """
+        sha = self.layer._shas[name]
+        commands = [("EVALSHA", sha, len(keys), *keys, *args) for keys, args in calls]
+        results = await self._send(index, commands)
+        missing = [i for i, result in enumerate(results) if isinstance(result, redis.exceptions.NoScriptError)]
+        if missing:
+            await self._run(index, [("SCRIPT", "LOAD", self.layer._sources[name])])
+            again = await self._send(index, [commands[i] for i in missing])
+            for i, result in zip(missing, again, strict=True):
+                results[i] = result
+        return self._checked(index, results)
 
     async def receive(self, channels: Any) -> tuple[str | None, dict[str, Any] | None]:
         layer = self.layer
@@ -88,7 +165,7 @@ class AsyncRedisOps:
         while True:
             plan = layer._receive_plan(names)
             for index, keys in plan:
-                found = await self._acall(index, lambda c, s, k=keys: s["receive"](keys=k))  # type: ignore[misc]
+                found = (await self._scripts(index, "receive", [(keys, [])]))[0]
                 if found:
                     return layer._decode((layer._strip(found[0]), found[1]))
             remaining = deadline - time.monotonic()
@@ -97,7 +174,7 @@ class AsyncRedisOps:
             popped = await self._await_any(plan, remaining if len(plan) == 1 else min(remaining, 1.0))
             if popped:
                 index, list_key, message_key = popped
-                payload = await self._acall(index, functools.partial(_atake, message_key=message_key))
+                payload = (await self._run(index, [("GET", message_key), ("DEL", message_key)]))[0]
                 if payload is not None:
                     return layer._decode((layer._strip(list_key), payload))
 
@@ -109,21 +186,18 @@ class AsyncRedisOps:
         shards (normal channels on a ring) take the single-message path.
         """
         layer = self.layer
-        names = layer._receive_names([channel])
-        name = names[0]
+        name = layer._receive_names([channel])[0]
         if layer.ring_size > 1 and not layer._hashed(name):
             received, message = await self.receive([channel])
             return [] if received is None or message is None else [(received, message)]
         index = layer._shard_of(name) if layer._hashed(name) else 0
         key = layer.prefix + name
-        args: list[Any] = [limit, max_bytes]
-        payloads = await self._acall(index, lambda c, s: s["receive_many"](keys=[key], args=args))
+        payloads = (await self._scripts(index, "receive_many", [([key], [limit, max_bytes])]))[0]
         if not payloads:
-            popped = await self._acall(index, functools.partial(_ablpop, keys=[key], wait=layer._wait))
+            popped = (await self._run(index, [("BLPOP", key, layer._wait)]))[0]
             if not popped:
                 return []
-            payloads = await self._acall(
-                index, lambda c, s: s["receive_many"](keys=[key], args=[*args, popped[1]]))
+            payloads = (await self._scripts(index, "receive_many", [([key], [limit, max_bytes, popped[1]])]))[0]
         decoded = (layer._decode((name, payload)) for payload in payloads)
         return [(received, message) for received, message in decoded if received is not None and message is not None]
 
@@ -138,7 +212,7 @@ class AsyncRedisOps:
 
         async def waiter(index: int, keys: list[str]) -> None:
             try:
-                popped = await self._acall(index, functools.partial(_ablpop, keys=keys, wait=wait))
+                popped = (await self._run(index, [("BLPOP", *keys, wait)]))[0]
             except BackendUnavailable as exc:
                 outcomes.put_nowait((index, exc))
                 return
@@ -147,7 +221,7 @@ class AsyncRedisOps:
                 claimed.append(True)
             elif popped:
                 try:
-                    await self._acall(index, functools.partial(_alpush, key=popped[0], value=popped[1]))
+                    await self._run(index, [("LPUSH", popped[0], popped[1])])
                 except BackendUnavailable:
                     logger.error("Lost a message on %s: Redis failed while returning it to its list", popped[0])
                 popped = None
@@ -169,8 +243,7 @@ class AsyncRedisOps:
         layer = self.layer
         target, payload, capacity = layer._prepare(channel, message)
         index = layer._send_shard(target)
-        keys, args = layer._send_args(target, payload, capacity)
-        if not await self._acall(index, lambda c, s: s["send"](keys=keys, args=args)):
+        if not (await self._scripts(index, "send", [layer._send_args(target, payload, capacity)]))[0]:
             raise ChannelFull(f"channel {target!r} is at its capacity of {capacity}")
 
     async def send_many(self, messages: Iterable[tuple[str, dict[str, Any]]]) -> list[bool]:
@@ -181,38 +254,24 @@ class AsyncRedisOps:
             by_shard.setdefault(layer._send_shard(target), []).append(position)
         delivered = [False] * len(prepared)
         for index, positions in by_shard.items():
-
-            async def run(client: aioredis.Redis, scripts: dict[str, Any], positions: list[int] = positions) -> Any:
-                async with client.pipeline(transaction=False) as pipe:
-                    for position in positions:
-                        keys, args = layer._send_args(*prepared[position])
-                        await scripts["send"](keys=keys, args=args, client=pipe)
-                    return await pipe.execute()
-
-            for position, result in zip(positions, await self._acall(index, run), strict=True):
+            calls = [layer._send_args(*prepared[position]) for position in positions]
+            for position, result in zip(positions, await self._scripts(index, "send", calls), strict=True):
                 delivered[position] = bool(result)
         return delivered
 
     async def send_group(self, group: str, message: dict[str, Any]) -> int:
         layer = self.layer
         key = layer._group_key(check_group_name(group))
-
-        async def members(client: aioredis.Redis, scripts: dict[str, Any]) -> list[bytes]:
-            async with client.pipeline(transaction=False) as pipe:
-                pipe.zremrangebyscore(key, 0, int(time.time()) - layer.group_expiry)
-                pipe.zrange(key, 0, -1)
-                result = await pipe.execute()
-            members: list[bytes] = result[1]
-            return members
-
-        names = [m.decode("utf8") for m in await self._acall(layer._shard_of(group), members)]
+        _, members = await self._run(layer._shard_of(group), [
+            ("ZREMRANGEBYSCORE", key, 0, int(time.time()) - layer.group_expiry), ("ZRANGE", key, 0, -1)])
+        names = [m.decode("utf8") for m in members]
         if not names:
             layer._check_message(group, message)
             layer.codec.encode(group, message)
             return 0
         queued = 0
         for index, (keys, args) in layer._group_script_args(layer._group_batches(names, message)).items():
-            queued += await self._acall(index, lambda c, s, k=keys, a=args: s["group_send"](keys=k, args=a))  # type: ignore[misc]
+            queued += (await self._scripts(index, "group_send", [(keys, args)]))[0]
         return queued
 
     async def aclose(self) -> None:
@@ -221,8 +280,8 @@ class AsyncRedisOps:
             await asyncio.gather(*self._waiters, return_exceptions=True)
         state = self._states.pop(asyncio.get_running_loop(), None)
         if state is not None:
-            for client in state.clients:
-                await client.aclose()
-                sentinel = getattr(client, "channellayer_sentinel", None)
+            for shard in state.shards:
+                await shard.aclose()
+                sentinel = getattr(shard.client, "channellayer_sentinel", None)
                 for sentinel_client in getattr(sentinel, "sentinels", ()):
                     await sentinel_client.aclose()
