@@ -7,8 +7,11 @@ from channels import Channel
 
 def whoami_connect(message):
     message.reply_channel.send({"accept": True})
+    headers = {bytes(name).decode("latin-1"): bytes(value).decode("latin-1")
+               for name, value in message.content.get("headers", [])}
     message.reply_channel.send({"text": json.dumps({
-        "client": message.content.get("client"), "scheme": message.content.get("scheme"), "pid": os.getpid(),
+        "client": message.content.get("client"), "scheme": message.content.get("scheme"),
+        "x_forwarded_proto": headers.get("x-forwarded-proto"), "pid": os.getpid(),
     })})
 
 
