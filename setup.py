@@ -37,6 +37,7 @@ setup(
             "cryptography>=41",
             "hiredis>=2.0",
             "supervisor>=4.2",
+            "six>=1.16",  # the Channels 1.1.8 suite (tests/compat/test_peer_suite.py) imports it
             "nox>=2024.3",
             "playwright>=1.40",  # drives Debian's chromium in tests/e2e/test_browser.py (no `playwright install`)
         ],

@@ -64,7 +64,16 @@ def _local_config(config: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in config.items() if k != "ipc_prefix"}
 
 
+def _inmemory_config(config: dict[str, Any]) -> dict[str, Any]:
+    """asgiref 1.x's in-memory layer held 10 messages a channel; tests written for it expect ChannelFull at 11."""
+    config = dict(config)
+    config.setdefault("capacity", 10)
+    return config
+
+
 _ADAPTERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "asgiref.inmemory.ChannelLayer": _inmemory_config,
+    "asgiref.inmemory.channel_layer": _inmemory_config,
     "asgi_ipc.IPCChannelLayer": _ipc_config,
     "asgi_ipc.core.IPCChannelLayer": _ipc_config,
     "asgi_redis.RedisLocalChannelLayer": _local_config,

@@ -31,17 +31,31 @@ class Channel:
         self.name = _text(name)
         self.channel_layer = channel_layer if channel_layer is not None else channel_layers[alias]
 
+    @classmethod
+    def unnamed(cls, channel_layer: Any = None) -> Channel:
+        """The ``.channel`` of a message built without a channel name, ``Message(content, None, None)``.
+
+        Channels 1.1.8's own tests and many users' tests build messages that way; its ``name`` is
+        None, as it was in 1.1.8, and sending on it raises ``TypeError``.
+        """
+        channel = cls.__new__(cls)
+        channel.name = None  # type: ignore[assignment]
+        channel.channel_layer = channel_layer if channel_layer is not None else channel_layers[DEFAULT_CHANNEL_LAYER]
+        return channel
+
     def send(self, content: dict[str, Any], immediately: bool = False) -> None:
         """Send ``content`` (a dict, else ``TypeError``); buffered inside a consumer unless ``immediately``."""
         if not isinstance(content, dict):
             raise TypeError("You can only send dicts as content on channels.")
+        if self.name is None:
+            raise TypeError("This channel has no name (the message was built as Message(content, None, ...)).")
         if immediately or not pending_message_store.active:
             self.channel_layer.send(self.name, content)
         else:
             pending_message_store.append(self, content)
 
     def __str__(self) -> str:
-        return self.name
+        return str(self.name)
 
     def __repr__(self) -> str:
         return f"<Channel {self.name!r}>"

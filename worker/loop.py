@@ -50,9 +50,10 @@ def filter_channels(
 ) -> list[str]:
     """The channels kept by ``--only-channels`` globs (any may match) minus ``--exclude-channels`` globs.
 
-    Globs are case-sensitive ``fnmatchcase`` patterns; the result is sorted.
+    Globs are case-sensitive ``fnmatchcase`` patterns; the result keeps the order (and any repeats)
+    of ``channels``, as Channels 1.1.8's ``apply_channel_filters`` did.
     """
-    kept = sorted(set(channels))
+    kept = list(channels)
     if only:
         kept = [c for c in kept if any(fnmatch.fnmatchcase(c, pattern) for pattern in only)]
     if exclude:
@@ -103,6 +104,16 @@ class LoopState:
     @property
     def stopping(self) -> bool:
         return self.stop_event.is_set()
+
+    def loops_ended(self) -> None:
+        """Every loop returned on its own (``should_stop``): wake the pool without a stop reason."""
+        self.stop_event.set()
+
+    def resume(self) -> None:
+        """Undo a stop, so the loops can be run again (1.1.8's ``worker.termed = False``)."""
+        with self._lock:
+            self.stop_reason = None
+        self.stop_event.clear()
 
     def stop(self, reason: str) -> None:
         """Ask every loop to stop after the message it is handling (idempotent; the first reason wins)."""
@@ -155,6 +166,7 @@ class WorkerLoop:
         backoff: Backoff | None = None,
         block: bool = True,
         rand: Callable[[], float] = random.random,
+        should_stop: Callable[[], bool] | None = None,
     ) -> None:
         if not channels:
             raise ValueError("the worker has no channels to listen on (check the routing and the channel filters)")
@@ -165,12 +177,14 @@ class WorkerLoop:
         self.backoff = backoff or Backoff()
         self.block = block
         self.rand = rand
+        #: Asked before every receive (Channels 1.1.8 read ``worker.termed`` there; tests override it).
+        self.should_stop = should_stop
         self.failures = 0
 
     def run_once(self) -> bool:
         """Receive and handle at most one message; False once the loop should end."""
         state = self.state
-        if state.stopping:
+        if state.stopping or (self.should_stop is not None and self.should_stop()):
             return False
         left = state.seconds_left()
         if left is not None and left <= 0:
@@ -245,6 +259,8 @@ class WorkerPool:
         self.receive_grace = receive_grace
         self._forced = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._running = 0
+        self._running_lock = threading.Lock()
 
     def stop(self, reason: str = "stop requested") -> None:
         self.state.stop(reason)
@@ -272,8 +288,10 @@ class WorkerPool:
             for signum in (signal.SIGTERM, signal.SIGINT):
                 previous[signum] = signal.signal(signum, self._on_signal)
         try:
+            self._threads = []
+            self._running = len(self.loops)
             for index, loop in enumerate(self.loops):
-                thread = threading.Thread(target=loop.run, name=f"worker-{index + 1}", daemon=True)
+                thread = threading.Thread(target=self._run_loop, args=(loop,), name=f"worker-{index + 1}", daemon=True)
                 thread.start()
                 self._threads.append(thread)
             self._wait_for_stop()
@@ -281,6 +299,17 @@ class WorkerPool:
         finally:
             for number, handler in previous.items():
                 signal.signal(number, handler)
+
+    def _run_loop(self, loop: WorkerLoop) -> None:
+        try:
+            loop.run()
+        finally:
+            with self._running_lock:
+                self._running -= 1
+                last = self._running == 0
+            if last:
+                # A loop may end by itself (its should_stop said so); the pool ends with the last one.
+                self.state.loops_ended()
 
     def _wait_for_stop(self) -> None:
         state = self.state
@@ -294,7 +323,7 @@ class WorkerPool:
 
     def _drain(self) -> int:
         state = self.state
-        logger.info("Stopping: %s.", state.stop_reason or "stop requested")
+        logger.info("Stopping: %s.", state.stop_reason or "the worker loops ended")
         started = time.monotonic()
         while True:
             alive = [t for t in self._threads if t.is_alive()]

@@ -18,7 +18,11 @@ __all__ = ["Message", "PendingMessageStore", "pending_message_store"]
 
 
 class Message:
-    """A received message: ``Message(content, channel_name, channel_layer)``."""
+    """A received message: ``Message(content, channel_name, channel_layer)``.
+
+    ``channel_name`` may be None and ``channel_layer`` None (the default layer), as in 1.1.8, for a
+    message built by hand in a test: ``Message({"reply_channel": "test-reply"}, None, None)``.
+    """
 
     # Set by the session and auth decorators (annotations only: hasattr() stays False until then).
     channel_session: Any
@@ -28,9 +32,11 @@ class Message:
     #: Set to True by the worker on the last delivery before a ConsumeLater'd message is dropped.
     __doomed__ = False
 
-    def __init__(self, content: dict[str, Any], channel_name: str, channel_layer: Any) -> None:
+    def __init__(self, content: dict[str, Any], channel_name: str | None, channel_layer: Any) -> None:
         self.content = content
-        self.channel = Channel(channel_name, channel_layer=channel_layer)
+        self.channel = (
+            Channel.unnamed(channel_layer) if channel_name is None else Channel(channel_name, channel_layer=channel_layer)
+        )
         self.channel_layer = channel_layer
         reply = content.get("reply_channel")
         self.reply_channel: Channel | None = Channel(reply, channel_layer=channel_layer) if reply else None

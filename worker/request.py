@@ -71,6 +71,8 @@ class AsgiRequest(http.HttpRequest):
         self.message = message
         self.reply_channel = getattr(message, "reply_channel", None)
         self._read_started = False
+        #: True once the body failed to parse as a form (Django <= 1.11's flag; 1.1.8 users' tests read it).
+        self._post_parse_error = False
         self.resolver_match = None
         self.path = message["path"]
         self.script_name = message.get("root_path", "") or ""
@@ -182,6 +184,10 @@ class AsgiRequest(http.HttpRequest):
 
     def _get_scheme(self) -> str:
         return str(self.message.get("scheme", "http") or "http")
+
+    def _mark_post_parse_error(self) -> None:
+        super()._mark_post_parse_error()
+        self._post_parse_error = True
 
     def _get_post(self) -> http.QueryDict:
         if not hasattr(self, "_post"):

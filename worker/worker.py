@@ -72,18 +72,26 @@ class Worker:
         self.backoff = backoff
         self.state = LoopState(max_messages=max_messages, max_seconds=max_seconds)
         self.exit_code = 0
+        self.termed = False
 
     # -- the 1.1.8 surface ----------------------------------------------------------------------
 
     @property
     def termed(self) -> bool:
-        """True once a stop was asked for (1.1.8 attribute)."""
+        """True once a stop was asked for (1.1.8 attribute).
+
+        The loop reads it before every receive, as 1.1.8's did, so a subclass that overrides it (the
+        usual way 1.1.8 tests run a worker for N messages) ends :meth:`run` when it turns True.
+        Setting it True stops the worker; setting it False makes a stopped worker runnable again.
+        """
         return self.state.stopping
 
     @termed.setter
     def termed(self, value: bool) -> None:
         if value:
             self.stop("termed set")
+        else:
+            self.state.resume()
 
     @property
     def in_job(self) -> bool:
@@ -107,13 +115,21 @@ class Worker:
         channels = self.apply_channel_filters(sorted(self.channel_layer.router.channels))
         logger.info("Listening on channels %s", ", ".join(channels) or "(none)")
         pool = WorkerPool(
-            lambda state: WorkerLoop(self.channel_layer, channels, self.handle, state=state, backoff=self.backoff),
+            lambda state: WorkerLoop(
+                self.channel_layer, channels, self.handle, state=state, backoff=self.backoff,
+                should_stop=lambda: self.termed,
+            ),
             threads=self.threads,
             drain_timeout=self.drain_timeout,
             state=self.state,
             receive_grace=float(getattr(self.channel_layer, "blocking_timeout", 5)) + 1,
         )
-        self.exit_code = pool.run(install_signals=self.signal_handlers)
+        try:
+            self.exit_code = pool.run(install_signals=self.signal_handlers)
+        finally:
+            if self.state.stop_reason is None:
+                # The loops ended because ``termed`` said so, not by a stop: runnable again, as in 1.1.8.
+                self.state.resume()
 
     # -- one message ----------------------------------------------------------------------------
 

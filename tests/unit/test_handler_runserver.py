@@ -11,8 +11,9 @@ bootstrap.setup()
 from django.core.management.color import no_style  # noqa: E402
 from django.test import override_settings  # noqa: E402
 
+from worker.devserver import ActionLog, DevServer  # noqa: E402
 from worker.handler import ViewConsumer  # noqa: E402
-from worker.management.commands.runserver import Command, RunserverAccessLog  # noqa: E402
+from worker.management.commands.runserver import Command  # noqa: E402
 from worker.staticfiles import StaticFilesConsumer  # noqa: E402
 
 
@@ -34,11 +35,18 @@ def test_options_and_defaults():
 
 @override_settings(CHANNELS_WS_PROTOCOLS=["graphql-ws", "chat"], FORCE_SCRIPT_NAME="/prefix")
 def test_forwarding_to_interface_server_config():
-    """Address, timeouts, CHANNELS_WS_PROTOCOLS and FORCE_SCRIPT_NAME reach the interface server's Config."""
+    """server_cls gets 1.1.8's Daphne keywords; address, timeouts, protocols and script name reach the Config."""
     command = Command()
     command.addr, command.port, command.verbosity = "0.0.0.0", "8123", 1
     command.http_timeout, command.websocket_handshake_timeout = 7.0, 3.0
-    config = command.build_server_config({})
+    kwargs = command.server_kwargs({"use_reloader": False})
+    assert sorted(kwargs) == sorted([
+        "channel_layer", "endpoints", "signal_handlers", "action_logger", "http_timeout", "ws_protocols",
+        "root_path", "websocket_handshake_timeout",
+    ])
+    assert kwargs["endpoints"] == ["tcp:port=8123:interface=0.0.0.0"] and kwargs["signal_handlers"] is True
+    assert Command.server_cls is DevServer
+    config = DevServer(**kwargs).config
     assert config.endpoints == ("tcp:port=8123:interface=0.0.0.0",)
     assert (config.http_timeout, config.websocket_handshake_timeout) == (7.0, 3.0)
     assert config.ws_protocols == ("graphql-ws", "chat")
@@ -60,7 +68,7 @@ def test_console_log_format(capsys):
     """Access lines follow 1.1.8's runserver format for HTTP and WebSocket events."""
     command = Command()
     command.style = no_style()
-    log = RunserverAccessLog(command)
+    log = ActionLog(command.log_action)
     log.http(["127.0.0.1", 5000], "GET", "/path/?q=1", 200, 12, 0.0123)
     log.http(["127.0.0.1", 5000], "GET", "/path/", 404, 12)
     log.websocket(["127.0.0.1", 5001], "CONNECTING", "/ws/")
@@ -71,3 +79,18 @@ def test_console_log_format(capsys):
     assert re.match(stamp + r"HTTP GET /path/ 404 \[127\.0\.0\.1:5000\]$", lines[1])
     assert re.match(stamp + r"WebSocket HANDSHAKING /ws/ \[127\.0\.0\.1:5001\]$", lines[2])
     assert re.match(stamp + r"WebSocket DISCONNECT /ws/ \[127\.0\.0\.1:5001\]$", lines[3])
+
+
+def test_action_log_feeds_daphne_action_logger():
+    """The access-log hook calls action_logger as Daphne 1.4.2 did: ("http", "complete", details), WS verbs."""
+    calls = []
+    log = ActionLog(lambda protocol, action, details: calls.append((protocol, action, details)))
+    log.http(["10.0.0.1", 4000], "POST", "/form/", 302, 0, 0.5)
+    log.websocket(["10.0.0.1", 4001], "REJECT", "/ws/")
+    log.websocket(None, "CONNECT", "/ws/")
+    assert calls == [
+        ("http", "complete", {"method": "POST", "path": "/form/", "status": 302, "client": "10.0.0.1:4000",
+                              "time_taken": 0.5, "size": 0}),
+        ("websocket", "rejected", {"path": "/ws/", "client": "10.0.0.1:4001"}),
+        ("websocket", "connected", {"path": "/ws/", "client": None}),
+    ]

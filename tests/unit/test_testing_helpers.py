@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import sys
 import unittest
 
@@ -22,6 +23,7 @@ from worker.auth import channel_session_user, channel_session_user_from_http  # 
 from worker.channel import Channel, Group  # noqa: E402
 from worker.exceptions import WebsocketCloseException  # noqa: E402
 from worker.routing import include, route  # noqa: E402
+from worker.sessions import http_session  # noqa: E402
 from worker.test import ChannelTestCase, Client, WSClient, apply_routes  # noqa: E402
 
 
@@ -41,6 +43,11 @@ def closer(message):
 
 def reject(message):
     message.reply_channel.send({"close": True})
+
+
+@http_session
+def http_session_echo(message):
+    message.reply_channel.send({"text": json.dumps({"session_k": message.http_session.get("k")})})
 
 
 @channel_session_user_from_http
@@ -143,16 +150,26 @@ class ClientTests(ChannelTestCase):
 class WSClientTests(ChannelTestCase):
     @apply_routes([route("websocket.connect", echo)])
     def test_connect_message_shape(self):
-        """A connect carries path, query_string (bytes), headers as [bytes, bytes] pairs with the session cookie."""
+        """As 1.1.8's client: str query_string, headers a dict (values as set, cookie bytes with the session)."""
         client = WSClient()
         client.set_header("x-thing", "v")
         client.set_cookie("flavour", "mint")
+        assert client.headers["x-thing"] == "v" and b"flavour=mint" in client.headers["cookie"]
         client.send("websocket.connect", path="/chat/?room=1")
         message = self.get_next_message("websocket.connect", require=True)
-        assert message["path"] == "/chat/" and message["query_string"] == b"room=1"
-        headers = dict((bytes(k), bytes(v)) for k, v in message["headers"])
-        assert headers[b"x-thing"] == b"v"
-        assert b"flavour=mint" in headers[b"cookie"] and b"sessionid=" in headers[b"cookie"]
+        assert message["path"] == "/chat/" and message["query_string"] == "room=1"
+        headers = message["headers"]
+        assert sorted(headers) == ["cookie", "x-thing"] and headers["x-thing"] == "v"
+        assert b"flavour=mint" in headers["cookie"] and b"sessionid=" in headers["cookie"]
+
+    @apply_routes([route("websocket.connect", http_session_echo)])
+    def test_dict_headers_reach_http_session_and_request(self):
+        """The dict headers of a test client are read by http_session as Daphne's pairs are."""
+        client = WSClient()
+        client.session["k"] = "v"
+        client.session.save(must_create=True)
+        client.send_and_consume("websocket.connect", path="/s/?a=1", check_accept=False)
+        assert client.receive() == {"session_k": "v"}
 
     def test_cookie_header_refused(self):
         """set_header('cookie', …) raises ValueError pointing to set_cookie."""

@@ -34,11 +34,12 @@ class FakeClock:
 
 
 def test_filter_channels_only_then_exclude_fnmatchcase():
-    """--only-channels keeps glob matches, --exclude-channels removes them; case-sensitive; sorted."""
+    """--only-channels keeps glob matches, --exclude-channels removes them; case-sensitive; input order kept (1.1.8)."""
     names = ["http.request", "websocket.connect", "websocket.receive", "thumbnail", "Thumbnail.big"]
-    assert filter_channels(names, ["websocket.*", "thumb*"]) == ["thumbnail", "websocket.connect", "websocket.receive"]
-    assert filter_channels(names, None, ["thumbnail", "websocket.*"]) == ["Thumbnail.big", "http.request"]
-    assert filter_channels(names, ["*"], ["*.receive"]) == sorted(set(names) - {"websocket.receive"})
+    assert filter_channels(names, ["websocket.*", "thumb*"]) == ["websocket.connect", "websocket.receive", "thumbnail"]
+    assert filter_channels(names, None, ["thumbnail", "websocket.*"]) == ["http.request", "Thumbnail.big"]
+    assert filter_channels(names, ["*"], ["*.receive"]) == [n for n in names if n != "websocket.receive"]
+    assert filter_channels(["yes.1", "no.1", "maybe.2", "yes"], ["yes.*", "maybe.*"]) == ["yes.1", "maybe.2"]
 
 
 def test_run_once_handles_one_message_and_loop_refuses_no_channels():

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -147,6 +148,23 @@ class DelayServer:
 
     # -- loops ---------------------------------------------------------------------------------
 
+    @property
+    def termed(self) -> bool:
+        """True once a stop was asked for (1.1.8 attribute).
+
+        The receive loop reads it every round, so a subclass that overrides it (how 1.1.8 tests run
+        the delay worker for N rounds) ends :meth:`run`. Setting it False makes a stopped server
+        runnable again.
+        """
+        return self.stopping.is_set()
+
+    @termed.setter
+    def termed(self, value: bool) -> None:
+        if value:
+            self.stop()
+        else:
+            self.stopping.clear()
+
     def stop(self, *args: Any) -> None:
         """Ask both loops to finish (signal-handler compatible)."""
         self.stopping.set()
@@ -175,7 +193,7 @@ class DelayServer:
         dispatcher.start()
         outage = False
         try:
-            while not self.stopping.is_set():
+            while not self.termed:
                 try:
                     self.receive_once(block=True)
                 except BackendUnavailable as exc:
@@ -197,7 +215,45 @@ class DelayServer:
 
 
 class Worker(DelayServer):
-    """Channels 1.1.8's name and signature for the delay loop (``channels.delay.worker.Worker``)."""
+    """Channels 1.1.8's delay loop (``channels.delay.worker.Worker``): its signature and its ``run()``.
+
+    ``run()`` works as 1.1.8's did, in the calling thread (so it sees a test's database
+    transaction): each round, unless ``termed``, takes at most one message off ``asgi.delay``
+    without blocking (or waits 0.1 s when there is none), and at most every
+    ``database_sleep_duration`` seconds sends the due rows. Unlike 1.1.8, a bad message is skipped,
+    not the end of the loop. ``manage.py rundelay`` runs :meth:`DelayServer.run`, which never polls.
+    """
+
+    #: Seconds an idle round waits before looking at ``asgi.delay`` again (1.1.8: 0.1).
+    idle_wait = 0.1
 
     def __init__(self, channel_layer: Any, signal_handlers: bool = True, database_sleep_duration: float = 1) -> None:
         super().__init__(channel_layer, database_sleep=database_sleep_duration, signal_handlers=signal_handlers)
+        self.termed = False
+        #: True while a round is storing or sending (1.1.8 attribute).
+        self.in_job = False
+
+    def run(self) -> None:
+        """Run rounds until ``termed`` (SIGTERM/SIGINT set it when ``signal_handlers``)."""
+        if self.signal_handlers:
+            signal.signal(signal.SIGTERM, self.stop)
+            signal.signal(signal.SIGINT, self.stop)
+        logger.info("Listening on %s", DELAY_CHANNEL)
+        next_check = 0.0
+        try:
+            while not self.termed:
+                self.in_job = False
+                try:
+                    stored = self.receive_once(block=False)
+                except BackendUnavailable as exc:
+                    logger.warning("Channel layer unavailable: %s; retrying in a second", exc)
+                    self.stopping.wait(1.0)
+                    continue
+                self.in_job = True
+                if stored is None:
+                    self.stopping.wait(self.idle_wait)
+                if time.monotonic() >= next_check:
+                    self.dispatch_once()
+                    next_check = time.monotonic() + self.database_sleep
+        finally:
+            self.in_job = False

@@ -34,6 +34,11 @@ __all__ = ["ChannelTestCase", "ChannelTestCaseMixin", "Client", "TransactionChan
 PRE_SETUP_IS_CLASSMETHOD = isinstance(inspect.getattr_static(TransactionTestCase, "_pre_setup"), classmethod)
 
 
+#: Capacity of each channel of a test layer: 1.1.8's test layer (asgiref's in-memory one) held 10
+#: messages, and tests written for it rely on the 11th send raising ``ChannelFull``.
+TEST_LAYER_CAPACITY = 10
+
+
 def _copy_routing(routing: Any) -> Any:
     return list(routing) if isinstance(routing, (list, tuple)) else routing
 
@@ -50,7 +55,8 @@ class ChannelTestCaseMixin:
         old: dict[str, Any] = {}
         for alias in cls.test_channel_aliases:
             routing = _copy_routing(channel_layers[alias].routing)
-            old[alias] = channel_layers.set(alias, ChannelLayerWrapper(MemoryChannelLayer(), alias, routing))
+            layer = MemoryChannelLayer(capacity=TEST_LAYER_CAPACITY)
+            old[alias] = channel_layers.set(alias, ChannelLayerWrapper(layer, alias, routing))
         cls._old_layers = old
 
     if PRE_SETUP_IS_CLASSMETHOD:

@@ -23,19 +23,15 @@ def _encoded_cookies(cookies: dict[str, str]) -> bytes:
     return jar.output(header="", sep=";").encode("ascii")
 
 
-def _as_bytes(value: Any) -> bytes:
-    if isinstance(value, bytes):
-        return value
-    return str(value).encode("latin1")
-
-
 class WSClient(Client):
-    """Sends ``websocket.*`` messages the way the interface server does, and checks the replies.
+    """Sends ``websocket.*`` messages to consumers in-process and checks the replies (Channels 1.1.8's API).
 
-    ``ordered=True`` adds an increasing ``order`` to every message. Headers are sent as
-    ``[[name, value], ...]`` bytes pairs — the format Daphne sends (Channels 1.1.8 sent a dict here;
-    1.1.8.1 switched to pairs, channels#748) — with the session cookie included while the first
-    message has not been sent.
+    ``ordered=True`` adds an increasing ``order`` to every message. The messages are the ones
+    1.1.8's test client built, so tests written against it keep passing: ``headers`` is a dict
+    (header name → value as given to :meth:`set_header`, plus ``cookie`` as bytes, with the session
+    cookie until the first message is sent) and a ``?query`` in ``path`` becomes a str
+    ``query_string``. The interface server sends ``[[name, value], ...]`` bytes pairs and a bytes
+    ``query_string`` instead; the decorators, ``AsgiRequest`` and the origin validator read both.
     """
 
     def __init__(self, **kwargs: Any) -> None:
@@ -52,10 +48,11 @@ class WSClient(Client):
         self._cookies[key] = value
 
     def set_header(self, key: str, value: Any) -> None:
-        """Send a header with the next messages (``ValueError`` for ``cookie``: use :meth:`set_cookie`)."""
-        if key.lower() == "cookie":
+        """Send a header with the next messages, name and value as given (``ValueError`` for ``cookie``:
+        use :meth:`set_cookie`)."""
+        if key == "cookie":
             raise ValueError("Use set_cookie method for cookie header")
-        self._headers[key.lower()] = value
+        self._headers[key] = value
 
     def get_cookies(self) -> dict[str, str]:
         """The cookies to send, with the session cookie while it applies."""
@@ -65,11 +62,11 @@ class WSClient(Client):
         return cookies
 
     @property
-    def headers(self) -> list[list[bytes]]:
-        """The headers of the next message, as ``[name, value]`` bytes pairs."""
-        headers = {name: _as_bytes(value) for name, value in self._headers.items()}
+    def headers(self) -> dict[str, Any]:
+        """The headers of the next message: a copy of those set, and ``cookie`` (bytes) from :meth:`get_cookies`."""
+        headers = copy.deepcopy(self._headers)
         headers.setdefault("cookie", _encoded_cookies(self.get_cookies()))
-        return [[name.encode("latin1"), value] for name, value in headers.items()]
+        return headers
 
     @property
     def session(self) -> Any:
@@ -100,7 +97,7 @@ class WSClient(Client):
         if "?" in path:
             path, query_string = path.split("?", 1)
             content.setdefault("path", path)
-            content.setdefault("query_string", query_string.encode("latin1"))
+            content.setdefault("query_string", query_string)
         else:
             content.setdefault("path", path)
         content.setdefault("headers", self.headers)

@@ -18,11 +18,11 @@ then the workers finish the messages in flight and the command exits.
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import logging
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from django.apps import apps
@@ -31,59 +31,22 @@ from django.contrib.staticfiles.management.commands.runserver import Command as 
 from django.core.management.base import CommandError
 
 from ...asgi import DEFAULT_CHANNEL_LAYER, channel_layers
+from ...devserver import DevServer
 from ...handler import ViewConsumer
 from ...log import setup_logger
 from ...staticfiles import StaticFilesConsumer
 from ...worker import Worker
 
-__all__ = ["Command", "RunserverAccessLog", "WorkerThread", "patch_staticfiles_runserver"]
+__all__ = ["Command", "WorkerThread", "patch_staticfiles_runserver"]
 
 logger = logging.getLogger("django.channels")
 
-
-class RunserverAccessLog:
-    """Console lines in 1.1.8's runserver format, for the interface server's access-log hook.
-
-    ``[2026/11/21 17:00:00] HTTP GET /path?q=1 200 [0.01, 127.0.0.1:5000]`` (seconds taken, then the
-    client); WebSocket events print ``WebSocket HANDSHAKING|CONNECT|REJECT|DISCONNECT /path [client]``.
-    """
-
-    def __init__(self, command: Any) -> None:
-        self.command = command
-
-    @staticmethod
-    def _prefix() -> str:
-        return f"[{datetime.datetime.now():%Y/%m/%d %H:%M:%S}] "
-
-    @staticmethod
-    def _client(client: Any) -> str:
-        return f"{client[0]}:{client[1]}" if client else "-"
-
-    def http(self, client: Any, method: str, path: str, status: int | None, length: int | None,
-             time_taken: float | None = None) -> None:
-        taken = f"{time_taken:.2f}, " if time_taken is not None else ""
-        line = f"{self._prefix()}HTTP {method} {path} {status} [{taken}{self._client(client)}]\n"
-        style = self.command.style
-        code = status or 0
-        if 200 <= code < 300:
-            line = style.HTTP_SUCCESS(line)
-        elif 100 <= code < 200:
-            line = style.HTTP_INFO(line)
-        elif code == 304:
-            line = style.HTTP_NOT_MODIFIED(line)
-        elif 300 <= code < 400:
-            line = style.HTTP_REDIRECT(line)
-        elif code == 404:
-            line = style.HTTP_NOT_FOUND(line)
-        elif 400 <= code < 500:
-            line = style.HTTP_BAD_REQUEST(line)
-        else:
-            line = style.HTTP_SERVER_ERROR(line)
-        sys.stderr.write(line)
-
-    def websocket(self, client: Any, action: str, path: str) -> None:
-        word = {"CONNECTING": "HANDSHAKING"}.get(action, action)
-        sys.stderr.write(f"{self._prefix()}WebSocket {word} {path} [{self._client(client)}]\n")
+_WEBSOCKET_WORDS = {
+    "connecting": "HANDSHAKING",
+    "connected": "CONNECT",
+    "rejected": "REJECT",
+    "disconnected": "DISCONNECT",
+}
 
 
 class WorkerThread(threading.Thread):
@@ -113,6 +76,8 @@ class Command(StaticfilesRunserverCommand):
 
     help = "Starts a development server with an in-process interface server and worker threads (Channels)."
     protocol = "http"
+    #: Built with 1.1.8's ``daphne.server.Server`` keywords (:meth:`server_kwargs`); tests patch it.
+    server_cls: Any = DevServer
 
     def add_arguments(self, parser: Any) -> None:
         super().add_arguments(parser)
@@ -152,6 +117,8 @@ class Command(StaticfilesRunserverCommand):
 
     def inner_run(self, *args: Any, **options: Any) -> None:
         if not options.get("use_asgi", True) or DEFAULT_CHANNEL_LAYER not in channel_layers:
+            # Django's WSGI runserver reads server_cls too: give it Django's server back.
+            self.server_cls = StaticfilesRunserverCommand.server_cls
             super().inner_run(*args, **options)
             return
         from django.utils import autoreload
@@ -179,7 +146,11 @@ class Command(StaticfilesRunserverCommand):
             worker_thread = WorkerThread(layer, self.logger, threads=4 if options.get("use_threading", True) else 1)
             worker_thread.start()
         try:
-            self.run_interface_server(layer.channel_layer, options)
+            self.logger.debug("Interface server listening on %s:%s", self.addr, self.port)
+            server = self.server_cls(**self.server_kwargs(options))
+            server.run()
+            if getattr(server, "exit_code", 0) == 1:
+                raise CommandError("the interface server could not start")
         except KeyboardInterrupt:
             shutdown_message = options.get("shutdown_message", "")
             if shutdown_message:
@@ -189,90 +160,55 @@ class Command(StaticfilesRunserverCommand):
                 worker_thread.stop()
                 worker_thread.join(worker_thread.worker.drain_timeout + 10)
 
-    def build_server_config(self, options: Any) -> Any:
-        """The interface server's ``Config`` for this runserver's address and options."""
-        from interfaceserver.config import Config, build_endpoints
+    def server_kwargs(self, options: Any) -> dict[str, Any]:
+        """The keywords for :attr:`server_cls`: exactly those 1.1.8 passed to ``daphne.server.Server``."""
+        from interfaceserver.config import build_endpoints
 
-        return Config(
-            # The layer object is handed to the server directly; this only labels it.
-            channel_layer=f"{settings.SETTINGS_MODULE}:CHANNEL_LAYERS[{DEFAULT_CHANNEL_LAYER!r}]",
-            endpoints=build_endpoints(host=self.addr, port=int(self.port)),
-            http_timeout=float(self.http_timeout),
-            websocket_handshake_timeout=float(self.websocket_handshake_timeout),
-            ws_protocols=tuple(getattr(settings, "CHANNELS_WS_PROTOCOLS", None) or ()),
-            root_path=getattr(settings, "FORCE_SCRIPT_NAME", "") or "",
-            verbosity=min(int(self.verbosity), 3),
-            # A development server should stop (and reload) quickly.
-            drain_timeout=5,
-        )
+        return {
+            "channel_layer": channel_layers[DEFAULT_CHANNEL_LAYER],
+            "endpoints": list(build_endpoints(host=self.addr, port=int(self.port))),
+            "signal_handlers": not options.get("use_reloader", True),
+            "action_logger": self.log_action,
+            "http_timeout": self.http_timeout,
+            "ws_protocols": getattr(settings, "CHANNELS_WS_PROTOCOLS", None),
+            "root_path": getattr(settings, "FORCE_SCRIPT_NAME", "") or "",
+            "websocket_handshake_timeout": self.websocket_handshake_timeout,
+        }
 
-    def run_interface_server(self, raw_layer: Any, options: Any) -> None:
-        """Run the interface server until the reactor stops (signals only when on the main thread)."""
-        config = self.build_server_config(options)
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        from twisted.internet import asyncioreactor
+    def log_action(self, protocol: str, action: str, details: dict[str, Any]) -> None:
+        """One console line per event, in 1.1.8's format (Daphne's ``action_logger`` hook).
 
-        asyncioreactor.install(loop)
-        from twisted.internet import reactor as installed_reactor
-
-        from interfaceserver.server import Server
-
-        reactor: Any = installed_reactor
-
-        server = Server(config, raw_layer, reactor)
-        # The interface server's access-log hook (duck-typed: http() and websocket()).
-        server.ctx.access_log = RunserverAccessLog(self)  # type: ignore[assignment]
-        on_main_thread = threading.current_thread() is threading.main_thread()
-        self.logger.debug("Interface server listening on %s:%s", self.addr, self.port)
-
-        def started() -> None:
-            server.start().addErrback(failed)
-
-        def failed(failure: Any) -> None:
-            self.stderr.write(f"Error: {failure.getErrorMessage()}")
-            server.exit_code = 1
-            reactor.stop()
-
-        reactor.callWhenRunning(started)
-        reactor.addSystemEventTrigger("before", "shutdown", server.drain)
-        finished = threading.Event()
-        if not on_main_thread:
-            self._stop_before_interpreter_exit(reactor, server, finished)
-        try:
-            reactor.run(installSignalHandlers=on_main_thread)
-        finally:
-            finished.set()
-            self._wake_reply_reader(raw_layer, server)
-        if server.exit_code:
-            raise CommandError("the interface server could not start")
-
-    @staticmethod
-    def _stop_before_interpreter_exit(reactor: Any, server: Any, finished: threading.Event) -> None:
-        """Under the autoreloader the server runs in a daemon thread and a reload is ``sys.exit(3)``.
-
-        Without this, the old process kept accepting requests while the interpreter shut down
-        (answering 500: no new thread-pool work is allowed then). Hooks registered with
-        ``threading._register_atexit`` run before the thread pools are shut down, newest first.
+        ``[2026/11/21 17:00:00] HTTP GET /path?q=1 200 [0.01, 127.0.0.1:5000]`` (seconds taken, then
+        the client; styled by status); ``WebSocket HANDSHAKING|CONNECT|REJECT|DISCONNECT /path [client]``.
+        An unknown action prints the time stamp only, as 1.1.8 did.
         """
-        register = getattr(threading, "_register_atexit", None)
-        if register is None:
-            return
+        line = f"[{datetime.datetime.now():%Y/%m/%d %H:%M:%S}] "
+        client = details.get("client") or "-"
+        if protocol == "http" and action == "complete":
+            taken = details.get("time_taken")
+            taken_text = f"{taken:.2f}, " if taken is not None else ""
+            status = details.get("status")
+            line += f"HTTP {details['method']} {details['path']} {status} [{taken_text}{client}]\n"
+            line = self._style_for(status or 0)(line)
+        elif protocol == "websocket" and action in _WEBSOCKET_WORDS:
+            line += f"WebSocket {_WEBSOCKET_WORDS[action]} {details['path']} [{client}]\n"
+        sys.stderr.write(line)
 
-        def stop_reactor() -> None:
-            if reactor.running:
-                reactor.callFromThread(reactor.stop)
-                finished.wait(server.config.drain_timeout + 5)
-
-        register(stop_reactor)
-
-    @staticmethod
-    def _wake_reply_reader(raw_layer: Any, server: Any) -> None:
-        """Unblock the reply reader's blocking receive (it runs in a pool thread the exit waits for)."""
-        try:
-            raw_layer.send(f"{server.ctx.prefix}runserver-exit", {"wake": True})
-        except Exception:
-            logger.debug("Could not wake the reply reader", exc_info=True)
+    def _style_for(self, code: int) -> Callable[[str], str]:
+        style = self.style
+        if 200 <= code < 300:
+            return style.HTTP_SUCCESS
+        if 100 <= code < 200:
+            return style.HTTP_INFO
+        if code == 304:
+            return style.HTTP_NOT_MODIFIED
+        if 300 <= code < 400:
+            return style.HTTP_REDIRECT
+        if code == 404:
+            return style.HTTP_NOT_FOUND
+        if 400 <= code < 500:
+            return style.HTTP_BAD_REQUEST
+        return style.HTTP_SERVER_ERROR
 
 
 def patch_staticfiles_runserver() -> None:

@@ -23,7 +23,7 @@ from worker.pending import PendingMessageStore
 from worker.signals import worker_process_ready
 from worker.worker import Worker, WorkerGroup
 
-__all__ = ["Command"]
+__all__ = ["Command", "Worker", "WorkerGroup"]
 
 
 def _positive(kind: type) -> Any:
@@ -85,16 +85,19 @@ class Command(BaseCommand):
         else:
             self.channel_layer.router.check_default()
         threads = options.get("threads") or 1
+        # 1.1.8's keywords; the new options only when set, so a patched Worker sees 1.1.8's call.
         worker_kwargs: dict[str, Any] = {
             "channel_layer": self.channel_layer,
             "callback": self.consumer_called if self.verbosity > 1 else None,
             "only_channels": options.get("only_channels"),
             "exclude_channels": options.get("exclude_channels"),
-            "drain_timeout": options.get("drain_timeout", 30.0),
-            "max_messages": options.get("max_messages"),
-            "max_seconds": options.get("max_seconds"),
         }
+        for name, default in (("drain_timeout", 30.0), ("max_messages", None), ("max_seconds", None)):
+            if options.get(name, default) != default:
+                worker_kwargs[name] = options[name]
         worker: Worker
+        # Worker / WorkerGroup are read from this module's globals at call time: 1.1.8 users' tests
+        # patch channels.management.commands.runworker.Worker, which is this module.
         if threads == 1:
             self.logger.info("Using single-threaded worker.")
             worker = Worker(**worker_kwargs)
@@ -111,8 +114,9 @@ class Command(BaseCommand):
         worker_process_ready.send(sender=worker)
         worker.ready()
         worker.run()
-        if worker.exit_code:
-            sys.exit(worker.exit_code)
+        exit_code = getattr(worker, "exit_code", 0)
+        if isinstance(exit_code, int) and exit_code:
+            sys.exit(exit_code)
 
     def consumer_called(self, channel: str, message: Message) -> None:
         """``-v 2``: one line per message."""
