@@ -1,0 +1,122 @@
+"""Full stack, HTTP: the hello view at 1 and 2 worker processes and 10 / 100 keep-alive connections,
+a 100 KB response and a 1 MB POST, for every system (bench/fullstack/systems.py), measured with wrk.
+
+Each round starts every system afresh at each worker count (order alternating by round), warms it
+up with 1 s of wrk, then runs each case for a fixed time (one wrk thread). Figures are medians over
+the rounds; errors are summed (socket errors + non-2xx responses).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.support.processes import RedisServer
+
+from ..harness import Context, Table
+from . import charts, wrk
+from .common import label, log, mark, med, order, raise_fd_limit, ratio
+from .systems import Launcher
+
+__all__ = ["run"]
+
+SYSTEMS = ("ours", "legacy", "gunicorn", "daphne4", "uvicorn", "ours-sqlite")
+#: (case, path, connections, POST bytes, worker counts it runs at)
+CASES = [
+    ("hello", "/hello/", 10, 0, (1, 2)),
+    ("hello", "/hello/", 100, 0, (1, 2)),
+    ("100 KB response", "/big/", 10, 0, (2,)),
+    ("1 MB POST", "/upload/", 10, 1024 * 1024, (2,)),
+]
+#: The SQLite layer row covers the hello cases only.
+SQLITE_CASES = {"hello"}
+
+
+def _cases(system: str, workers: int) -> list[tuple[str, str, int, int]]:
+    return [(name, path, conns, post) for name, path, conns, post, counts in CASES
+            if workers in counts and (system != "ours-sqlite" or name in SQLITE_CASES)]
+
+
+def run(ctx: Context) -> list[Table]:
+    raise_fd_limit()
+    wrk.ensure_wrk()
+    rounds = min(ctx.rounds, 3)
+    seconds = 2.0 if ctx.quick else 4.0
+    scripts = {post: wrk.script(ctx.scratch, post) for post in {c[3] for c in CASES}}
+    results: dict[tuple[str, int, str, int], list[dict[str, Any]]] = {}
+    redis = RedisServer()
+    try:
+        launcher = Launcher(ctx, redis)
+        for round_number in range(rounds):
+            for system in order(SYSTEMS, round_number):
+                for workers in (1, 2):
+                    running = launcher.start(system, workers)
+                    try:
+                        wrk.run(running.url + "/hello/", 10, 1.0, scripts[0])  # warm-up, every worker touched
+                        for name, path, conns, post in _cases(system, workers):
+                            result = wrk.run(running.url + path, conns, seconds, scripts[post])
+                            results.setdefault((system, workers, name, conns), []).append(result)
+                            log(f"http r{round_number} {system} w{workers} {name} c{conns}: {result['rps']:.0f} req/s "
+                                f"p50 {result['p50_ms']:.2f} p99 {result['p99_ms']:.2f} ms, {result['errors']} errors")
+                    finally:
+                        running.stop()
+    finally:
+        redis.stop()
+    return [_table(results, rounds, seconds)]
+
+
+def summarize(results: dict[tuple[str, int, str, int], list[dict[str, Any]]]) -> dict[tuple[str, int, str, int],
+                                                                                       dict[str, float]]:
+    return {key: {"rps": med(runs, "rps"), "p50": med(runs, "p50_ms"), "p99": med(runs, "p99_ms"),
+                  "errors": sum(r["errors"] for r in runs)} for key, runs in results.items()}
+
+
+def _table(results: dict[tuple[str, int, str, int], list[dict[str, Any]]], rounds: int, seconds: float) -> Table:
+    figures = summarize(results)
+    table = Table(
+        title="HTTP through the whole stack: hello, 100 KB response, 1 MB POST (wrk)",
+        method=(f"Every system serves the same Django project (bench/fullstack/project, no middleware) on this "
+                f"machine, started by the harness. wrk, one thread, keep-alive connections, {seconds:g} s per case "
+                f"after a 1 s warm-up, {rounds} rounds with a fresh start of every system per round, order "
+                "alternating; medians over the rounds, errors summed. Workers = processes running Django "
+                "(ours and legacy add one interface server and Redis; Daphne 4 runs N processes on one "
+                "inherited socket; uvicorn `--workers N`; gunicorn sync workers close the connection after "
+                "every response, as they do). The load generator shares the 2 cores."),
+        columns=["case", "workers", "conns", "system", "req/s", "× legacy", "× gunicorn", "p50 ms", "p99 ms",
+                 "errors"],
+    )
+    for name, _path, conns, _post, counts in CASES:
+        for workers in counts:
+            legacy = figures.get(("legacy", workers, name, conns), {})
+            gunicorn = figures.get(("gunicorn", workers, name, conns), {})
+            for system in SYSTEMS:
+                fig = figures.get((system, workers, name, conns))
+                if fig is None:
+                    continue
+                table.rows.append([name, workers, conns, label(system), fig["rps"],
+                                   ratio(fig["rps"], legacy.get("rps", 0)), ratio(fig["rps"], gunicorn.get("rps", 0)),
+                                   fig["p50"], fig["p99"], int(fig["errors"])])
+    table.verdict = verdict(figures) + "\n\n" + charts.http_chart(figures, SYSTEMS)
+    return table
+
+
+def verdict(figures: dict[tuple[str, int, str, int], dict[str, float]]) -> str:
+    key = ("hello", 10)
+    get = {s: figures.get((s, 2, *key)) for s in ("ours", "legacy", "gunicorn", "daphne4", "uvicorn")}
+    ours, legacy, gunicorn = get["ours"], get["legacy"], get["gunicorn"]
+    if not (ours and legacy and gunicorn):
+        return "Targets not evaluated: a system is missing from this run."
+    lines = ["Targets (issue 7), hello, 2 workers, 10 connections:"]
+    lines.append(f"- ≥ 3× legacy req/s: {mark(ours['rps'] >= 3 * legacy['rps'])} "
+                 f"({ours['rps']:,.0f} vs {legacy['rps']:,.0f} req/s = {ours['rps'] / legacy['rps']:.2f}×)")
+    lines.append(f"- ≥ 0.5× gunicorn req/s: {mark(ours['rps'] >= 0.5 * gunicorn['rps'])} "
+                 f"({ours['rps'] / gunicorn['rps']:.2f}×)")
+    lines.append(f"- p99 ≤ ⅓ of legacy's: {mark(ours['p99'] <= legacy['p99'] / 3)} "
+                 f"({ours['p99']:.2f} ms vs {legacy['p99']:.2f} ms)")
+    for peer in ("daphne4", "uvicorn"):
+        fig = get.get(peer)
+        if fig:
+            lines.append(f"- ahead of {label(peer)}: {mark(ours['rps'] > fig['rps'])} "
+                         f"({ours['rps']:,.0f} vs {fig['rps']:,.0f} req/s)")
+    errors = sum(int(f["errors"]) for (s, *_), f in figures.items() if s == "ours")
+    lines.append(f"- errors in every case of ours: {errors}")
+    return "\n".join(lines)

@@ -1,0 +1,10 @@
+#!/usr/bin/env python
+"""manage.py of the full-stack benchmark project (runworker for ours and for Channels 1.1.8)."""
+import os
+import sys
+
+if __name__ == "__main__":
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchsite.settings")
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(sys.argv)

@@ -1,0 +1,195 @@
+"""Start one system of the full-stack benchmark serving bench/fullstack/project, and stop it by pid.
+
+Systems (``SYSTEMS``): ``ours`` (our daphne + N ``runworker`` over our Redis layer), ``ours-sqlite``
+(the same over SQLiteChannelLayer), ``legacy`` (Daphne 1.4.2 + N Channels 1.1.8 ``runworker`` over
+asgi_redis 1.4.3, from tests/legacy/build.sh), ``gunicorn`` (N sync workers serving the view over WSGI,
+no layer: the ceiling), ``daphne4`` (N Daphne 4 + Channels 4 processes sharing one listening socket
+through ``--fd``) and ``uvicorn`` (``uvicorn --workers N`` serving Django's ASGI app). The last three
+come from the peers virtualenv (bench/build_peers.sh). "N workers" is the number of processes running
+Django; ours and legacy add their interface server (and Redis) to it. No system writes an access log
+(``-v 0`` for the three daphnes, ``--no-access-log`` for uvicorn; gunicorn has none by default).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import tempfile
+
+from tests.support import processes as _processes
+from tests.support.processes import ManagedProcess, RedisServer, free_port, wait_for_port
+
+from ..harness import ROOT, Context
+
+PROJECT = ROOT / "bench" / "fullstack" / "project"
+
+LABELS = {
+    "ours": "ours (daphne + runworker, Redis)",
+    "ours-sqlite": "ours (daphne + runworker, SQLite layer)",
+    "legacy": "legacy (Daphne 1.4.2 + Channels 1.1.8, asgi_redis)",
+    "gunicorn": "gunicorn sync (WSGI, no layer)",
+    "daphne4": "Daphne 4 + Channels 4 (in-process)",
+    "uvicorn": "uvicorn (Django ASGI)",
+}
+SYSTEMS = tuple(LABELS)
+#: Systems that serve the project's WebSocket routes.
+WEBSOCKET_SYSTEMS = ("ours", "legacy", "daphne4")
+
+
+def peers_venv() -> Path:
+    """The Daphne 4 / Channels 4 / uvicorn / gunicorn virtualenv, built once by bench/build_peers.sh."""
+    out = subprocess.run(["bash", str(ROOT / "bench" / "build_peers.sh")], capture_output=True, text=True,
+                         check=True)
+    return Path(out.stdout.strip().splitlines()[-1])
+
+
+@dataclass
+class Running:
+    """A started system: its processes (stopped by pid, last started first) and its port."""
+
+    system: str
+    workers: int
+    port: int
+    processes: list[ManagedProcess] = field(default_factory=list)
+    worker_processes: list[ManagedProcess] = field(default_factory=list)
+    server: ManagedProcess | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            process.stop(timeout=15)
+        self.processes.clear()
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {p.name}\n{p.log()[-3000:]}" for p in self.processes)
+
+
+class Launcher:
+    """Knows where every stack's executables live; starts systems on free ports."""
+
+    def __init__(self, ctx: Context, redis: RedisServer) -> None:
+        self.ctx = ctx
+        self.redis = redis
+        self.peers = peers_venv()
+        self.starts = 0
+
+    def env(self, system: str, sqlite_path: str | None = None) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "PYTHONPATH"))}
+        stack = "ours" if system.startswith("ours") else system
+        env.update({"BENCH_STACK": stack, "BENCH_REDIS_PORT": str(self.redis.port),
+                    "DJANGO_SETTINGS_MODULE": "benchsite.settings", "PYTHONUNBUFFERED": "1",
+                    # Only ours may see this repo: its channels/ would shadow Channels 1.1.8 and 4.
+                    "PYTHONPATH": f"{PROJECT}:{ROOT}" if stack == "ours" else str(PROJECT)})
+        if sqlite_path:
+            env["BENCH_SQLITE_PATH"] = sqlite_path
+        return env
+
+    def worker(self, running: Running, env: dict[str, str], python: str, name: str) -> ManagedProcess:
+        process = ManagedProcess(name, [python, "manage.py", "runworker"], env=env, cwd=str(PROJECT))
+        running.processes.append(process)
+        running.worker_processes.append(process)
+        return process
+
+    def start(self, system: str, workers: int, ready_path: str = "/hello/") -> Running:
+        """Start ``system`` with ``workers`` Django processes and wait until ``ready_path`` answers 200."""
+        self.starts += 1
+        port = free_port()
+        running = Running(system, workers, port)
+        try:
+            self._spawn(running)
+            wait_for_port(port, timeout=60, process=running.processes[0].popen)
+            wait_http_ok(running.url + ready_path, running)
+        except BaseException:
+            logs = running.logs()
+            running.stop()
+            raise RuntimeError(f"{system} with {workers} workers did not start:\n{logs}") from None
+        return running
+
+    def _spawn(self, running: Running) -> None:
+        system, workers, port = running.system, running.workers, running.port
+        if system in ("ours", "ours-sqlite", "legacy"):
+            sqlite = None
+            if system == "ours-sqlite":
+                sqlite = str(self.ctx.scratch / f"layer-{self.starts}.sqlite3")
+            else:
+                self.redis.client().flushall()
+            env = self.env(system, sqlite)
+            python = self.ctx.python if system != "legacy" else self.ctx.legacy_python
+            daphne = str(Path(python).parent / "daphne")
+            server = ManagedProcess(f"fs-{system}-daphne", [daphne, "-b", "127.0.0.1", "-p", str(port), "-v", "0",
+                                                            "benchsite.asgi:channel_layer"],
+                                    env=env, cwd=str(PROJECT))
+            running.processes.append(server)
+            running.server = server
+            for index in range(workers):
+                self.worker(running, env, python, f"fs-{system}-worker{index}")
+            return
+        env = self.env(system)
+        bin_dir = self.peers / "bin"
+        if system == "gunicorn":
+            argv = [str(bin_dir / "gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{port}",
+                    "--backlog", "2048", "benchsite.wsgi:application"]
+            running.processes.append(ManagedProcess("fs-gunicorn", argv, env=env, cwd=str(PROJECT)))
+        elif system == "uvicorn":
+            argv = [str(bin_dir / "uvicorn"), "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
+                    "--log-level", "warning", "benchsite.asgi_django:application"]
+            if workers > 1:
+                argv[1:1] = ["--workers", str(workers)]
+            running.processes.append(ManagedProcess("fs-uvicorn", argv, env=env, cwd=str(PROJECT)))
+        elif system == "daphne4":
+            # Daphne has no worker count: N processes accept on one inherited listening socket.
+            listener = socket.socket()
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind(("127.0.0.1", port))
+            listener.listen(2048)
+            listener.set_inheritable(True)
+            try:
+                for index in range(workers):
+                    argv = [str(bin_dir / "daphne"), "-v", "0", "--fd", str(listener.fileno()),
+                            "benchsite.asgi4:application"]
+                    running.processes.append(FdProcess(f"fs-daphne4-{index}", argv, env, str(PROJECT),
+                                                       (listener.fileno(),)))
+            finally:
+                listener.close()
+        else:
+            raise ValueError(f"unknown system {system!r}")
+
+
+class FdProcess(ManagedProcess):
+    """A ManagedProcess that inherits some file descriptors (a shared listening socket)."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], cwd: str, pass_fds: tuple[int, ...]):
+        self.name = name
+        self.argv = list(argv)
+        self.log_path = Path(tempfile.mkstemp(prefix=f"{name}-", suffix=".log")[1])
+        self._log = open(self.log_path, "ab")
+        self.popen = subprocess.Popen(self.argv, stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=cwd,
+                                      start_new_session=True, pass_fds=pass_fds)
+        _processes._started.append(self)
+
+
+def wait_http_ok(url: str, running: Running, timeout: float = 60.0) -> None:
+    """Until ``url`` answers 200 (through the workers, for ours and legacy)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for process in running.processes:
+            if not process.alive():
+                raise RuntimeError(f"{process.name} exited with {process.popen.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{url} did not answer 200 within {timeout} s")
+        time.sleep(0.1)
