@@ -81,6 +81,10 @@ class SQLiteChannelLayer(BaseChannelLayer):
 
     #: Seconds a statement waits for another process's write lock before BackendUnavailable.
     busy_timeout: float = 5.0
+    #: Least seconds between two idle upkeeps (sweep, dead waiters, vacuum, WAL truncation) per process.
+    upkeep_interval: float = 30.0
+    #: Seconds a channel's counters live after its last send (asgi_redis: TTL 3600).
+    stats_expiry: float = 3600.0
 
     def __init__(self, path: str | os.PathLike[str] | None = None, **options: Any) -> None:
         super().__init__(**options)
@@ -94,7 +98,7 @@ class SQLiteChannelLayer(BaseChannelLayer):
         self.path = os.path.abspath(raw)
         if os.path.isdir(self.path):
             raise ValueError(f"path {self.path!r} is a directory; name a database file inside it")
-        self._store = Store(self.path, self.busy_timeout, self.group_expiry)
+        self._store = Store(self.path, self.busy_timeout, self.group_expiry, self.upkeep_interval, self.stats_expiry)
         self._waker = Waker()
         self._pool = WaiterPool()
         self._executor: tuple[int, ThreadPoolExecutor] | None = None

@@ -29,6 +29,7 @@ errors a deployment can cause (read-only file or directory, full disk).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -52,6 +53,8 @@ UPKEEP_INTERVAL = 30.0
 UPKEEP_VACUUM_PAGES = 4096  # 16 MiB of 4 KiB pages given back per upkeep at most
 UPKEEP_WAITER_PROBES = 64
 JOURNAL_SIZE_LIMIT = 4 * 1024 * 1024
+WAL_CHECK_INTERVAL = 0.2
+UPKEEP_SWEEPS = 20  # batches one upkeep may delete, each its own short transaction
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -73,7 +76,7 @@ CREATE TABLE IF NOT EXISTS stats (
 _HINTS = {
     "readonly": "the file or its directory is read-only; every process needs write access to both",
     "unable to open": "the directory must exist and be writable: SQLite creates <path>-wal and <path>-shm beside it",
-    "disk is full": "the disk holding it is full; receiving frees space once a checkpoint runs",
+    "disk is full": "the disk holding it is full; the layer works again as soon as there is room",
     "disk I/O error": "the file system reported an I/O error (full, read-only or failing)",
 }
 
@@ -88,6 +91,10 @@ def explain(path: str, exc: sqlite3.Error, opening: bool = False) -> BackendUnav
     """The BackendUnavailable for ``exc``: names the path, and says what to do where we know."""
     text = str(exc)
     hint = next((hint for key, hint in _HINTS.items() if key in text), None)
+    if hint is None or "unable to open" in text:
+        with contextlib.suppress(OSError):
+            if os.statvfs(os.path.dirname(path)).f_flag & os.ST_RDONLY:
+                hint = "it is on a read-only file system; every process needs write access to it and its directory"
     what = f"cannot open the SQLite channel layer at {path!r}" if opening else f"SQLite channel layer at {path!r}"
     return BackendUnavailable(f"{what}: {text}" + (f" ({hint})" if hint else ""))
 
@@ -95,15 +102,19 @@ def explain(path: str, exc: sqlite3.Error, opening: bool = False) -> BackendUnav
 class Store:
     """One database file: per-thread connections, transactions, the sweep and idle upkeep."""
 
-    def __init__(self, path: str, busy_timeout: float, group_expiry: float) -> None:
+    def __init__(self, path: str, busy_timeout: float, group_expiry: float,
+                 upkeep_interval: float = UPKEEP_INTERVAL, stats_expiry: float = STATS_EXPIRY) -> None:
         self.path = path
         self.busy_timeout = busy_timeout
         self.group_expiry = group_expiry
+        self.upkeep_interval = upkeep_interval
+        self.stats_expiry = stats_expiry
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
         self._next_sweep = 0.0
-        self._next_upkeep = time.monotonic() + UPKEEP_INTERVAL
+        self._next_upkeep = time.monotonic() + upkeep_interval
+        self._next_wal_check = 0.0
         self._stats_cursor = 0
         self._waiter_cursor = ("", "")
 
@@ -180,7 +191,32 @@ class Store:
                 raise
         except sqlite3.Error as exc:
             raise explain(self.path, exc) from exc
+        if write and time.monotonic() >= self._next_wal_check:
+            self._limit_wal(conn)
         return result
+
+    def _limit_wal(self, conn: sqlite3.Connection) -> None:
+        """Restart a WAL grown past the limit: under constant load the auto-checkpoint never can.
+
+        A PASSIVE checkpoint stops at the oldest frame a reader still uses, and the WAL is only
+        rewound once one went through with no reader in it, so with several busy processes it
+        grows without end. RESTART waits (here at most 100 ms) for the readers of old frames to
+        finish. It runs after a commit, so a failure here is swallowed: the write already happened.
+        """
+        self._next_wal_check = time.monotonic() + WAL_CHECK_INTERVAL
+        try:
+            if os.path.getsize(self.path + "-wal") <= JOURNAL_SIZE_LIMIT:
+                return
+        except OSError:
+            return
+        try:
+            conn.execute("PRAGMA busy_timeout = 100")
+            conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
+        except sqlite3.Error:
+            pass  # busy, or the disk: the next check tries again
+        finally:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
 
     def statement(self, sql: str, parameters: tuple[object, ...] | list[object]) -> list[Any]:
         """One statement in its own (implicit) transaction, stepped to the end so its lock is released."""
@@ -191,7 +227,8 @@ class Store:
 
     # -- keeping the file bounded ----------------------------------------------------------
 
-    def _sweep(self, conn: sqlite3.Connection) -> None:
+    def _sweep(self, conn: sqlite3.Connection) -> bool:
+        """Delete one bounded batch of each kind of stale row; True if a batch was full (more to do)."""
         now = time.time()
         deleted = [
             conn.execute("DELETE FROM messages WHERE id IN (SELECT id FROM messages WHERE expires <= ? LIMIT ?)",
@@ -205,24 +242,26 @@ class Store:
                               (self._stats_cursor, SWEEP_BATCH)).fetchall()
         self._stats_cursor = window[-1][0] if len(window) == SWEEP_BATCH else 0
         stale = [(rowid,) for rowid, updated, name in window
-                 if updated <= now - STATS_EXPIRY and name != GLOBAL_STATS_NAME]
+                 if updated <= now - self.stats_expiry and name != GLOBAL_STATS_NAME]
         conn.executemany("DELETE FROM stats WHERE rowid = ?", stale)
         more = any(count >= SWEEP_BATCH for count in deleted)
         self._next_sweep = 0.0 if more else time.monotonic() + SWEEP_INTERVAL
+        return more
 
     def upkeep_due(self) -> bool:
         return time.monotonic() >= self._next_upkeep
 
     def upkeep(self) -> None:
         """Idle-time clean-up (see the module docstring); skips any step another process is blocking."""
-        self._next_upkeep = time.monotonic() + UPKEEP_INTERVAL
+        self._next_upkeep = time.monotonic() + self.upkeep_interval
         conn = self.connection()
         conn.execute("PRAGMA busy_timeout = 0")  # idle work never waits for a lock
         try:
             self._sweep_waiters(conn)
             freed = conn.execute("PRAGMA freelist_count").fetchone()[0]
             if freed:
-                conn.execute(f"PRAGMA incremental_vacuum({UPKEEP_VACUUM_PAGES})").fetchall()
+                # executescript steps it to the end (execute() would free one page: the pragma has no columns).
+                conn.executescript(f"PRAGMA incremental_vacuum({UPKEEP_VACUUM_PAGES});")
             if os.path.exists(self.path + "-wal") and os.path.getsize(self.path + "-wal"):
                 conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
         except sqlite3.OperationalError as exc:
@@ -235,6 +274,17 @@ class Store:
 
     def _sweep_waiters(self, conn: sqlite3.Connection) -> None:
         """Sweep, and delete the rows (and socket files) of waiters whose process died."""
+        for _ in range(UPKEEP_SWEEPS - 1):  # the backlog of a load that just ended, in short transactions
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                more = self._sweep(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.rollback()
+                raise
+            if not more:
+                break
         conn.execute("BEGIN IMMEDIATE")
         try:
             self._sweep(conn)
