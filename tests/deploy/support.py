@@ -32,7 +32,8 @@ SHIPPED_VENV = "/srv/chat/venv/bin/"
 SHIPPED_APP_DIR = "/srv/chat/app"
 SHIPPED_STATIC = "/srv/chat/static"
 SHIPPED_RUN_DIR = "/run/daphne"
-SHIPPED_PROJECT = "chatsite"
+#: The example project's modules, swapped for the test project's (not the bare name: unit files carry it too).
+SHIPPED_MODULES = [("chatsite.asgi:", "deploysite.asgi:"), ("chatsite.settings", "deploysite.settings")]
 
 
 def render(path: Path, replacements: Iterable[tuple[str, str]]) -> str:
@@ -49,7 +50,7 @@ def common_replacements(run_dir: Path, static_root: Path | None = None) -> list[
     pairs = [
         (SHIPPED_VENV, f"{VENV_BIN}/"),
         (SHIPPED_APP_DIR, str(PROJECT)),
-        (SHIPPED_PROJECT, "deploysite"),
+        *SHIPPED_MODULES,
     ]
     if static_root is not None:
         pairs.append((SHIPPED_STATIC, str(static_root)))
