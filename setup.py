@@ -10,12 +10,17 @@ setup(
     license="BSD-3-Clause",
     python_requires=">=3.10",
     packages=find_packages(include=["channellayer*", "interfaceserver*", "worker*", "channels*"]),
+    # Data files are listed here, one glob each, and nothing else is picked up (no
+    # include_package_data): lua/ and static/ are data folders, not packages.
     package_data={
         "channellayer": ["py.typed", "lua/*.lua"],
         "interfaceserver": ["py.typed"],
-        "worker": ["py.typed", "static/channels/js/*.js"],
+        "worker": ["py.typed"],
+        # The app of INSTALLED_APPS = ["channels"]: staticfiles finds channels/js/websocketbridge.js here.
+        "channels": ["static/channels/js/*.js"],
     },
-    include_package_data=True,
+    include_package_data=False,
+    license_files=["LICENSE"],
     install_requires=[
         "redis>=5.0,<9",
         "msgpack>=1.0,<2",
@@ -37,6 +42,8 @@ setup(
             "cryptography>=41",
             "hiredis>=2.0",
             "supervisor>=4.2",
+            "kubernetes-validate>=1.30",
+            "PyYAML>=6",
             "six>=1.16",  # the Channels 1.1.8 suite (tests/compat/test_peer_suite.py) imports it
             "nox>=2024.3",
             "playwright>=1.40",  # drives Debian's chromium in tests/e2e/test_browser.py (no `playwright install`)
