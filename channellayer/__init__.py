@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from .base import BaseChannelLayer
 from .errors import (
+    BackendFull,
     BackendUnavailable,
     ChannelFull,
     ChannelLayerError,
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BACKENDS",
     "BackendUnavailable",
+    "BackendFull",
     "BaseChannelLayer",
     "ChannelFull",
     "ChannelLayerError",
