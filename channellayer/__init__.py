@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING, Any
 
 from .base import BaseChannelLayer
 from .errors import (
-    BackendFull,
     BackendUnavailable,
     ChannelFull,
     ChannelLayerError,
@@ -25,7 +24,6 @@ if TYPE_CHECKING:
 __all__ = [
     "BACKENDS",
     "BackendUnavailable",
-    "BackendFull",
     "BaseChannelLayer",
     "ChannelFull",
     "ChannelLayerError",

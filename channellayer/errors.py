@@ -13,7 +13,6 @@ __all__ = [
     "ChannelFull",
     "MessageTooLarge",
     "BackendUnavailable",
-    "BackendFull",
     "InvalidName",
     "InvalidMessage",
 ]
@@ -41,14 +40,6 @@ class MessageTooLarge(ChannelLayerError, ValueError):
 
 class BackendUnavailable(ChannelLayerError):
     """The backend could not be reached or did not answer in time; the layer reconnects by itself."""
-
-
-class BackendFull(BackendUnavailable):
-    """The backend is up but refuses writes for lack of memory (Redis at ``maxmemory`` with noeviction).
-
-    A kind of BackendUnavailable, so code that handles that keeps working; an interface server
-    answers it as it answers ChannelFull (503 with Retry-After, WebSocket close 1013): try again later.
-    """
 
 
 class InvalidName(TypeError, ValueError):

@@ -266,15 +266,9 @@ class RedisChannelLayer(BaseChannelLayer):
             f"{s}{GLOBAL_STATS_KEY}:channel_full_count",
         ]
 
-    def _stats_ttl(self, targets: Iterable[str]) -> int:
-        """TTL of the per-channel counters: an hour for named channels (a fixed set), but only as long as
-        a message for process-specific and single-reader channels: there is one of those per body
-        stream (``http.request.body?…``), and an hour's worth of their counters would pile up."""
-        return self.expiry + 1 if all(self._hashed(t) for t in targets) else CHANNEL_STATS_EXPIRY
-
     def _send_args(self, target: str, payload: bytes, capacity: int) -> tuple[list[str], list[Any]]:
         keys = [self._message_key(), self.prefix + target, *self._stats_keys(target)]
-        return keys, [payload, self.expiry, capacity, self._stats_ttl((target,)), GLOBAL_STATS_EXPIRY]
+        return keys, [payload, self.expiry, capacity, CHANNEL_STATS_EXPIRY, GLOBAL_STATS_EXPIRY]
 
     def _receive_plan(self, names: list[str]) -> list[tuple[int, list[str]]]:
         """Which list keys to try on which shard, starting at a rotating shard."""
@@ -298,13 +292,12 @@ class RedisChannelLayer(BaseChannelLayer):
 
     def _group_script_args(self, batches: dict[str, tuple[int, list[bytes]]]) -> dict[int, tuple[list[str], list[Any]]]:
         per_shard: dict[int, tuple[list[str], list[Any]]] = {}
-        ttl = self._stats_ttl(batches)  # members are nearly always reply channels
         for target, (capacity, payloads) in batches.items():
             index = self._send_shard(target)
             if index not in per_shard:
                 per_shard[index] = (
                     [],
-                    [self.expiry, self.stats_prefix, len(self.prefix), ttl, GLOBAL_STATS_EXPIRY],
+                    [self.expiry, self.stats_prefix, len(self.prefix), CHANNEL_STATS_EXPIRY, GLOBAL_STATS_EXPIRY],
                 )
             keys, args = per_shard[index]
             keys.append(self.prefix + target)

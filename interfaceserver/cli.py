@@ -59,6 +59,8 @@ def build_config(params: dict[str, Any]) -> Config:
         body_stream_threshold=params["body_stream_threshold"],
         write_buffer_limit=params["write_buffer_limit"],
         drain_timeout=params["drain_timeout"],
+        backlog=params["backlog"],
+        max_buffered_body=params["max_buffered_body"],
     )
 
 
@@ -116,6 +118,10 @@ def build_config(params: dict[str, Any]) -> Config:
               help="Bytes queued for a slow-reading client before it is dropped.")
 @click.option("--drain-timeout", type=float, default=Config.drain_timeout, show_default=True,
               help="Seconds in-flight HTTP responses get to finish after SIGTERM/SIGINT.")
+@click.option("--backlog", type=int, default=Config.backlog, show_default=True,
+              help="Listen queue length of every listening socket (capped by the kernel's net.core.somaxconn).")
+@click.option("--max-buffered-body", type=int, default=Config.max_buffered_body, show_default=True,
+              help="Request-body bytes all connections together may hold in memory; past it a request gets 503.")
 @click.option("--layer", default=None,
               help="Channel layer backend name (redis, sqlite, memory, asgi_redis.RedisChannelLayer, ...) "
                    "instead of the module.path:attr argument.")

@@ -59,6 +59,10 @@ class Config:
     #: Bytes of response data held for one slow-reading client before it is dropped.
     write_buffer_limit: int = 16 * 1024 * 1024
     drain_timeout: float = 30
+    #: Listen queue of every listening socket (the kernel caps it at net.core.somaxconn).
+    backlog: int = 2048
+    #: Request-body bytes all connections together may hold in memory; past it a request gets 503.
+    max_buffered_body: int = 64 * 1024 * 1024
 
     def __post_init__(self) -> None:
         if not self.channel_layer and not self.layer:
@@ -66,7 +70,7 @@ class Config:
         if not self.endpoints:
             raise ValueError("at least one endpoint is required")
         for name in ("max_request_body", "max_header_size", "max_headers", "max_ws_message",
-                     "body_stream_threshold", "write_buffer_limit"):
+                     "body_stream_threshold", "write_buffer_limit", "backlog", "max_buffered_body"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, not {getattr(self, name)!r}")
         if self.body_stream_threshold > 900 * 1024:

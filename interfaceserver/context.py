@@ -14,6 +14,7 @@ import string
 from typing import Any, Protocol
 
 from .accesslog import AccessLog
+from .bodybudget import BodyBudget
 from .config import Config
 from .sweep import DeadlineSweep, Sweep
 
@@ -42,8 +43,11 @@ class Context:
     """Shared state of one interface-server process (see the module docstring)."""
 
     def __init__(self, config: Config, clock: Any, io: Sender, *, group_expiry: float = 86400,
-                 access_log: AccessLog | None = None, prefix: str | None = None) -> None:
+                 access_log: AccessLog | None = None, prefix: str | None = None,
+                 layer_message_limit: int | None = None) -> None:
         self.config = config
+        #: The layer's max_message_size (encoded bytes), or None when it states none; see websocket.py.
+        self.layer_message_limit = layer_message_limit
         self.clock = clock
         self.io = io
         self.access_log = access_log
@@ -51,6 +55,8 @@ class Context:
         self.replies: dict[str, ReplyTarget] = {}
         self.connections: set[Any] = set()
         self.draining = False
+        #: Request-body bytes held by all HTTP exchanges (bounded by config.max_buffered_body; see exchange.py).
+        self.body_budget = BodyBudget(config.max_buffered_body, clock)
         self.websocket_timeout = config.effective_websocket_timeout(group_expiry)
         self.connect_timeout = Config.limit(config.websocket_connect_timeout)
         self.handshake_timeout = Config.limit(config.websocket_handshake_timeout)
@@ -98,3 +104,4 @@ class Context:
     def stop_timers(self) -> None:
         for sweep in (self.head_sweep, self.http_sweep, self.connecting_sweep, self.ws_sweep):
             sweep.stop()
+        self.body_budget.stop()

@@ -51,7 +51,7 @@ class Exchange:
 
     __slots__ = ("conn", "head", "path", "state", "reply_channel", "started", "body", "body_size", "body_done",
                  "body_channel", "chunk_in_flight", "retry_delay", "keep_alive", "chunked", "status", "sent",
-                 "head_request", "declared", "overrun")
+                 "head_request", "declared", "overrun", "held")
 
     def __init__(self, conn: Connection, head: RequestHead, path: str) -> None:
         self.conn = conn
@@ -61,6 +61,7 @@ class Exchange:
         self.reply_channel = ""
         self.started = conn.ctx.clock.seconds()
         self.body: list[bytes] = []
+        self.held = 0  # bytes of ``body`` taken from the process's body budget
         self.body_size = 0
         self.body_done = False
         self.body_channel: str | None = None
@@ -90,6 +91,10 @@ class Exchange:
         if self.body_size > config.max_request_body:
             self.fail(413, f"Request body larger than {config.max_request_body} bytes")
             return
+        if not self.conn.ctx.body_budget.take(len(data)):
+            self.fail(503, "Server busy: too many request bodies in memory.", _RETRY_AFTER)
+            return
+        self.held += len(data)
         self.body.append(data)
         if self.state == HttpState.READING_BODY and self.body_size > config.body_stream_threshold:
             self._start_streaming()
@@ -100,10 +105,19 @@ class Exchange:
         self.body_done = True
         if self.state == HttpState.READING_BODY:
             self.state = advance(self.state, "send")
-            self._send_request(b"".join(self.body), None)
-            self.body = []
+            body = b"".join(self.body)
+            self._keep_body([])
+            self._send_request(body, None)
         elif self.state == HttpState.STREAMING_BODY or self.body_channel is not None:
             self._pump()
+
+    def _keep_body(self, pieces: list[bytes]) -> None:
+        """Hold only ``pieces`` of the body from now on; what was handed on goes back to the budget."""
+        self.body = pieces
+        kept = sum(map(len, pieces))
+        if kept != self.held:
+            self.conn.ctx.body_budget.give(self.held - kept)
+            self.held = kept
 
     def _message(self, body: bytes, body_channel: str | None) -> dict[str, Any]:
         conn = self.conn
@@ -147,7 +161,7 @@ class Exchange:
         self.body_channel = name
         threshold = self.conn.ctx.config.body_stream_threshold
         data = b"".join(self.body)
-        self.body = [data[threshold:]] if len(data) > threshold else []
+        self._keep_body([data[threshold:]] if len(data) > threshold else [])
         self._send_request(data[:threshold], name)
         self.chunk_in_flight = False
         self._pump()
@@ -163,7 +177,7 @@ class Exchange:
             return
         data = b"".join(self.body)
         piece, rest = data[:threshold], data[threshold:]
-        self.body = [rest] if rest else []
+        self._keep_body([rest] if rest else [])
         more = bool(rest) or not self.body_done
         self.chunk_in_flight = True
         self.conn.pause_reading()
@@ -257,6 +271,7 @@ class Exchange:
     def _done(self) -> None:
         ctx = self.conn.ctx
         ctx.http_sweep.discard(self)
+        self._keep_body([])
         if self.reply_channel:
             ctx.unregister(self.reply_channel)
         if ctx.access_log is not None and self.status is not None:
@@ -304,6 +319,7 @@ class Exchange:
         ctx = self.conn.ctx
         self.state = advance(self.state, "fail")
         ctx.http_sweep.discard(self)
+        self._keep_body([])
         if self.body_channel is not None and not self.body_done:
             ctx.notify(self.body_channel, {"content": b"", "closed": True, "more_content": False})
         if self.reply_channel:

@@ -40,8 +40,8 @@ def split_target(target: bytes) -> tuple[str, bytes]:
     """``(path, query_string)`` from a request target: path ASCII-checked and unquoted, query raw.
 
     A non-ASCII path raises ProtocolError(400, "Invalid characters in path") as in Daphne. An
-    absolute-form target (``http://host/p``) keeps its scheme and host in ``path``, as Twisted gave
-    it to Daphne 1.4.2 (verified side by side in tests/compat).
+    absolute-form target never gets here: the HTTP/1 parser has already turned it into origin form
+    (RFC 9112 §3.2.2; Daphne 1.4.2 kept the scheme and host in ``path``).
     """
     raw_path, _, query = target.partition(b"?")
     try:
@@ -258,11 +258,19 @@ def websocket_reply_actions(message: dict[str, Any], connecting: bool) -> list[t
         raise ReplyError(f"WebSocket 'text' must be str, not {type(text).__name__}")
     close = message.get("close", False)
     code = _close_code(close) if close else None
-    if data or text:
+    # An empty message is still a message (RFC 6455 allows empty payloads; ASGI 3 servers send it):
+    # {"text": ""} sends an empty text frame and {"bytes": b""} an empty binary one. Daphne 1.4.2
+    # tested truthiness and dropped both; see docs/interface-server.md.
+    if data or text or text == "" or data == b"":
         if connecting:
             actions.append(("accept", None))
             connecting = False
-        actions.append(("bytes", data) if data else ("text", text))
+        if data:
+            actions.append(("bytes", data))
+        elif text or text == "":
+            actions.append(("text", text))
+        else:
+            actions.append(("bytes", b""))
     if code is not None:
         actions.append(("reject", None) if connecting else ("close", code))
     return actions

@@ -25,11 +25,9 @@ from .config import Config
 from .connection import Connection
 from .context import Context
 from .endpoints import endpoint_from_string
-from .exchange import Exchange
 from .http2 import H2_AVAILABLE
 from .layerio import LayerIO
-from .lifecycle import HttpState, WsState
-from .websocket import WebSocket
+from .websocket import RECEIVE_ENVELOPE
 
 __all__ = ["ConnectionFactory", "Server"]
 
@@ -71,9 +69,15 @@ class Server:
         self.layer = layer
         self.reactor = reactor
         self.ctx: Context
-        self.io = LayerIO(layer, "", self._dispatch, on_outage=self._layer_down)
+        self.io = LayerIO(layer, "", self._dispatch)
+        limit = getattr(getattr(layer, "codec", None), "max_message_size", None)
         self.ctx = Context(config, reactor, self.io, group_expiry=getattr(layer, "group_expiry", 86400),
-                           access_log=AccessLog(access_stream) if access_stream is not None else None)
+                           access_log=AccessLog(access_stream) if access_stream is not None else None,
+                           layer_message_limit=limit if isinstance(limit, int) else None)
+        if isinstance(limit, int) and config.max_ws_message > limit - RECEIVE_ENVELOPE:
+            logger.info("--max-ws-message %d is more than the channel layer carries (max_message_size %d): "
+                        "incoming WebSocket messages are limited to %d bytes minus the path", config.max_ws_message,
+                        limit, limit - RECEIVE_ENVELOPE)
         self.io.prefix = self.ctx.prefix
         self.factory = ConnectionFactory(self.ctx)
         self.ports: list[Any] = []
@@ -83,26 +87,6 @@ class Server:
     def _dispatch(self, channel: str, message: dict[str, Any]) -> None:
         self.ctx.dispatch(channel, message)
 
-    def _layer_down(self) -> None:
-        """The reply reader lost the layer: what waits for a reply gets its answer now, not at a timeout.
-
-        A Redis that went away took the replies queued for us (and the group memberships) with it,
-        so an HTTP request still awaiting its response is answered 503 (Retry-After) and an open
-        WebSocket is closed with 1011: its client reconnects, and its connect consumer runs again
-        (rejoining its groups) once the layer is back. Responses already streaming are left alone.
-        """
-        failed = closed = 0
-        for target in list(self.ctx.replies.values()):
-            if isinstance(target, Exchange) and target.state == HttpState.AWAITING_RESPONSE:
-                target.fail(503, "Channel layer unavailable.", [(b"Retry-After", b"1")])
-                failed += 1
-            elif isinstance(target, WebSocket) and target.state == WsState.OPEN:
-                target.close(1011, "Channel layer unavailable")
-                closed += 1
-        if failed or closed:
-            logger.warning("Channel layer lost: answered %d waiting request(s) with 503, closed %d WebSocket(s) "
-                           "with 1011", failed, closed)
-
     def listen(self) -> Deferred[list[Any]]:
         """Listen on every configured endpoint; fires with the listening ports."""
         deferreds = [endpoint.listen(self.factory) for endpoint in self.endpoints]
@@ -111,6 +95,7 @@ class Server:
             for ok, value in results:
                 if not ok:
                     value.raiseException()
+                _set_backlog(value, self.config.backlog)
                 self.ports.append(value)
                 logger.info("Listening on %s", _describe(value))
             return self.ports
@@ -172,6 +157,20 @@ class Server:
         ctx.stop_timers()
         await self.io.stop()
         logger.info("Drained; exiting")
+
+
+def _set_backlog(port: Any, backlog: int) -> None:
+    """Give a listening port's socket a listen queue of ``backlog`` (Twisted's default is 50).
+
+    listen() on a socket that already listens only changes its queue length, so this works the
+    same for sockets Twisted opened from endpoint strings and for adopted ``fd:`` sockets, whose
+    queue the parent process chose. The kernel silently caps it at ``net.core.somaxconn``.
+    """
+    sock = getattr(port, "socket", None)
+    if sock is None:  # an endpoint plugin whose port hides its socket
+        logger.warning("Cannot set the backlog of %s: it keeps its own", _describe(port))
+        return
+    sock.listen(backlog)
 
 
 def _describe(port: Any) -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+import msgpack
 from twisted.python.failure import Failure
 
 from channellayer import BackendUnavailable, MessageTooLarge
@@ -47,12 +48,30 @@ if TYPE_CHECKING:
     from .connection import Connection
     from .http11 import RequestHead
 
-__all__ = ["WebSocket"]
+__all__ = ["RECEIVE_ENVELOPE", "WebSocket", "message_limit"]
 
 logger = logging.getLogger("interfaceserver")
 
 _CLOSE_WAIT = 5.0
 _PING = encode_frame(PING, b"")
+
+
+#: Encoded bytes of a ``websocket.receive`` around its payload, besides the reply channel and path.
+RECEIVE_ENVELOPE = len(msgpack.packb({"reply_channel": "", "path": "", "order": 2**64 - 1, "bytes": b""},
+                                     use_bin_type=True)) + 3 + 4 + 4  # bin32 header 5 not 2; str32 headers 5 not 1
+
+
+def message_limit(max_ws_message: int, layer_limit: int | None, reply_channel: str, path: str) -> int:
+    """The largest incoming message this socket accepts: ``--max-ws-message``, or less if the layer
+    could not carry it. The layer measures the encoded ``websocket.receive`` (msgpack), so what it can
+    take is its ``max_message_size`` minus that message's envelope, whose variable parts are the
+    reply channel and the path; the order is counted at its largest, 9 bytes. A message within this
+    limit always fits the layer, so one the server accepts always reaches a worker (never a late
+    MessageTooLarge)."""
+    if layer_limit is None:
+        return max_ws_message
+    envelope = RECEIVE_ENVELOPE + len(reply_channel.encode("utf8")) + len(path.encode("utf8"))
+    return max(min(max_ws_message, layer_limit - envelope), 0)
 
 
 class WebSocket:
@@ -70,7 +89,6 @@ class WebSocket:
         self.key: bytes | None = key
         allowed = ctx.config.ws_protocols
         self.subprotocol = next((p for p in offered if p in allowed), None)
-        self.frames = FrameParser(ctx.config.max_ws_message)
         self.order = 0
         self.muted = False
         self.created = self.last_activity = ctx.clock.seconds()
@@ -80,6 +98,8 @@ class WebSocket:
         self.pending = b""
         self.announced = False
         self.reply_channel = ctx.register(self)
+        self.frames = FrameParser(message_limit(ctx.config.max_ws_message, ctx.layer_message_limit,
+                                                self.reply_channel, path))
         client, server, _ = conn.addresses()
         message = websocket_connect_message(
             head, reply_channel=self.reply_channel, client=client, server=server, proxy_headers=conn.proxy_trusted()

@@ -62,7 +62,7 @@ async def _broadcast(ctx: Context, system: str, redis: RedisServer, port: int, s
             if sum(len(inbox(c).items) for c in opened.clients) >= expected:
                 break
             await asyncio.sleep(0.05)
-        report = json.loads(await asyncio.get_running_loop().run_in_executor(None, sender.stdout.readline))
+        report = json.loads((await asyncio.get_running_loop().run_in_executor(None, sender.stdout.readline)))
     finally:
         if sender.poll() is None:
             sender.kill()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import resource
 import statistics
 import sys
@@ -56,31 +55,3 @@ def mark(met: bool) -> str:
 
 def target_line(name: str, met: bool, detail: str) -> str:
     return f"- Target {name}: {mark(met)} ({detail})."
-
-
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of one process from /proc (0 when it is gone)."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def descendants(pid: int) -> list[int]:
-    """``pid`` and every process under it (uvicorn's and gunicorn's workers), from /proc children lists."""
-    found, queue = [], [pid]
-    while queue:
-        current = queue.pop()
-        found.append(current)
-        try:
-            for task in os.listdir(f"/proc/{current}/task"):
-                with open(f"/proc/{current}/task/{task}/children") as children:
-                    queue += [int(child) for child in children.read().split()]
-        except OSError:
-            continue
-    return found

@@ -8,14 +8,13 @@ the rounds; errors are summed (socket errors + non-2xx responses).
 
 from __future__ import annotations
 
-import resource
 from typing import Any
 
 from tests.support.processes import RedisServer
 
 from ..harness import Context, Table
 from . import charts, wrk
-from .common import cpu_seconds, label, log, mark, med, order, raise_fd_limit, ratio
+from .common import label, log, mark, med, order, raise_fd_limit, ratio
 from .systems import Launcher
 
 __all__ = ["run"]
@@ -28,8 +27,6 @@ CASES = [
     ("100 KB response", "/big/", 10, 0, (2,)),
     ("1 MB POST", "/upload/", 10, 1024 * 1024, (2,)),
 ]
-#: The case whose CPU is split by process (the issue's "where the time goes").
-CPU_CASE = ("hello", 2, 10)
 #: The SQLite layer row covers the hello cases only.
 SQLITE_CASES = {"hello"}
 
@@ -56,13 +53,7 @@ def run(ctx: Context) -> list[Table]:
                     try:
                         wrk.run(running.url + "/hello/", 10, 1.0, scripts[0])  # warm-up, every worker touched
                         for name, path, conns, post in _cases(system, workers):
-                            measure_cpu = (name, workers, conns) == CPU_CASE
-                            before = _cpu_snapshot(running, redis) if measure_cpu else {}
                             result = wrk.run(running.url + path, conns, seconds, scripts[post])
-                            if measure_cpu:
-                                after = _cpu_snapshot(running, redis)
-                                result["cpu_ms"] = {role: (after[role] - before[role]) * 1000 / result["requests"]
-                                                    for role in after}
                             results.setdefault((system, workers, name, conns), []).append(result)
                             log(f"http r{round_number} {system} w{workers} {name} c{conns}: {result['rps']:.0f} req/s "
                                 f"p50 {result['p50_ms']:.2f} p99 {result['p99_ms']:.2f} ms, {result['errors']} errors")
@@ -70,37 +61,7 @@ def run(ctx: Context) -> list[Table]:
                         running.stop()
     finally:
         redis.stop()
-    return [_table(results, rounds, seconds), _cpu_table(results)]
-
-
-def _cpu_snapshot(running: Any, redis: RedisServer) -> dict[str, float]:
-    """CPU seconds so far by role: the system's processes, Redis (layer systems), and wrk (finished children)."""
-    snapshot = {role: sum(cpu_seconds(pid) for pid in pids) for role, pids in running.roles().items()}
-    if running.server is not None and redis.process is not None:
-        snapshot["redis"] = cpu_seconds(redis.process.pid)
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    snapshot["wrk"] = usage.ru_utime + usage.ru_stime
-    return snapshot
-
-
-def _cpu_table(results: dict[tuple[str, int, str, int], list[dict[str, Any]]]) -> Table:
-    name, workers, conns = CPU_CASE
-    roles = ["interface server", "workers", "redis", "server processes", "wrk"]
-    table = Table(
-        title=f"Where the CPU goes: {name}, {workers} workers, {conns} connections",
-        method=("CPU time (utime + stime from /proc, 10 ms ticks) each role spent during the measured wrk run, "
-                "divided by the requests served; medians over the rounds. \"server processes\" are all the "
-                "processes of a system without a layer (with their children); wrk's is its own rusage."),
-        columns=["system", *[f"{role} ms/req" for role in roles], "total ms/req"],
-    )
-    for system in SYSTEMS:
-        runs = [r["cpu_ms"] for r in results.get((system, workers, name, conns), []) if "cpu_ms" in r]
-        if not runs:
-            continue
-        cells = [med(runs, role) if any(role in r for r in runs) else "–" for role in roles]
-        total = sum(c for c in cells if isinstance(c, float))
-        table.rows.append([label(system), *cells, total])
-    return table
+    return [_table(results, rounds, seconds)]
 
 
 def summarize(results: dict[tuple[str, int, str, int], list[dict[str, Any]]]) -> dict[tuple[str, int, str, int],

@@ -702,6 +702,30 @@ def test_websocket_reply_frames(pair: Pair) -> None:
     assert disconnect == {"reply_channel": "<reply>", "code": 1000, "path": "/ws/", "order": 1}
 
 
+def test_websocket_empty_text_frames(pair: Pair) -> None:
+    """An empty text frame from the client reaches the worker on both. Documented difference: the reply
+    ``{"text": ""}`` sends an empty text frame from ours; Daphne 1.4.2 dropped it (a truthiness test)."""
+
+    def run(side: Side) -> tuple[dict[str, Any], list[tuple[int, bytes]]]:
+        opened = ws_open(side, "/ws/empty/")
+        assert opened.ws is not None
+        opened.ws.send("")
+        received = normalise(side.receive("websocket.receive"), side)
+        side.send(opened.connect["reply_channel"], {"text": ""})
+        side.send(opened.connect["reply_channel"], {"text": "after"})
+        frames = received_frames(opened.ws, until_close=False)
+        if frames[0][1] == b"":
+            frames += received_frames(opened.ws, until_close=False)
+        opened.ws.close()
+        return received, frames
+
+    results = both(pair, run)
+    assert results["legacy"][0] == results["ours"][0]
+    assert results["ours"][0]["text"] == ""
+    assert results["legacy"][1] == [(1, b"after")]
+    assert results["ours"][1] == [(1, b""), (1, b"after")]
+
+
 def server_close(side: Side) -> tuple[list[tuple[int, bytes]], dict[str, Any]]:
     opened = ws_open(side, "/ws/")
     assert opened.ws is not None
@@ -790,10 +814,81 @@ def test_header_value_whitespace(pair: Pair) -> None:
 
 
 def test_absolute_form_target(pair: Pair) -> None:
-    """A proxy-style absolute-form request target (``GET http://host/p?q``) gives the same path and query."""
-    raw = b"GET http://example.com/p%20q?x=1 HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n"
-    assert_same(both(pair, lambda side: {key: value for key, value in request_message(side, raw).items()
-                                         if key in ("path", "query_string")}))
+    """Documented difference: an absolute-form target (``GET http://host/p?q``) reaches the worker in origin
+    form (``/p q``) with the target's authority as Host (RFC 9112 §3.2.2); Daphne 1.4.2 passed the URL as path."""
+    raw = b"GET http://example.com/p%20q?x=1 HTTP/1.1\r\nHost: other.example\r\nConnection: close\r\n\r\n"
+    results = both(pair, lambda side: request_message(side, raw))
+    legacy, ours = results["legacy"], results["ours"]
+    assert (legacy["path"], legacy["query_string"]) == ("http://example.com/p q", b"x=1")
+    assert (ours["path"], ours["query_string"]) == ("/p q", b"x=1")
+    assert [b"host", b"other.example"] in legacy["headers"]
+    assert [b"host", b"example.com"] in ours["headers"]
+
+
+def _refused_or_served(side: Side, raw: bytes) -> tuple[bytes, bool]:
+    """The status line a server answers ``raw`` with, and whether an ``http.request`` reached the layer."""
+    import select
+
+    message = None
+    with connect(side) as sock:
+        sock.sendall(raw)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:  # whichever comes first: a request on the layer, or an answer
+            got, message = side.layer.receive(["http.request"], block=False)
+            if got is not None:
+                side.send(message["reply_channel"], OK_REPLY)
+                break
+            if select.select([sock], [], [], 0.05)[0]:
+                break
+        response = read_response(sock, bytearray())
+    return response.status_line, message is not None
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"GET /h HTTP/1.1\r\nConnection: close\r\n\r\n",
+        b"GET /h HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n",
+        b"GET /h HTTP/1.1\r\nHost: a b\r\nConnection: close\r\n\r\n",
+    ],
+    ids=["missing", "duplicated", "invalid"],
+)
+def test_bad_host_is_400(pair: Pair, raw: bytes) -> None:
+    """Documented difference: a missing, repeated or invalid Host on HTTP/1.1 gets 400 from ours
+    (RFC 9112 §3.2); Daphne 1.4.2 served the request."""
+    results = both(pair, lambda side: _refused_or_served(side, raw))
+    assert results["legacy"] == (b"HTTP/1.1 200 OK", True)
+    assert results["ours"] == (b"HTTP/1.1 400 Bad Request", False)
+
+
+def test_http_1_2_is_served_as_1_1(pair: Pair) -> None:
+    """Documented difference: ``HTTP/1.2`` is served as HTTP/1.1 by ours (RFC 9110 §2.5); the legacy
+    stack (Twisted 26 under Daphne 1.4.2) answers 400."""
+    raw = b"GET /v HTTP/1.2\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    results = both(pair, lambda side: _refused_or_served(side, raw))
+    assert results["legacy"] == (b"HTTP/1.1 400 Bad Request", False)
+    assert results["ours"] == (b"HTTP/1.1 200 OK", True)
+
+
+CHUNKED_HEAD = b"POST /c HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"3\nabc\r\n0\r\n\r\n", b"3\r\nabc\n0\r\n\r\n", b" 3\r\nabc\r\n0\r\n\r\n", b"3;a=\x00\r\nabc\r\n0\r\n\r\n"],
+    ids=["lf-size", "lf-data", "ws-size", "nul-ext"],
+)
+def test_loose_chunked_framing_is_400(pair: Pair, body: bytes) -> None:
+    """Chunked framing that is not exactly RFC 9112 (bare LF, padded size, NUL in an extension) gets 400 from both."""
+    results = both(pair, lambda side: _refused_or_served(side, CHUNKED_HEAD + body))
+    assert results["ours"] == results["legacy"] == (b"HTTP/1.1 400 Bad Request", False)
+
+
+def test_trailer_without_colon_is_400(pair: Pair) -> None:
+    """Documented difference: a trailer line without a colon gets 400 from ours; the legacy stack served it."""
+    results = both(pair, lambda side: _refused_or_served(side, CHUNKED_HEAD + b"3\r\nabc\r\n0\r\nNoColon\r\n\r\n"))
+    assert results["legacy"] == (b"HTTP/1.1 200 OK", True)
+    assert results["ours"] == (b"HTTP/1.1 400 Bad Request", False)
 
 
 def test_head_reply_has_no_body(pair: Pair) -> None:

@@ -478,3 +478,17 @@ def test_head_response_has_no_body_and_no_invented_length():
     h.ctx.dispatch(h.next("http.request")["reply_channel"], {"status": 200, "content": b""})
     assert b"Content-Length" not in transport.value() and b"Transfer-Encoding" not in transport.value()
     assert not transport.disconnecting
+
+
+def test_empty_text_frames_both_ways():
+    """An empty text frame from the client reaches the application, and {"text": ""} sends an empty text frame."""
+    h = Harness()
+    conn, transport, connect = open_websocket(h)
+    reply = connect["reply_channel"]
+    h.ctx.dispatch(reply, {"accept": True})
+    transport.clear()
+    conn.dataReceived(ws_frame(0x1, b""))
+    message = h.next("websocket.receive")
+    assert message["text"] == "" and message["order"] == 1
+    h.ctx.dispatch(reply, {"text": ""})
+    assert transport.value() == b"\x81\x00"

@@ -149,3 +149,21 @@ def test_oversize_length_refused_before_payload_arrives():
     with pytest.raises(WebSocketProtocolError) as info:
         FrameParser(max_message=1000).feed(header)
     assert info.value.code == 1009
+
+
+def test_message_limit_fits_the_layer():
+    """The per-socket WebSocket limit is --max-ws-message, lowered so the encoded websocket.receive always fits
+    the layer's max_message_size (worst-case order, long paths, text or bytes)."""
+    from channellayer.codec import Codec
+    from interfaceserver.messages import websocket_receive_message
+    from interfaceserver.websocket import message_limit
+
+    reply = "daphne.response.abcdefghij!abcdefghij"
+    assert message_limit(5000, None, reply, "/ws") == 5000
+    assert message_limit(5000, 1024 * 1024, reply, "/ws") == 5000
+    codec = Codec(max_message_size=1024 * 1024)
+    for path in ("/", "/ws/" + "p" * 300, "/" + "\u00e9" * 40000):
+        limit = message_limit(2 * 1024 * 1024, 1024 * 1024, reply, path)
+        assert 1024 * 1024 - limit < 100 + len(path.encode())
+        for payload in (b"x" * limit, "y" * limit):
+            codec.encode("websocket.receive", websocket_receive_message(reply, path, 2**64 - 1, payload))

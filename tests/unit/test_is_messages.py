@@ -167,7 +167,11 @@ def test_parse_response_rules():
         ({"close": True}, False, [("close", 1000)]),
         ({"close": 4000}, False, [("close", 4000)]),
         ({"text": "bye", "close": 4001}, True, [("accept", None), ("text", "bye"), ("close", 4001)]),
-        ({"text": ""}, False, []),
+        ({"text": ""}, False, [("text", "")]),  # the empty message is sent (Daphne 1.4.2 dropped it)
+        ({"bytes": b""}, False, [("bytes", b"")]),
+        ({"text": ""}, True, [("accept", None), ("text", "")]),
+        ({"text": None}, False, []),
+        ({"text": "", "bytes": b"x"}, False, [("bytes", b"x")]),
     ],
 )
 def test_websocket_reply_actions(message, connecting, actions):
