@@ -12,12 +12,22 @@ default_app_config = "channels.apps.ChannelsConfig"
 
 DEFAULT_CHANNEL_LAYER = "default"
 
+from pathlib import Path as _Path  # noqa: E402
+
+from ._shadowing import check_not_shadowed as _check_not_shadowed  # noqa: E402
+
+# A project's worker.py beside manage.py would be imported instead of ours: say so, by file name.
+_check_not_shadowed(_Path(__file__).resolve().parent.parent)
+
 try:
     from worker.asgi import channel_layers  # noqa: E402
     from worker.channel import Channel, Group  # noqa: E402
     from worker.routing import include, route, route_class  # noqa: E402
-except ImportError:  # Django is not installed: let the version be read anyway, as 1.1.8 did.
-    pass
+except ModuleNotFoundError as _exc:
+    # Only Django missing is tolerated (the version can be read anyway, as in 1.1.8); any other
+    # import error is a real problem and propagates.
+    if _exc.name != "django" and not (_exc.name or "").startswith("django."):
+        raise
 
 __all__ = [
     "DEFAULT_CHANNEL_LAYER",
