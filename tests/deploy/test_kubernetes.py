@@ -128,12 +128,12 @@ def test_interface_server_grace_period_covers_prestop_and_drain():
 
 
 def test_pools_have_their_channel_filters():
-    """The default pool excludes background.*, the background pool serves only it; both are probed."""
+    """The default pool excludes reports.*, the background pool serves only it; both are probed."""
     deployments = by_kind("Deployment")
     default = container(deployments["chatsite-worker-default"])
     background = container(deployments["chatsite-worker-background"])
-    assert default["command"][3:5] == ["--exclude-channels", "background.*"]
-    assert background["command"][3:5] == ["--only-channels", "background.*"]
+    assert default["command"][3:5] == ["--exclude-channels", "reports.*"]
+    assert background["command"][3:5] == ["--only-channels", "reports.*"]
     for deployment in deployments.values():
         assert {"readinessProbe", "livenessProbe"} <= set(container(deployment)), deployment["metadata"]["name"]
 

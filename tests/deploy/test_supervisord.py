@@ -1,8 +1,8 @@
 """deploy/supervisord/chatsite.conf run by a real supervisord (from PyPI): one shared port, two pools, restarts.
 
 supervisord binds the port and passes it to two interface servers as fd 0 ([fcgi-program]); each also
-listens on its own UNIX socket. The default worker pool (``--exclude-channels background.*``) and the
-background pool (``--only-channels background.*``) form the ``workers`` group. One supervisord serves
+listens on its own UNIX socket. The default worker pool (``--exclude-channels reports.*``) and the
+background pool (``--only-channels reports.*``) form the ``workers`` group. One supervisord serves
 every test of the module; tests restart parts of it and leave it running.
 """
 

@@ -147,7 +147,7 @@ def test_socket_activated_interface_server_and_worker_pools(redis_server, tmp_pa
         worker_text = rendered(WORKER)
         worker_env = unit_env(worker_text, pool, redis_server.url, prefix)
         worker_argv = exec_start(worker_text, pool, worker_env)
-        expected = {"default": ["--exclude-channels", "background.*"], "background": ["--only-channels", "background.*"]}
+        expected = {"default": ["--exclude-channels", "reports.*"], "background": ["--only-channels", "reports.*"]}
         assert worker_argv[3:5] == expected[pool], worker_argv
         clean = {"PATH": os.environ["PATH"], **worker_env}  # systemd's environment: PATH plus the unit's
         workers.append(ManagedProcess(f"systemd-worker-{pool}", worker_argv, env=clean,

@@ -20,8 +20,8 @@ def echo_receive(message):
 
 
 def job_receive(message):
-    # Handed to another channel, which only the background pool (--only-channels background.*) consumes.
-    Channel("background.jobs").send({"reply_channel": message.reply_channel.name, "text": message["text"]})
+    # Handed to another channel, which only the background pool (--only-channels reports.*) consumes.
+    Channel("reports.render").send({"reply_channel": message.reply_channel.name, "text": message["text"]})
 
 
 def background_job(message):
