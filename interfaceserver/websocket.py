@@ -263,6 +263,12 @@ class WebSocket:
         ctx = self.conn.ctx
         if self.state == WsState.HANDSHAKE:
             if ctx.connect_timeout is not None and now - self.created > ctx.connect_timeout:
+                # The access log says only WSREJECT; this is nearly always a websocket.connect consumer
+                # that never answers (Channels 0.x code had none to write: it accepted implicitly).
+                logger.warning(
+                    "WebSocket %s rejected: no consumer accepted it within the connect timeout (%gs). "
+                    "A websocket.connect consumer must reply {'accept': True} (code ported from "
+                    "Channels 0.x often lacks one).", self.raw_path, ctx.connect_timeout)
                 self.reject()
             elif ctx.handshake_timeout is not None and now - self.created > ctx.handshake_timeout:
                 self.conn.abort()
