@@ -13,7 +13,8 @@ class ChannelsConfig(AppConfig):
     ``ready()`` does what 1.1.8's did, minus the version checks of asgi_redis & co. (there are none
     to check): with ``django.contrib.staticfiles`` installed, its ``runserver`` becomes ours, so
     ``manage.py runserver`` is the Channels one whatever the app order; then every ``Binding``
-    subclass is connected to its model's signals.
+    subclass is connected to its model's signals, and sessions learn Django 2.2's encoding and auth
+    hash (``worker.legacy_sessions``).
     """
 
     name = "channels"
@@ -30,3 +31,7 @@ class ChannelsConfig(AppConfig):
         from .binding.base import register_all
 
         register_all()
+        # Sessions and auth hashes shared with Django < 3.1 workers (CHANNELS_CLASSIC_MIXED_FLEET).
+        from .legacy_sessions import install
+
+        install()

@@ -11,7 +11,9 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from django.conf import settings
 from django.contrib import auth
+from django.utils.crypto import constant_time_compare
 
 from .message import Message
 from .sessions import channel_and_http_session, channel_session, http_session
@@ -20,6 +22,7 @@ __all__ = [
     "channel_and_http_session_user_from_http",
     "channel_session_user",
     "channel_session_user_from_http",
+    "get_user",
     "http_session_user",
     "transfer_user",
 ]
@@ -35,14 +38,45 @@ def transfer_user(from_session: Any, to_session: Any) -> None:
             to_session[key] = from_session[key]
 
 
-def _user_from(session: Any) -> Any:
-    if session is None:
-        from django.contrib.auth.models import AnonymousUser
+def get_user(session: Any) -> Any:
+    """The user logged in to ``session`` (a session object), else ``AnonymousUser``.
 
+    Django's ``auth.get_user`` rules, checked against the session itself: the user must exist, its
+    backend be configured, and the stored auth hash match. A hash Django accepts as a fallback
+    (an old ``SECRET_KEY``, or the other of SHA-1 / SHA-256 during a migration, see
+    ``worker.legacy_sessions``) is replaced by the current one, without cycling the key: a channel
+    session's key belongs to its connection. Any other hash flushes the session.
+    """
+    from django.contrib.auth.models import AnonymousUser
+
+    from .legacy_sessions import accepted_fallback_hashes
+
+    if session is None:
         return AnonymousUser()
-    # auth.get_user only needs request.session.
-    fake_request = type("FakeRequest", (object,), {"session": session})
-    return auth.get_user(fake_request)
+    try:
+        user_id = auth.get_user_model()._meta.pk.to_python(session[auth.SESSION_KEY])
+        backend_path = session[auth.BACKEND_SESSION_KEY]
+    except KeyError:
+        return AnonymousUser()
+    if backend_path not in settings.AUTHENTICATION_BACKENDS:
+        return AnonymousUser()
+    user = auth.load_backend(backend_path).get_user(user_id)
+    if user is None:
+        return AnonymousUser()
+    if hasattr(user, "get_session_auth_hash"):
+        stored = session.get(auth.HASH_SESSION_KEY)
+        current = user.get_session_auth_hash()
+        if stored and constant_time_compare(stored, current):
+            return user
+        if stored and any(constant_time_compare(stored, h) for h in accepted_fallback_hashes(user)):
+            session[auth.HASH_SESSION_KEY] = current
+            return user
+        session.flush()
+        return AnonymousUser()
+    return user
+
+
+_user_from = get_user
 
 
 def channel_session_user(func: F) -> F:
