@@ -93,9 +93,18 @@ class BaseChannelLayer:
         """Capacity of ``channel``'s list (asgiref 1.x name, kept for old callers)."""
         return self.capacities.lookup(non_local_name(channel))
 
-    def send(self, channel: str, message: dict[str, Any]) -> None:
-        """Queue ``message`` on ``channel``; raise ChannelFull or MessageTooLarge. Never blocks."""
-        self._push(*self._prepare(channel, message))
+    def send(self, channel: str, message: dict[str, Any], *, capacity: int | None = None) -> None:
+        """Queue ``message`` on ``channel``; raise ChannelFull or MessageTooLarge. Never blocks.
+
+        ``capacity`` (our extension, keyword only) lowers the channel's capacity for this one send:
+        a streamed response's later chunks use it so a stream runs at most a few messages ahead of
+        what the interface server has taken, instead of filling the process list shared by every
+        other connection (see docs/channel-layers.md, "Flow control on the reply path").
+        """
+        target, payload, limit = self._prepare(channel, message)
+        if capacity is not None:
+            limit = min(limit, _positive("capacity", capacity))
+        self._push(target, payload, limit)
 
     def send_many(self, messages: Iterable[tuple[str, dict[str, Any]]]) -> list[bool]:
         """Send several messages in one batch; True for each delivered, False where the channel was full.

@@ -166,6 +166,18 @@ class ConformanceSuite:
             layer.send("cap_test", {})
         assert isinstance(layer.ChannelFull(), ChannelFull)
 
+    def test_send_with_lower_capacity(self, make_layer: Factory) -> None:
+        """send(..., capacity=N) refuses once the list holds N messages; plain sends still use the channel's capacity."""
+        layer = make_layer(capacity=5)
+        layer.send("win!a", {"n": 0}, capacity=2)
+        layer.send("win!b", {"n": 1}, capacity=2)
+        with pytest.raises(ChannelFull):
+            layer.send("win!c", {"n": 2}, capacity=2)
+        layer.send("win!d", {"n": 3})
+        with pytest.raises(ValueError, match="capacity must be a positive integer"):
+            layer.send("win!e", {}, capacity=0)
+        assert [m["n"] for _, m in _drain(layer, ["win!"])] == [0, 1, 3]
+
     def test_capacity_process(self, make_layer: Factory) -> None:
         """All channels of one process share the capacity of its list."""
         layer = make_layer(capacity=5)

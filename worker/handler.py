@@ -29,7 +29,7 @@ from django.core import signals
 from django.core.handlers import base
 from django.urls import set_script_prefix
 
-from channellayer import ChannelFull
+from channellayer import BaseChannelLayer, ChannelFull, MemoryChannelLayer
 
 from .exceptions import RequestAborted, RequestTimeout, ResponseLater
 from .request import AsgiRequest
@@ -168,6 +168,11 @@ class ViewConsumer:
 
     #: Seconds one response message may keep meeting ChannelFull before the response is dropped.
     reply_full_timeout: float = 30.0
+    #: A streamed response's chunks after the first are sent only while the reply list holds fewer
+    #: messages than this (flow control on the reply path; docs/channel-layers.md).
+    stream_window: int = 4
+    #: Seconds a chunk waits for the window before the channel's own capacity applies instead.
+    stream_window_wait: float = 0.25
 
     def __init__(self) -> None:
         self.handler = self.handler_class()
@@ -187,16 +192,33 @@ class ViewConsumer:
             replies.close()
 
     def _send(self, message: Any, reply: dict[str, Any]) -> bool:
-        full_error = getattr(message.channel_layer, "ChannelFull", ChannelFull)
+        layer = message.channel_layer
+        full_error = getattr(layer, "ChannelFull", ChannelFull)
         deadline = time.monotonic() + self.reply_full_timeout
-        pause = 0.01
+        # A stream's later chunks go only while the reply list holds fewer than stream_window
+        # messages, so replies to other connections of the same interface server never queue
+        # behind more than a few chunks; that wait is short (the server drains in milliseconds).
+        # The in-memory layer is read in-process (tests read replies after the consumer returns), and
+        # a list nobody drains (a stopped server) gets the normal capacity rule after stream_window_wait.
+        backend = getattr(layer, "channel_layer", layer)  # the ChannelLayerWrapper's layer
+        windowed = ("status" not in reply and isinstance(backend, BaseChannelLayer)
+                    and not isinstance(backend, MemoryChannelLayer))
+        window_until = time.monotonic() + self.stream_window_wait
+        pause, longest = (0.001, 0.01) if windowed else (0.01, 0.5)
         while True:
             try:
-                message.reply_channel.send(reply, immediately=True)
+                if windowed:
+                    backend.send(message.reply_channel.name, reply, capacity=self.stream_window)
+                else:
+                    message.reply_channel.send(reply, immediately=True)
                 return True
             except full_error:
-                remaining = deadline - time.monotonic()
+                now = time.monotonic()
+                if windowed and now >= window_until:
+                    windowed, pause, longest = False, 0.01, 0.5
+                    continue
+                remaining = deadline - now
                 if remaining <= 0:
                     return False
                 time.sleep(min(pause, remaining))
-                pause = min(pause * 2, 0.5)
+                pause = min(pause * 2, longest)

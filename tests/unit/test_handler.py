@@ -16,7 +16,7 @@ bootstrap.setup()
 
 from django.test import override_settings  # noqa: E402
 
-from channellayer import MemoryChannelLayer  # noqa: E402
+from channellayer import MemoryChannelLayer, SQLiteChannelLayer  # noqa: E402
 from worker.asgi import ChannelLayerWrapper  # noqa: E402
 from worker.handler import AsgiHandler, AsgiRequest, ViewConsumer  # noqa: E402
 from worker.message import Message  # noqa: E402
@@ -359,3 +359,40 @@ def test_static_files_missing_file_debug_404(layer):
     with override_settings(DEBUG=True):
         messages = _static_consumer_run(layer, "/static/css/missing.css")
     assert messages[0]["status"] == 404 and b"missing.css" in body_of(messages)
+
+
+def test_streamed_chunks_run_at_most_stream_window_ahead(tmp_path):
+    """A streamed response's later chunks wait while the reply list holds stream_window (4) messages."""
+    assert ViewConsumer.stream_window == 4
+    layer = ChannelLayerWrapper(SQLiteChannelLayer(path=str(tmp_path / "layer.db")), "default", [])
+    got: list[dict] = []
+    deepest = 0
+
+    def slow_reader() -> None:
+        nonlocal deepest
+        while True:
+            deepest = max(deepest, layer.channel_statistics("test.response!").get("messages_pending", 0))
+            channel, message = layer.receive(["test.response!"])
+            if channel is None:
+                time.sleep(0.02)
+                continue
+            got.append(message)
+            if not message.get("more_content", False):
+                return
+            time.sleep(0.02)
+
+    reader = threading.Thread(target=slow_reader)
+    reader.start()
+    ViewConsumer()(http_message(layer, path="/big/", query=b"size=%d" % (12 * 512 * 1024)))
+    reader.join(10)
+    assert sum(len(m.get("content", b"")) for m in got) == 12 * 512 * 1024
+    assert 2 <= deepest <= 4, deepest
+
+
+def test_window_gives_way_when_nobody_drains(tmp_path):
+    """With no reader, chunks past the window fall back to the channel's capacity after stream_window_wait."""
+    layer = ChannelLayerWrapper(SQLiteChannelLayer(path=str(tmp_path / "layer.db")), "default", [])
+    consumer = ViewConsumer()
+    consumer.stream_window_wait = 0.05
+    consumer(http_message(layer, path="/big/", query=b"size=%d" % (6 * 512 * 1024)))
+    assert sum(len(m.get("content", b"")) for m in replies(layer)) == 6 * 512 * 1024
