@@ -40,7 +40,7 @@ from typing import Any, TypeVar
 
 from .base import BaseChannelLayer, Prepared, Received
 from .errors import BackendUnavailable, ChannelFull
-from .sqlite_store import GLOBAL_STATS_NAME, Store
+from .sqlite_store import GLOBAL_STATS_NAME, Store, WouldWait
 from .sqlite_wake import Waiter, WaiterPool, Waker, wake_directory
 
 __all__ = ["SQLiteChannelLayer"]
@@ -264,6 +264,19 @@ class SQLiteChannelLayer(BaseChannelLayer):
                 self._submit(self._undo_when_done, future, undo)  # runs after ``fn``: one thread, in order
             raise
 
+    async def _now_or_off_loop(self, fn: Callable[..., T], *args: Any,
+                               undo: Callable[[Any], None] | None = None) -> T:
+        """``fn(*args)`` on the loop if it can run without waiting for a lock, else on the layer's thread.
+
+        ``fn`` must raise WouldWait only from its first write (so nothing happened): the layer's
+        operations do, and later clean-up writes swallow it as the BackendUnavailable it is.
+        """
+        try:
+            with self._store.instant():
+                return fn(*args)
+        except WouldWait:
+            return await self._call(fn, *args, undo=undo)
+
     @staticmethod
     def _undo_when_done(future: Future[Any], undo: Callable[[Any], None]) -> None:
         try:
@@ -274,7 +287,7 @@ class SQLiteChannelLayer(BaseChannelLayer):
             undo(result)
 
     async def receive_async(self, channels: Sequence[str]) -> Received:
-        """Blocking receive as a coroutine: SQLite on the layer's thread, the wait on the loop."""
+        """Blocking receive as a coroutine; the loop only waits on the wake-up socket, never on SQLite."""
         names = self._receive_names(channels)
         key = (tuple(names), "async")
         loop = asyncio.get_running_loop()
@@ -283,17 +296,17 @@ class SQLiteChannelLayer(BaseChannelLayer):
         try:
             if waiter is not None:
                 waiter.drain()
-            popped = await self._call(self._pop_once, names, undo=self._restore)
+            popped = await self._now_or_off_loop(self._pop_once, names, undo=self._restore)
             if popped is None:
                 deadline = loop.time() + self.blocking_timeout
                 if waiter is None:
-                    waiter = await self._call(self._new_waiter, undo=self._unregister)
+                    waiter = self._new_waiter()
                 if not registered:
-                    popped = await self._call(self._pop_once, names, waiter, undo=self._restore)
+                    popped = await self._now_or_off_loop(self._pop_once, names, waiter, undo=self._restore)
                     registered = popped is None
                 while popped is None and (remaining := deadline - loop.time()) > 0:
                     await self._readable(loop, waiter, remaining)
-                    popped = await self._call(self._pop_once, names, waiter, True, undo=self._restore)
+                    popped = await self._now_or_off_loop(self._pop_once, names, waiter, True, undo=self._restore)
                 if popped is None:
                     self._submit(self._upkeep)
         finally:
@@ -319,14 +332,14 @@ class SQLiteChannelLayer(BaseChannelLayer):
         waiter.drain()
 
     async def send_async(self, channel: str, message: dict[str, Any]) -> None:
-        await self._call(self._push, *self._prepare(channel, message))
+        await self._now_or_off_loop(self._push, *self._prepare(channel, message))
 
     async def send_many_async(self, messages: Iterable[tuple[str, dict[str, Any]]]) -> list[bool]:
         prepared = [self._prepare(channel, message) for channel, message in messages]
-        return await self._call(self._push_many, prepared) if prepared else []
+        return await self._now_or_off_loop(self._push_many, prepared) if prepared else []
 
     async def send_group_async(self, group: str, message: dict[str, Any]) -> int:
-        return await self._call(self.send_group, group, message)
+        return await self._now_or_off_loop(self.send_group, group, message)
 
     async def aclose(self) -> None:
         """Let the layer's thread finish what was submitted (a cancelled receive's put-back included)."""

@@ -34,13 +34,13 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from .errors import BackendUnavailable
 from .sqlite_wake import is_dead
 
-__all__ = ["GLOBAL_STATS_NAME", "Store"]
+__all__ = ["GLOBAL_STATS_NAME", "Store", "WouldWait"]
 
 T = TypeVar("T")
 
@@ -99,6 +99,10 @@ def explain(path: str, exc: sqlite3.Error, opening: bool = False) -> BackendUnav
     return BackendUnavailable(f"{what}: {text}" + (f" ({hint})" if hint else ""))
 
 
+class WouldWait(BackendUnavailable):
+    """In instant mode: the statement would have had to wait for another connection's lock (nothing was done)."""
+
+
 class Store:
     """One database file: per-thread connections, transactions, the sweep and idle upkeep."""
 
@@ -121,23 +125,54 @@ class Store:
     # -- connections -----------------------------------------------------------------------
 
     def connection(self) -> sqlite3.Connection:
-        """This thread's connection (opened on first use; a forked child never reuses its parent's)."""
+        """This thread's connection (opened on first use; a forked child never reuses its parent's).
+
+        In :meth:`instant` mode it is a second connection of the thread that never waits for a lock
+        (``busy_timeout`` 0) and never checkpoints (so never calls fsync).
+        """
         local = self._local
         if getattr(local, "pid", None) != os.getpid():
-            conn = None
-            try:
-                conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None,
-                                       check_same_thread=False, cached_statements=256)
-                self._prepare(conn)
-            except sqlite3.Error as exc:
-                if conn is not None:
-                    conn.close()
-                raise explain(self.path, exc, opening=True) from exc
-            with self._lock:
-                self._connections.append(conn)
-            local.conn, local.pid = conn, os.getpid()
+            local.conn, local.instant_conn, local.pid = self._open(instant=False), None, os.getpid()
+        if getattr(local, "instant", False):
+            if local.instant_conn is None:
+                local.instant_conn = self._open(instant=True)
+            instant: sqlite3.Connection = local.instant_conn
+            return instant
         result: sqlite3.Connection = local.conn
         return result
+
+    def _open(self, instant: bool) -> sqlite3.Connection:
+        conn = None
+        try:
+            conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None,
+                                   check_same_thread=False, cached_statements=256)
+            self._prepare(conn)
+            if instant:
+                conn.execute("PRAGMA busy_timeout = 0")
+                conn.execute("PRAGMA wal_autocheckpoint = 0")
+        except sqlite3.Error as exc:
+            if conn is not None:
+                conn.close()
+            raise explain(self.path, exc, opening=True) from exc
+        with self._lock:
+            self._connections.append(conn)
+        return conn
+
+    @contextlib.contextmanager
+    def instant(self) -> Iterator[None]:
+        """Within this block the thread's statements never wait: one that would raises WouldWait."""
+        local = self._local
+        previous = getattr(local, "instant", False)
+        local.instant = True
+        try:
+            yield
+        finally:
+            local.instant = previous
+
+    def _failed(self, exc: sqlite3.Error) -> BackendUnavailable:
+        if getattr(self._local, "instant", False) and _busy(exc):
+            return WouldWait(f"SQLite channel layer at {self.path!r}: busy")
+        return explain(self.path, exc)
 
     def _prepare(self, conn: sqlite3.Connection) -> None:
         if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
@@ -178,10 +213,11 @@ class Store:
     def transaction(self, work: Callable[[sqlite3.Connection], T], write: bool = True) -> T:
         """Run ``work`` in one transaction (``BEGIN IMMEDIATE`` for writes), converting sqlite3 errors."""
         conn = self.connection()
+        upkeep = write and not getattr(self._local, "instant", False)  # instant mode leaves it to others
         try:
             conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
-                if write and time.monotonic() >= self._next_sweep:
+                if upkeep and time.monotonic() >= self._next_sweep:
                     self._sweep(conn)
                 result = work(conn)
                 conn.execute("COMMIT")
@@ -190,8 +226,8 @@ class Store:
                     conn.rollback()
                 raise
         except sqlite3.Error as exc:
-            raise explain(self.path, exc) from exc
-        if write and time.monotonic() >= self._next_wal_check:
+            raise self._failed(exc) from exc
+        if upkeep and time.monotonic() >= self._next_wal_check:
             self._limit_wal(conn)
         return result
 
@@ -223,7 +259,7 @@ class Store:
         try:
             return self.connection().execute(sql, parameters).fetchall()
         except sqlite3.Error as exc:
-            raise explain(self.path, exc) from exc
+            raise self._failed(exc) from exc
 
     # -- keeping the file bounded ----------------------------------------------------------
 
