@@ -262,3 +262,61 @@ def test_an_unusable_wake_directory_raises_backend_unavailable() -> None:
         layer.close()
     finally:
         shutil.rmtree(short)
+
+
+# -- never waiting on the event loop, upkeep -----------------------------------------------
+
+
+def test_async_calls_under_a_held_write_lock_wait_off_the_loop(make: Any, path: str) -> None:
+    """With the write lock held elsewhere, send_async and receive_async wait on the layer's thread: the loop ticks."""
+    layer = make(blocking_timeout=5)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+
+    async def scenario() -> tuple[list[float], Any]:
+        loop = asyncio.get_running_loop()
+        ticks: list[float] = []
+
+        async def ticker() -> None:
+            while True:
+                ticks.append(loop.time())
+                await asyncio.sleep(0.01)
+
+        ticking = asyncio.ensure_future(ticker())
+        sending = asyncio.ensure_future(layer.send_async("c", {"n": 1}))
+        receiving = asyncio.ensure_future(layer.receive_async(["c"]))
+        await asyncio.sleep(0.5)
+        assert not sending.done() and not receiving.done()  # both wait for the lock...
+        holder.execute("ROLLBACK")  # ...until it is released
+        await sending
+        received = await receiving
+        ticking.cancel()
+        return ticks, received
+
+    ticks, received = asyncio.run(scenario())
+    holder.close()
+    assert received == ("c", {"n": 1})
+    assert max(b - a for a, b in zip(ticks, ticks[1:])) < 0.1  # the loop never stalled behind SQLite
+
+
+def test_upkeep_removes_dead_waiters_stale_counters_and_truncates_the_wal(tmp_path: Path) -> None:
+    """Idle upkeep deletes the row and socket of a dead waiter, counters past stats_expiry, and empties the WAL."""
+
+    class Quick(SQLiteChannelLayer):
+        stats_expiry = 0.5
+
+    path = str(tmp_path / "layer.sqlite3")
+    layer = Quick(path=path)
+    dead = layer._new_waiter()
+    dead.sock.close()  # its process is gone: the file stays, nobody reads it
+    layer._store.transaction(lambda c: c.execute("INSERT INTO waiters VALUES ('quiet', ?)", (dead.address,)))
+    layer.send("counted", {"n": 1})
+    layer.receive(["counted"])
+    time.sleep(0.6)
+    layer._store._next_sweep = 0.0  # the sweep is due (it runs at most every 5 s)
+    layer._store.upkeep()
+    assert _rows(path, "waiters") == 0 and not os.path.exists(dead.address)
+    with sqlite3.connect(path) as db:
+        assert [row[0] for row in db.execute("SELECT name FROM stats")] == ["#global#"]
+    assert os.path.getsize(path + "-wal") == 0
+    layer.close()
