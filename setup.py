@@ -49,8 +49,8 @@ setup(
             "playwright>=1.40",  # drives Debian's chromium in tests/e2e/test_browser.py (no `playwright install`)
         ],
         "lint": ["ruff>=0.5", "mypy>=1.10"],
-        # The benchmark's PNG charts (bench/fullstack/charts.py).
-        "bench": ["matplotlib>=3.7"],
+        # The benchmark's PNG charts (bench/fullstack/charts.py); httptools for bench/parser_compare.py.
+        "bench": ["matplotlib>=3.7", "httptools>=0.6"],
     },
     entry_points={
         "console_scripts": [

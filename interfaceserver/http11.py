@@ -45,6 +45,8 @@ _TCHAR = rb"!#$%&'*+\-.^_`|~0-9A-Za-z"
 _TOKEN = re.compile(rb"[" + _TCHAR + rb"]+\Z")
 _BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _TARGET = re.compile(rb"[\x21-\xff]+\Z")
+#: A whole valid field line: token name, colon, value without leading or trailing whitespace.
+_FIELD = re.compile(rb"([" + _TCHAR + rb"]+):[ \t]*((?:[^\x00-\x08\x0a-\x1f\x7f]*[^\x00-\x08\x0a-\x1f\x7f \t])?)[ \t]*\Z")
 _VERSION = re.compile(rb"HTTP/(\d)\.(\d)\Z")
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]+\Z")
 _QUOTED = rb'"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"'
@@ -55,6 +57,10 @@ _ABSOLUTE = re.compile(rb"(https?)://([^/?#]*)([^#]*)\Z", re.IGNORECASE)
 _MAX_CHUNK_LINE = 1024
 #: Significant hex digits of a chunk size (15 = just under 1 PiB; anything larger is an overflow).
 _MAX_CHUNK_DIGITS = 15
+
+#: The buffer of every parser with nothing buffered (idle keep-alive sockets): never written to,
+#: since feed() replaces it before appending; saves a bytearray per idle connection.
+_EMPTY = bytearray()
 
 # Parser states.
 _HEAD, _LENGTH, _CHUNK_SIZE_LINE, _CHUNK_DATA, _CHUNK_CRLF, _TRAILER, _DONE = range(7)
@@ -117,6 +123,9 @@ def _framing(headers: list[tuple[bytes, bytes]], version: str) -> tuple[int, boo
 
 def _field(line: bytes, kind: str) -> tuple[bytes, bytes]:
     """One ``name: value`` line of the head or the trailer section, checked; the name lowercased."""
+    match = _FIELD.match(line)
+    if match is not None:  # the common case, in one regex; the checks below name what is wrong
+        return match.group(1).lower(), match.group(2)
     if line[:1] in (b" ", b"\t"):
         raise ProtocolError(400, f"Folded {kind} line")
     name, sep, value = line.partition(b":")
@@ -189,7 +198,7 @@ class RequestParser:
                  "_section", "_start", "_body")
 
     def __init__(self, max_head_size: int = 16384, max_headers: int = 100) -> None:
-        self._buffer = bytearray()
+        self._buffer = _EMPTY
         self._offset = 0  # first byte not consumed yet
         self._scan = 0  # where the search for the current line's end resumes (never behind _offset)
         self._state = _HEAD
@@ -199,7 +208,7 @@ class RequestParser:
         self._lines = 0  # header or trailer lines seen in the current section
         self._section = 0  # start of the current head or trailer section in _buffer
         self._start = 0  # start of the line being read
-        self._body: list[bytes] = []  # body pieces of this feed, joined into one event
+        self._body: list[bytes] | None = None  # body pieces of this feed, joined into one event
 
     @property
     def buffered(self) -> bytes:
@@ -230,13 +239,16 @@ class RequestParser:
             buffer = self._buffer
             del buffer[:self._offset]  # CPython moves the start of a bytearray: no copy
             self._rebase(buffer)
-        self._buffer += data
+        if self._buffer is _EMPTY:
+            self._buffer = bytearray(data)
+        else:
+            self._buffer += data
         events: list[Event] = []
         while self._step(events):
             pass
         self._flush_body(events)
         if self._offset and self._offset == len(self._buffer):
-            self._rebase(bytearray())  # all consumed: an idle connection keeps no buffer behind
+            self._rebase(_EMPTY)  # all consumed: an idle connection keeps no buffer behind
         return events
 
     def _rebase(self, buffer: bytearray) -> None:
@@ -251,9 +263,10 @@ class RequestParser:
     # -- internals ---------------------------------------------------------------------------
 
     def _flush_body(self, events: list[Event]) -> None:
-        if self._body:
-            events.append(self._body[0] if len(self._body) == 1 else b"".join(self._body))
-            self._body = []
+        body = self._body
+        if body is not None:
+            events.append(body[0] if len(body) == 1 else b"".join(body))
+            self._body = None
 
     def _line(self, limit: int | None = None) -> int | None:
         """End (index of the CR) of the line starting at ``_start``, or None if it is not complete.
@@ -285,7 +298,11 @@ class RequestParser:
             if not available:
                 return False
             take = min(available, self._remaining)
-            self._body.append(bytes(buffer[offset:offset + take]))
+            piece = bytes(buffer[offset:offset + take])
+            if self._body is None:
+                self._body = [piece]
+            else:
+                self._body.append(piece)
             self._offset = self._scan = self._start = offset + take
             self._remaining -= take
             if self._remaining == 0:
@@ -357,6 +374,8 @@ class RequestParser:
                 self._section = self._scan = self._start = self._offset
             if len(buffer) - self._offset == 1 and buffer[self._offset] == 0x0D:
                 return False
+            if self._scan == self._section and self._complete_head(events):
+                return True
         while True:
             start = self._start
             end = self._line()
@@ -373,8 +392,27 @@ class RequestParser:
             self._lines += 1
             if self._lines > self._max_headers + 1:
                 raise ProtocolError(431, "Too many request headers")
-        head = parse_head(bytes(buffer[self._section:start - 2]), self._max_headers)
-        self._offset = self._scan = self._start = end + 2
+        self._head_parsed(events, parse_head(bytes(buffer[self._section:start - 2]), self._max_headers), end + 2)
+        return True
+
+    def _complete_head(self, events: list[Event]) -> bool:
+        """The fast path for a head that arrived whole: one search for its end, no line-by-line scan.
+
+        Taken only on the first look at a head, so a trickled head still costs one pass; a head with
+        a bare LF (or not complete yet) is left to the line scanner, which names the problem.
+        """
+        buffer, section = self._buffer, self._section
+        end = buffer.find(b"\r\n\r\n", section, section + self._max_head + 4)
+        if end < 0:
+            return False
+        block = bytes(buffer[section:end])
+        if block.count(b"\n") != block.count(b"\r\n") or block.startswith(b"\n"):
+            return False
+        self._head_parsed(events, parse_head(block, self._max_headers), end + 4)
+        return True
+
+    def _head_parsed(self, events: list[Event], head: RequestHead, after: int) -> None:
+        self._offset = self._scan = self._start = after
         self._lines = 0
         events.append(head)
         if head.chunked:
@@ -384,7 +422,6 @@ class RequestParser:
             self._remaining = head.content_length
         else:
             self._finish(events)
-        return True
 
     def _finish(self, events: list[Event]) -> None:
         self._flush_body(events)

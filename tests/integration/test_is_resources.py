@@ -216,3 +216,29 @@ def test_websocket_messages_the_server_accepts_reach_the_worker(redis_url):
     finally:
         server.stop()
         worker.stop()
+
+
+def test_a_client_that_never_reads_gives_one_warning(redis_url):
+    """A WebSocket client that never reads, sent a stream of group messages, is dropped past
+    --write-buffer-limit with one log line (the replies read in the same batch add none)."""
+    from channellayer import get_channel_layer
+
+    worker = start_worker(redis_url)
+    server = Daphne(redis_url, "--write-buffer-limit", "1000000")
+    layer = get_channel_layer("redis", {"hosts": [redis_url]})
+    try:
+        sock = raw_websocket(server.port, "/ws/slow")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.sendall(masked_frame(0x1, b"join:never-reads"))
+        time.sleep(0.5)
+        for _ in range(400):
+            layer.send_group("never-reads", {"text": "x" * 60000})
+        _wait_for_log(server, "reads too slowly", timeout=30)
+        time.sleep(1)
+        lines = [line for line in server.process.log().splitlines() if "reads too slowly" in line]
+        assert len(lines) == 1, lines
+        sock.close()
+    finally:
+        layer.close()
+        server.stop()
+        worker.stop()

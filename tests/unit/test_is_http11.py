@@ -376,3 +376,6 @@ def test_consumed_buffer_is_released():
     parser = RequestParser()
     parser.feed(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n" + b"a" * 5000)
     assert parser.buffered_size == 0 and parser._buffer == bytearray()
+    other = RequestParser()  # idle parsers share one empty buffer, which feeding never writes into
+    other.feed(b"GET / HTTP/1.1\r\nHo")
+    assert parser._buffer == bytearray() and other.buffered == b"GET / HTTP/1.1\r\nHo"
