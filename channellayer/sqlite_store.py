@@ -256,10 +256,14 @@ class Store:
 
     def statement(self, sql: str, parameters: tuple[object, ...] | list[object]) -> list[Any]:
         """One statement in its own (implicit) transaction, stepped to the end so its lock is released."""
+        conn = self.connection()
         try:
-            return self.connection().execute(sql, parameters).fetchall()
+            rows = conn.execute(sql, parameters).fetchall()
         except sqlite3.Error as exc:
             raise self._failed(exc) from exc
+        if time.monotonic() >= self._next_wal_check and not getattr(self._local, "instant", False):
+            self._limit_wal(conn)
+        return rows
 
     # -- keeping the file bounded ----------------------------------------------------------
 
