@@ -891,6 +891,43 @@ def test_trailer_without_colon_is_400(pair: Pair) -> None:
     assert results["ours"] == (b"HTTP/1.1 400 Bad Request", False)
 
 
+def _wrong_length(side: Side, declared: int, content: bytes) -> tuple[bytes, bytes, bool]:
+    """Reply with Content-Length ``declared`` and ``content``; what reaches the client within a second
+    (head stripped, all bytes after it) and whether the connection was closed."""
+    import select
+
+    with connect(side) as sock:
+        sock.sendall(b"GET /cl HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        message = side.receive("http.request")
+        side.send(message["reply_channel"], {"status": 200, "headers": [(b"Content-Length", str(declared).encode())],
+                                             "content": content})
+        data, closed = b"", False
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline and not closed:
+            if select.select([sock], [], [], 0.05)[0]:
+                piece = sock.recv(65536)
+                closed = not piece
+                data += piece
+    head, _, body = data.partition(b"\r\n\r\n")
+    return head.split(b"\r\n")[0], body, closed
+
+
+def test_reply_shorter_than_its_content_length(pair: Pair) -> None:
+    """Documented difference: a reply declaring 10 bytes and sending 5 — both send the 5; ours then closes
+    the connection (the client would wait for the rest forever), the legacy server kept it open."""
+    results = both(pair, lambda side: _wrong_length(side, 10, b"12345"))
+    assert results["legacy"] == (b"HTTP/1.1 200 OK", b"12345", False)
+    assert results["ours"] == (b"HTTP/1.1 200 OK", b"12345", True)
+
+
+def test_reply_longer_than_its_content_length(pair: Pair) -> None:
+    """Documented difference: a reply declaring 5 bytes and sending 11 — ours sends exactly 5 (the surplus
+    would be read as the start of the next response); the legacy server sent all 11."""
+    results = both(pair, lambda side: _wrong_length(side, 5, b"hello world"))
+    assert results["legacy"] == (b"HTTP/1.1 200 OK", b"hello world", False)
+    assert results["ours"] == (b"HTTP/1.1 200 OK", b"hello", False)
+
+
 def test_head_reply_has_no_body(pair: Pair) -> None:
     """A HEAD request's reply content is not written; the application's Content-Length is."""
     raw = b"HEAD /h HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"

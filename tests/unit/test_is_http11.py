@@ -379,3 +379,35 @@ def test_consumed_buffer_is_released():
     other = RequestParser()  # idle parsers share one empty buffer, which feeding never writes into
     other.feed(b"GET / HTTP/1.1\r\nHo")
     assert parser._buffer == bytearray() and other.buffered == b"GET / HTTP/1.1\r\nHo"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"GET / HTTP/1.1\r\nHost: x\r\nA: b\r\n\r\n",
+        b"GET / HTTP/1.1\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\nA: b\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nA: b\rc\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nBad Name: 1\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\n" + b"A: 1\r\n" * 11 + b"\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nA: " + b"v" * 300 + b"\r\n\r\n",
+        b"GET /" + b"a" * 300 + b" HTTP/1.1\r\n\r\n",
+        b"\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET / HTTP/3.0\r\nHost: x\r\n\r\n",
+    ],
+)
+def test_whole_and_trickled_heads_get_the_same_answer(raw):
+    """A head that arrives whole (one search) and one trickled byte by byte (line scan) get the same answer."""
+    def answer(pieces):
+        parser = RequestParser(max_head_size=256, max_headers=10)
+        try:
+            for piece in pieces:
+                events = parser.feed(piece)
+                if events:
+                    return ("head", events[0].target, events[0].headers)
+        except ProtocolError as exc:
+            return (exc.status, exc.detail)
+        return "incomplete"
+
+    assert answer([raw]) == answer([raw[i:i + 1] for i in range(len(raw))])
