@@ -47,6 +47,7 @@ setup(
             "six>=1.16",  # the Channels 1.1.8 suite (tests/compat/test_peer_suite.py) imports it
             "nox>=2024.3",
             "playwright>=1.40",  # drives Debian's chromium in tests/e2e/test_browser.py (no `playwright install`)
+            "httptools>=0.6",  # tests/unit/test_is_http11.py: our parser refuses whatever llhttp refuses
         ],
         "lint": ["ruff>=0.5", "mypy>=1.10"],
         # The benchmark's PNG charts (bench/fullstack/charts.py); httptools for bench/parser_compare.py.

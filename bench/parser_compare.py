@@ -42,7 +42,7 @@ STRICTNESS: list[tuple[str, bytes, str]] = [
     ("CR inside chunk extension", CHUNKED + b"3;a=\rb\r\nabc\r\n0\r\n\r\n", "400"),
     ("NUL inside chunk extension", CHUNKED + b"3;a=\x00b\r\nabc\r\n0\r\n\r\n", "400"),
     ("trailer line without colon", CHUNKED + b"3\r\nabc\r\n0\r\nNoColon\r\n\r\n", "400"),
-    ("2,000 trailer lines (200 KB)", CHUNKED + b"3\r\nabc\r\n0\r\n" + b"X-Trailer-Field: " + b"v" * 80 + b"\r\n" * 0
+    ("2,000 trailer lines (200 KB)", CHUNKED + b"3\r\nabc\r\n0\r\n"
      + b"".join(b"X-T%d: %s\r\n" % (i, b"v" * 90) for i in range(2000)) + b"\r\n", "431"),
     ("chunk size with 30 leading zeros", CHUNKED + b"0" * 30 + b"3\r\nabc\r\n0\r\n\r\n", "ok"),
     ("chunk size overflow (17 hex digits)", CHUNKED + b"1" + b"0" * 16 + b"\r\nabc\r\n0\r\n\r\n", "400"),

@@ -411,3 +411,17 @@ def test_whole_and_trickled_heads_get_the_same_answer(raw):
         return "incomplete"
 
     assert answer([raw]) == answer([raw[i:i + 1] for i in range(len(raw))])
+
+
+def test_as_strict_as_llhttp():
+    """Every input of bench/parser_compare.py that httptools (llhttp) refuses and RFC 9112 refuses, our parser
+    refuses too, and each gets the RFC's answer from ours (HTTP/1.2, which llhttp refuses, is served as 1.1)."""
+    httptools = pytest.importorskip("httptools")
+    from bench.parser_compare import STRICTNESS, llhttp, ours
+
+    assert httptools.HttpRequestParser
+    for label, raw, expected in STRICTNESS:
+        theirs, mine = llhttp(raw), ours(raw)
+        if theirs.startswith("400") and expected != "ok":
+            assert mine[:3] in ("400", "431", "505"), (label, mine, theirs)
+        assert mine.split()[0] == expected, (label, mine)
