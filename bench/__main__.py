@@ -28,8 +28,17 @@ SCENARIOS = [
     ("Full stack: connection avalanche", "bench.fullstack.avalanche"),
     ("Full stack: streaming and head-of-line blocking", "bench.fullstack.streaming"),
     ("Full stack: rollout under load", "bench.fullstack.rollout"),
-    ("SQLite layer: wake-up latency, soak, idle CPU", "bench.sqlite_layer"),
+    ("SQLite layer: HTTP beside Redis, wake-up latency, soak, idle CPU", "bench.sqlite_layer"),
 ]
+
+
+def report_order() -> list[str]:
+    """Section titles in report order: the targets summary runs last but reads first among the full-stack ones."""
+    titles = [title for title, _ in SCENARIOS]
+    summary = next(title for title, module in SCENARIOS if module == "bench.fullstack.targets")
+    titles.remove(summary)
+    titles.insert(next(i for i, t in enumerate(titles) if t.startswith("Full stack:")), summary)
+    return titles
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_report:
         write_report(sections, [f"rounds per measurement: {rounds}" + (" (quick run)" if args.quick else ""),
                                 f"code at the start: {code}"],
-                     titles=[title for title, _ in SCENARIOS])
+                     titles=report_order())
     print(f"== all: {time.monotonic() - started:.0f} s, {failed} section(s) failed", file=sys.stderr, flush=True)
     return 1 if failed else 0
 

@@ -1,7 +1,8 @@
-"""SQLite layer scenario (issue 13): wake-up latency across processes, a soak of a whole stack, idle CPU.
+"""SQLite layer scenario (issue 13): HTTP hello beside Redis, wake-up latency, a soak of a whole stack, idle CPU.
 
-The HTTP / WebSocket / broadcast rows of the SQLite layer beside Redis are in the full-stack sections;
-this one measures what only the embedded layer has to prove: that a receiver blocked in another
+The full-stack sections carry the SQLite layer's rows among every system; this one checks the
+issue's HTTP target (>= 0.5x Redis, >= legacy) and measures what only the embedded layer has to
+prove: that a receiver blocked in another
 process wakes within a few milliseconds, that the file and its WAL come back to their size after
 load, and that an idle deployment (1 interface server + 4 workers + rundelay) costs no CPU.
 """
@@ -26,7 +27,11 @@ import requests
 
 from channellayer.sqlite import SQLiteChannelLayer
 from tests.integration.test_sqlite_stack import SQLiteStack
+from tests.support.processes import RedisServer
 
+from .fullstack import wrk
+from .fullstack.common import log, order
+from .fullstack.systems import Launcher
 from .harness import Context, Table
 
 SPAWN = multiprocessing.get_context("spawn")
@@ -167,7 +172,51 @@ def _stack(ctx: Context) -> list[Table]:
     return [soak_table, cpu_table]
 
 
+# -- HTTP hello: SQLite vs Redis vs legacy -------------------------------------------------------------
+
+
+def _http(ctx: Context) -> Table:
+    """The issue's target on the full-stack project: hello on SQLite >= 0.5x ours on Redis and >= legacy."""
+    systems = ("ours", "ours-sqlite", "legacy")
+    rounds, seconds = (2, 2.0) if ctx.quick else (min(ctx.rounds, 3), 5.0)
+    script = wrk.script(ctx.scratch, 0)
+    results: dict[tuple[str, int], list[float]] = {}
+    redis = RedisServer()
+    try:
+        launcher = Launcher(ctx, redis)
+        for round_number in range(rounds):
+            for system in order(systems, round_number):
+                running = launcher.start(system, 2)
+                try:
+                    wrk.run(running.url + "/hello/", 10, 1.0, script)  # warm-up, every worker touched
+                    for connections in (10, 100):
+                        result = wrk.run(running.url + "/hello/", connections, seconds, script)
+                        results.setdefault((system, connections), []).append(result["rps"])
+                        log(f"sqlite http r{round_number} {system} c{connections}: {result['rps']:.0f} req/s, "
+                            f"{result['errors']} errors")
+                finally:
+                    running.stop()
+    finally:
+        redis.stop()
+    rows, met = [], True
+    for connections in (10, 100):
+        rate = {system: statistics.median(results[system, connections]) for system in systems}
+        versus_redis, versus_legacy = rate["ours-sqlite"] / rate["ours"], rate["ours-sqlite"] / rate["legacy"]
+        met = met and versus_redis >= 0.5 and versus_legacy >= 1
+        rows.append([connections, rate["ours-sqlite"], rate["ours"], rate["legacy"], f"{versus_redis:.2f}x",
+                     f"{versus_legacy:.2f}x"])
+    return Table(
+        title="HTTP hello on the SQLite layer beside Redis (2 workers)",
+        method=(f"The full-stack project's `/hello/` through daphne + 2 `runworker` (bench/fullstack/systems.py), "
+                f"wrk with one thread, {seconds:g} s per case, {rounds} rounds, systems alternating; medians."),
+        columns=["connections", "ours on SQLite, req/s", "ours on Redis, req/s", "legacy on Redis, req/s",
+                 "SQLite / Redis", "SQLite / legacy"],
+        rows=rows,
+        verdict=f"Target SQLite >= 0.5x Redis and >= legacy: **{'met' if met else 'missed'}**.",
+    )
+
+
 def run(ctx: Context) -> list[Table]:
     if not os.path.exists("/usr/bin/wrk") and subprocess.run(["which", "wrk"], capture_output=True).returncode:
         sys.exit("wrk is missing: install the 'wrk' package")
-    return [_wakeups(ctx), *_stack(ctx)]
+    return [_http(ctx), _wakeups(ctx), *_stack(ctx)]
