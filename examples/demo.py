@@ -277,6 +277,26 @@ def check(demo: Demo) -> str:
     assert done["summary"] == "Room lobby: 1 messages, 1 notes.", done
     assert done["rendered_by"] in {c.pid for c in demo.report_workers}, "the report was not rendered by the reports pool"
     assert "alice: 1 messages" in alice.get(done["url"])[1]
+
+    # The binding's has_permission: alice may not delete bob's note; bob may. (The live socket has
+    # strict_ordering, so alice's two frames are handled in the order she sent them.)
+    bobs_note = note["pk"]
+    lives[0].send(json.dumps({"stream": "notes", "payload": {"action": "delete", "pk": bobs_note}}))
+    lives[0].send(json.dumps({"stream": "notes", "payload": {"action": "create", "data": {"text": "by alice"}}}))
+    after = _next_json(lives[1], lambda d: d.get("stream") == "notes")["payload"]
+    assert after["action"] == "create" and after["data"]["text"] == "by alice", f"alice deleted bob's note: {after}"
+    lives[1].send(json.dumps({"stream": "notes", "payload": {"action": "delete", "pk": bobs_note}}))
+    deleted = _next_json(lives[0], lambda d: d.get("stream") == "notes" and d["payload"]["action"] != "create")["payload"]
+    assert deleted["action"] == "delete" and deleted["pk"] == bobs_note, deleted
+    # A frame the chat does not understand is ignored; the socket stays usable.
+    chats[1].send("not json")
+    chats[1].send(json.dumps({"text": "still here"}))
+    assert _next_json(chats[0], lambda d: "message" in d) == {"user": "bob", "message": "still here"}
+    try:
+        anonymous.websocket("live/lobby/")
+        raise AssertionError("an anonymous live socket was accepted")
+    except websocket.WebSocketBadStatusException as error:
+        assert error.status_code == 403, error
     for ws in chats + lives:
         ws.close()
 

@@ -85,6 +85,9 @@ class LiveStream(WebsocketDemultiplexer):
     """``/live/<room>/``: the room's notes and the user's reports over one socket, logged-in users only."""
 
     http_user = True
+    # Frames of one socket are handled in the order they were sent (enforce_ordering), whichever
+    # worker takes each: a "create" then "delete" from one page never runs the other way round.
+    strict_ordering = True
     consumers = {"notes": NoteBinding.consumer, "reports": ReportRequests}
 
     def connection_groups(self, room, **kwargs):
