@@ -35,8 +35,15 @@ chromium:
 legacy:
 	@bash tests/legacy/build.sh >/dev/null
 
+# The whole suite on .venv's interpreter, then the fast part (noxfile.FAST_PART) on every other
+# Python x Django cell (noxfile.py; interpreters from ~/.pyenv/versions), then the matrix table.
+# Fails if the suite or any supported cell fails, or a cell's interpreter is MISSING.
 test: venv redis-server chromium legacy
-	$(PY) -m pytest
+	@mkdir -p .nox && rm -f .nox/report.json; status=0; \
+	echo "$(PY) -m pytest"; $(PY) -m pytest || status=$$?; \
+	cell=$$($(PY) noxfile.py cell); \
+	NOX_DEFAULT_CELL=$$cell $(VENV)/bin/nox --report .nox/report.json || true; \
+	$(PY) noxfile.py summary .nox/report.json $$cell $$status
 
 lint: venv
 	$(VENV)/bin/ruff check channellayer interfaceserver worker channels tests bench
@@ -52,4 +59,4 @@ bench: venv redis-server legacy
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .nox
