@@ -1,6 +1,6 @@
 """Run the example project as real, separate processes: one interface server and two worker pools.
 
-    python examples/demo.py [--port 8000] [--workers 2] [--report-workers 1] [--log-dir DIR] [--check]
+    python examples/demo.py [--port 8000] [--workers 2] [--report-workers 1] [--log-dir DIR] [--venv DIR] [--check]
 
 What starts: ``daphne chatsite.asgi:channel_layer`` (the interface server), ``--workers`` processes of
 ``manage.py runworker --exclude-channels=reports.*`` (pages, chat, live list) and ``--report-workers``
@@ -9,7 +9,9 @@ that it runs ``migrate`` and creates a demo login (``--username``, ``--password`
 by default), which it prints.
 
 The channel layer is the embedded SQLite layer (a file under examples/chat/.run/), so nothing needs
-installing; set REDIS_URL=redis://host:port/0 to use Redis instead. Ctrl-C (or SIGTERM) stops every
+installing; set REDIS_URL=redis://host:port/0 to use Redis instead. ``--venv DIR`` runs the processes
+from another virtualenv: with the legacy Channels 1.1.8 / Daphne 1.4.2 stack and REDIS_URL, the same
+project runs unchanged on the original packages. Ctrl-C (or SIGTERM) stops every
 process and exits 0; if one of them dies on its own, the rest are stopped and the exit status is 1.
 
 ``--check`` starts everything on a free port with a fresh run directory, drives it like a person
@@ -104,15 +106,16 @@ class Demo:
     """The example project's processes: prepare (migrate + a login), start, restart workers, stop."""
 
     def __init__(self, port: int, workers: int = 2, report_workers: int = 1, run_dir: str | None = None,
-                 log_dir: Path | None = None) -> None:
+                 log_dir: Path | None = None, venv: Path | None = None) -> None:
         self.port = port
         self.url = f"http://127.0.0.1:{port}/"
         self.log_dir = log_dir
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", "DJANGO_SETTINGS_MODULE": "chatsite.settings"}
         if run_dir:
             self.env["CHAT_RUN_DIR"] = run_dir
-        python = sys.executable
-        self.interface = Child("daphne", [str(BIN / "daphne"), "chatsite.asgi:channel_layer",
+        bin_dir = venv / "bin" if venv else BIN
+        self.python = python = str(bin_dir / "python") if venv else sys.executable
+        self.interface = Child("daphne", [str(bin_dir / "daphne"), "chatsite.asgi:channel_layer",
                                           "-b", "127.0.0.1", "-p", str(port)], self.env, log_dir)
         self.workers = [Child(f"worker-{n}", [python, "manage.py", "runworker", "--exclude-channels=reports.*"],
                               self.env, log_dir) for n in range(1, workers + 1)]
@@ -130,7 +133,7 @@ class Demo:
 
     def manage(self, *args: str) -> str:
         """Run ``manage.py ARGS`` to completion; its output (SystemExit with the output on failure)."""
-        done = subprocess.run([sys.executable, "manage.py", *args], cwd=PROJECT, env=self.env,
+        done = subprocess.run([self.python, "manage.py", *args], cwd=PROJECT, env=self.env,
                               capture_output=True, text=True)
         if done.returncode != 0:
             raise SystemExit(f"manage.py {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
@@ -349,13 +352,17 @@ def main() -> int:
     parser.add_argument("--password", default=None, help="the demo login's password (default: random)")
     parser.add_argument("--log-dir", type=Path, default=None,
                         help="write each process's output to DIR/NAME.log instead of this terminal")
+    parser.add_argument("--venv", type=Path, default=None,
+                        help="run the processes from this virtualenv's bin/ (e.g. one with Channels 1.1.8 and "
+                             "Daphne 1.4.2, with REDIS_URL) instead of this Python's")
     parser.add_argument("--check", action="store_true", help="start on a free port, self-test, stop, exit 0")
     args = parser.parse_args()
     run_dir = tempfile.mkdtemp(prefix="chat-demo-") if args.check else None
     log_dir = args.log_dir or (Path(run_dir) if run_dir else None)
     if log_dir:
         log_dir.mkdir(parents=True, exist_ok=True)
-    demo = Demo(free_port() if args.check else args.port, args.workers, args.report_workers, run_dir, log_dir)
+    demo = Demo(free_port() if args.check else args.port, args.workers, args.report_workers, run_dir, log_dir,
+                args.venv)
 
     # Ctrl-C and SIGTERM both mean "stop everything cleanly": the children are stopped by pid below.
     def stop(*_: object) -> None:

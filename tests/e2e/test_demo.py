@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.stack import legacy_venv
 from tests.support.processes import RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,10 +21,10 @@ PASSED = ("demo check passed: login + session, WebSocket chat, live list, backgr
           "2 workers + 1 reports worker")
 
 
-def run_check(extra_env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def run_check(extra_env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, **extra_env}
     env.pop("DJANGO_SETTINGS_MODULE", None)
-    return subprocess.run([sys.executable, str(ROOT / "examples" / "demo.py"), "--check"], env=env,
+    return subprocess.run([sys.executable, str(ROOT / "examples" / "demo.py"), "--check", *args], env=env,
                           capture_output=True, text=True, timeout=180)
 
 
@@ -42,6 +43,17 @@ def test_demo_on_redis(redis_server: RedisServer) -> None:
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-8000:]
     assert PASSED in done.stdout
     # The messages really went through this Redis: its global counter saw them.
+    assert int(redis_server.client().get("asgi-meta:#global#:messages_count") or 0) > 10
+
+
+@pytest.mark.legacy
+@pytest.mark.redis
+def test_the_example_runs_unchanged_on_channels_1_1_8_and_daphne_1_4_2(redis_server: RedisServer) -> None:
+    """The same project and self-check pass on the original packages (Django 2.2 legacy venv, asgi_redis)."""
+    redis_server.client().flushall()
+    done = run_check({"REDIS_URL": redis_server.url}, "--venv", str(legacy_venv()))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-8000:]
+    assert PASSED in done.stdout
     assert int(redis_server.client().get("asgi-meta:#global#:messages_count") or 0) > 10
 
 
