@@ -38,8 +38,9 @@ CHANNEL_LAYERS = {
             "prefix": os.environ.get("DEPLOY_PREFIX", "asgi:"),
             # Sized for a rollout window (docs/deploying.md): while the workers restart (~10 s here:
             # an idle worker leaves its blocking receive within 5 s, a new one starts in ~2 s), the
-            # test's sockets queue ~30 messages a second. The default 100 would close them with 1013.
-            "capacity": 1000,
+            # test's sockets queue ~30 messages a second. The default 100 closes them with 1013
+            # (try it: DEPLOY_CAPACITY=100 pytest tests/deploy/test_supervisord.py).
+            "capacity": int(os.environ.get("DEPLOY_CAPACITY", "1000")),
         },
     },
 }
