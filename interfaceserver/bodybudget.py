@@ -5,7 +5,8 @@ Every HTTP/1 exchange keeps the body bytes it has read but not yet handed to the
 that start an upload and then stall would otherwise pin that memory for as long as they like, on
 as many connections as they like. So all exchanges take their bytes from one budget
 (``--max-buffered-body``): a piece that does not fit is refused, and the exchange answers 503
-(``Retry-After: 1``) and closes, which frees what it held. Bodies that do fit are unaffected, and
+(``Retry-After: 1``) and closes, which frees what it held. One warning starts such an episode and
+one info line ends it, once the total is down to half the budget. Bodies that fit are unaffected, and
 a streamed upload holds at most about one chunk at a time, so the budget only bites when many
 connections sit on partial bodies at once.
 
@@ -51,7 +52,7 @@ class BodyBudget:
         self.clock = clock
         self.held = 0
         self.peak = 0
-        self.refused = 0  # pieces refused since the budget was last empty
+        self.refused = 0  # pieces refused in the current episode (0: none, the next refusal logs)
         self.trim_call: Any = None
 
     def take(self, size: int) -> bool:
@@ -69,6 +70,10 @@ class BodyBudget:
     def give(self, size: int) -> None:
         """Return ``size`` bytes taken earlier."""
         self.held -= size
+        if self.refused and self.held <= self.limit // 2:  # the episode of refusals is over
+            logger.info("Request bodies held in memory down to %d of %d bytes (peak %d; %d refused with 503)",
+                        self.held, self.limit, self.peak, self.refused)
+            self.refused = 0
         if self.held == 0 and self.peak >= _TRIM_AFTER and self.trim_call is None:
             self.trim_call = self.clock.callLater(_TRIM_DELAY, self._emptied)
 
@@ -76,12 +81,8 @@ class BodyBudget:
         self.trim_call = None
         if self.held:
             return  # busy again; the next time it empties schedules another trim
-        if self.refused:
-            logger.info("Request bodies held in memory back to 0 (peak %d of %d bytes; %d refused with 503)",
-                        self.peak, self.limit, self.refused)
-        else:
-            logger.debug("Request bodies held in memory back to 0 (peak %d bytes)", self.peak)
-        self.peak = self.refused = 0
+        logger.debug("Request bodies held in memory back to 0 (peak %d bytes); returning free memory", self.peak)
+        self.peak = 0
         if _TRIM is not None:
             _TRIM(0)
 

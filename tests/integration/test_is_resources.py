@@ -115,7 +115,7 @@ def test_stalled_uploads_stay_within_the_body_budget(redis_url):
     """40 clients stalling after 500 KiB of a 510 KiB body: held bytes stay within --max-buffered-body, the
     clients past it get 503, and once they leave the count is back to 0 and the memory is returned."""
     budget = 8 * 1024 * 1024
-    server = Daphne(redis_url, "--max-buffered-body", str(budget))
+    server = Daphne(redis_url, "--max-buffered-body", str(budget), "-v", "2")  # -v 2: the "back to 0" line
     pid = server.process.popen.pid
     clients: list[socket.socket] = []
     try:
@@ -151,6 +151,7 @@ def test_stalled_uploads_stay_within_the_body_budget(redis_url):
         line = _wait_for_log(server, "back to 0")
         peak = int(line.split("(peak ")[1].split()[0])
         assert 0 < peak <= budget, line
+        assert f"of {budget} bytes" in _wait_for_log(server, "held in memory down to")
         time.sleep(0.3)
         after = _rss(pid)
         # The held bodies were over 7 MiB; at most a quarter of that growth may stay behind.

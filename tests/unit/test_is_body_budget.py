@@ -66,14 +66,35 @@ def test_an_answered_request_gives_its_body_back():
 
 
 def test_emptying_after_a_high_point_schedules_one_trim(caplog):
-    """Back at 0 after a peak of 1 MiB or more, one trim runs a second later and logs the episode."""
+    """Back at 0 after a peak of 1 MiB or more, one trim runs a second later (and the peak is forgotten)."""
     h = Harness()
     budget = BodyBudget(2 * 1024 * 1024, h.clock)
-    assert budget.take(1024 * 1024) and not budget.take(1024 * 1024 + 1)
+    assert budget.take(1024 * 1024)
     budget.give(1024 * 1024)
     assert budget.trim_call is not None and budget.held == 0
-    with caplog.at_level(logging.INFO, "interfaceserver"):
+    with caplog.at_level(logging.DEBUG, "interfaceserver"):
         h.clock.advance(1.1)
-    assert budget.trim_call is None and budget.peak == 0 and budget.refused == 0
-    assert [r.getMessage() for r in caplog.records][-1:] == [
-        "Request bodies held in memory back to 0 (peak 1048576 of 2097152 bytes; 1 refused with 503)"]
+    assert budget.trim_call is None and budget.peak == 0
+    assert [r.getMessage() for r in caplog.records] == [
+        "Request bodies held in memory back to 0 (peak 1048576 bytes); returning free memory"]
+    assert budget.take(1000)
+    budget.give(1000)
+    assert budget.trim_call is None  # a small peak is not worth a trim
+
+
+def test_each_episode_of_refusals_is_logged_once(caplog):
+    """A warning when refusals start and an info line when the total is back to half the budget; then the
+    next episode is logged again (a busy server need not ever reach 0)."""
+    h = Harness()
+    budget = BodyBudget(1000, h.clock)
+    with caplog.at_level(logging.INFO, "interfaceserver"):
+        for _ in range(2):
+            assert budget.take(900)
+            assert not budget.take(200) and not budget.take(300)
+            budget.give(300)  # 600 held: still over half
+            budget.give(200)  # 400 held: the episode ends
+            budget.give(400)
+    assert [r.getMessage() for r in caplog.records] == [
+        "Request bodies held in memory reached the budget (900 + 200 > 1000 bytes); answering 503 until it frees",
+        "Request bodies held in memory down to 400 of 1000 bytes (peak 900; 2 refused with 503)",
+    ] * 2
