@@ -55,7 +55,11 @@ lint: venv
 demo: venv
 	$(PY) examples/demo.py --port $(or $(PORT),8000)
 
+# The full-stack sections also need wrk (installed by the bench itself when missing and root), the
+# peers virtualenv (Daphne 4, Channels 4, uvicorn, gunicorn) and matplotlib for the charts.
 bench: venv redis-server legacy
+	@$(PY) -c "import matplotlib" 2>/dev/null || $(VENV)/bin/pip install -q -e '.[bench]'
+	@bash bench/build_peers.sh >/dev/null
 	$(PY) -m bench
 
 clean:

@@ -28,6 +28,7 @@ SCENARIOS = [
     ("Full stack: connection avalanche", "bench.fullstack.avalanche"),
     ("Full stack: streaming and head-of-line blocking", "bench.fullstack.streaming"),
     ("Full stack: rollout under load", "bench.fullstack.rollout"),
+    ("Full stack: issue 7 targets", "bench.fullstack.targets"),
     ("SQLite layer: HTTP beside Redis, wake-up latency, soak, idle CPU", "bench.sqlite_layer"),
 ]
 

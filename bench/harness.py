@@ -97,8 +97,46 @@ def machine_summary() -> str:
     return f"{cpus} cores ({model}), Python {platform.python_version()}, {platform.system()} {platform.release()}"
 
 
-def write_report(sections: list[tuple[str, list[Table]]], header_notes: list[str]) -> None:
+def previous_sections(text: str) -> dict[str, str]:
+    """The ``## title`` sections of an earlier report, by title (each with its body, up to the next one)."""
+    found: dict[str, str] = {}
+    title = None
+    for line in text.splitlines(keepends=True):
+        if line.startswith("## "):
+            title = line[3:].strip()
+            found[title] = ""
+        elif title is not None:
+            found[title] += line
+    return found
+
+
+def code_state() -> str:
+    """The commit measured, and the product files that differed from it (a shared checkout moves)."""
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], capture_output=True, text=True, cwd=ROOT)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    head = git("rev-parse", "--short", "HEAD") or "unknown commit"
+    dirty = [line[3:] for line in git("status", "--porcelain", "--", "channellayer", "interfaceserver", "worker",
+                                      "channels").splitlines() if line[:2].strip()]
+    return f"commit {head}" + (f" plus uncommitted changes to {', '.join(dirty)}" if dirty else "")
+
+
+def write_report(sections: list[tuple[str, list[Table]]], header_notes: list[str],
+                 titles: list[str] | None = None) -> None:
+    """Rewrite docs/benchmarks.md. With ``titles`` (every scenario's section title, in report order), a
+    section this run did not measure keeps its text from the previous report, so a partial run
+    (``--only``) replaces only what it measured; each section carries the date and rounds it was measured."""
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    previous = REPORT.read_text() if titles is not None and REPORT.exists() else ""
+    kept = previous_sections(previous)
+    # A report from before per-section dates: its sections get the date of that whole run.
+    old_run = [line[2:].strip() for line in previous.splitlines()[:20]
+               if line.startswith(("- Run:", "- Machine:", "- Rounds per measurement:"))]
+    for title, body in kept.items():
+        if old_run and not body.lstrip().startswith("_Measured"):
+            kept[title] = "\n_Measured " + "; ".join(old_run).replace("Run: ", "") + "._\n" + body
+    measured = [f"_Measured {now}; Machine: {machine_summary()}; {'; '.join(header_notes)}._", ""]
     parts = [
         "# Benchmarks",
         "",
@@ -107,12 +145,16 @@ def write_report(sections: list[tuple[str, list[Table]]], header_notes: list[str
         "run on the same machine**, alternating rounds; figures are medians over the rounds. The machine is shared",
         "and noisy, so read ratios rather than absolute numbers.",
         "",
-        f"- Run: {now}",
+        f"- Last run: {now} ({', '.join(t for t, _ in sections) or 'no section'})",
         f"- Machine: {machine_summary()}",
         *[f"- {note}" for note in header_notes],
         "",
     ]
-    for title, tables in sections:
-        parts += [f"## {title}", ""]
-        parts += [table.markdown() for table in tables]
+    fresh = dict(sections)
+    for title in titles if titles is not None else [t for t, _ in sections]:
+        if title in fresh:
+            parts += [f"## {title}", "", *measured]
+            parts += [table.markdown() for table in fresh[title]]
+        elif title in kept:
+            parts += [f"## {title}", kept[title].rstrip("\n") + "\n"]
     REPORT.write_text("\n".join(parts))

@@ -14,7 +14,7 @@ from typing import Any
 from tests.support.processes import RedisServer
 
 from ..harness import Context, Table
-from .common import label, log, mark, med, order, percentile, raise_fd_limit
+from .common import label, log, med, order, percentile, raise_fd_limit, target
 from .systems import Launcher
 from .wsclient import close_all, open_many
 
@@ -78,5 +78,6 @@ def run(ctx: Context) -> list[Table]:
     ours = results.get("ours")
     if ours:
         worst = min(r["accepted_pct"] for r in ours)
-        table.verdict = f"Target (issue 7) avalanche: 100 % accepted: {mark(worst >= 100.0)} (worst round {worst:.1f} %)."
+        table.verdict = "Target (issue 7) " + target("avalanche of 1,000: 100 % accepted", worst >= 100.0,
+                                                     f"worst round {worst:.1f} %; {_refusals(ours)}") + "."
     return [table]

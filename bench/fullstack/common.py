@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import resource
 import statistics
 import sys
@@ -53,5 +54,39 @@ def mark(met: bool) -> str:
     return "**met**" if met else "**missed**"
 
 
-def target_line(name: str, met: bool, detail: str) -> str:
-    return f"- Target {name}: {mark(met)} ({detail})."
+#: Every target evaluated in this process: (target, met, figures); bench.fullstack.targets tabulates them.
+TARGETS: list[tuple[str, bool, str]] = []
+
+
+def target(name: str, met: bool, detail: str) -> str:
+    """Record one of the issue's targets and return its verdict text: ``name: **met** (detail)``."""
+    TARGETS.append((name, met, detail))
+    return f"{name}: {mark(met)} ({detail})"
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of one process from /proc (0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def descendants(pid: int) -> list[int]:
+    """``pid`` and every process under it (uvicorn's and gunicorn's workers), from /proc children lists."""
+    found, queue = [], [pid]
+    while queue:
+        current = queue.pop()
+        found.append(current)
+        try:
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as children:
+                    queue += [int(child) for child in children.read().split()]
+        except OSError:
+            continue
+    return found

@@ -15,12 +15,11 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import tempfile
 
 from tests.support import processes as _processes
 from tests.support.processes import ManagedProcess, RedisServer, free_port, wait_for_port
@@ -59,10 +58,20 @@ class Running:
     processes: list[ManagedProcess] = field(default_factory=list)
     worker_processes: list[ManagedProcess] = field(default_factory=list)
     server: ManagedProcess | None = None
+    #: How to start one more worker like the others (ours and legacy): (python, env).
+    worker_recipe: tuple[str, dict[str, str]] | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def roles(self) -> dict[str, list[int]]:
+        """The pids doing the work, by role, for CPU accounting (children included)."""
+        from .common import descendants
+
+        if self.server is not None:
+            return {"interface server": [self.server.pid], "workers": [p.pid for p in self.worker_processes]}
+        return {"server processes": [pid for p in self.processes for pid in descendants(p.pid)]}
 
     def stop(self) -> None:
         for process in reversed(self.processes):
@@ -99,6 +108,13 @@ class Launcher:
         running.worker_processes.append(process)
         return process
 
+    def add_worker(self, running: Running, name: str) -> ManagedProcess:
+        """One more ``runworker`` on the running system's layer (the rollout scenario's next generation)."""
+        if running.worker_recipe is None:
+            raise ValueError(f"{running.system} has no runworker processes")
+        python, env = running.worker_recipe
+        return self.worker(running, env, python, name)
+
     def start(self, system: str, workers: int, ready_path: str = "/hello/") -> Running:
         """Start ``system`` with ``workers`` Django processes and wait until ``ready_path`` answers 200."""
         self.starts += 1
@@ -130,6 +146,7 @@ class Launcher:
                                     env=env, cwd=str(PROJECT))
             running.processes.append(server)
             running.server = server
+            running.worker_recipe = (python, env)
             for index in range(workers):
                 self.worker(running, env, python, f"fs-{system}-worker{index}")
             return

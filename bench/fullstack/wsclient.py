@@ -145,7 +145,7 @@ async def echo_loop(client: Client, tag: str, until: float, warm_until: float, r
 
 
 class HttpConn:
-    """One keep-alive HTTP/1.1 connection for GET requests with a Content-Length response."""
+    """One keep-alive HTTP/1.1 connection for GET requests (Content-Length, chunked or close-delimited)."""
 
     def __init__(self, port: int) -> None:
         self.port = port
@@ -163,10 +163,27 @@ class HttpConn:
         lines = head.decode("latin-1").split("\r\n")
         status = int(lines[0].split()[1])
         headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
-        body = await self.reader.readexactly(int(headers.get("content-length", "0")))
+        if "content-length" in headers:
+            body = await self.reader.readexactly(int(headers["content-length"]))
+        elif headers.get("transfer-encoding", "").lower() == "chunked":
+            body = await self._chunked()
+        else:
+            body = await self.reader.read()  # delimited by the close
+            headers["connection"] = "close"
         if headers.get("connection", "").lower() == "close":
             self.close()
         return status, body
+
+    async def _chunked(self) -> bytes:
+        assert self.reader is not None
+        parts = []
+        while True:
+            size = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
+            if size == 0:
+                await self.reader.readuntil(b"\r\n")  # no trailers are sent here
+                return b"".join(parts)
+            parts.append(await self.reader.readexactly(size))
+            await self.reader.readexactly(2)
 
     def close(self) -> None:
         if self.writer is not None:

@@ -8,8 +8,9 @@ from django.core.asgi import get_asgi_application  # noqa: E402
 django_app = get_asgi_application()
 
 from channels.generic.websocket import AsyncWebsocketConsumer  # noqa: E402
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path  # noqa: E402
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 
 class Echo(AsyncWebsocketConsumer):
