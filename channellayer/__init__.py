@@ -6,9 +6,11 @@ from typing import TYPE_CHECKING, Any
 
 from .base import BaseChannelLayer
 from .errors import (
+    BackendFull,
     BackendUnavailable,
     ChannelFull,
     ChannelLayerError,
+    ChannelPaused,
     InvalidMessage,
     InvalidName,
     MessageTooLarge,
@@ -24,9 +26,11 @@ if TYPE_CHECKING:
 __all__ = [
     "BACKENDS",
     "BackendUnavailable",
+    "BackendFull",
     "BaseChannelLayer",
     "ChannelFull",
     "ChannelLayerError",
+    "ChannelPaused",
     "InvalidMessage",
     "InvalidName",
     "MemoryChannelLayer",

@@ -99,12 +99,15 @@ class BaseChannelLayer:
         ``capacity`` (our extension, keyword only) lowers the channel's capacity for this one send:
         a streamed response's later chunks use it so a stream runs at most a few messages ahead of
         what the interface server has taken, instead of filling the process list shared by every
-        other connection (see docs/channel-layers.md, "Flow control on the reply path").
+        other connection (see docs/channel-layers.md, "Flow control on the reply path"). Where the
+        backend supports it, such a send also raises ChannelPaused while the receiving connection
+        is paused (``pause_async``).
         """
         target, payload, limit = self._prepare(channel, message)
-        if capacity is not None:
-            limit = min(limit, _positive("capacity", capacity))
-        self._push(target, payload, limit)
+        if capacity is None:
+            self._push(target, payload, limit)
+        else:
+            self._push_window(channel, target, payload, min(limit, _positive("capacity", capacity)))
 
     def send_many(self, messages: Iterable[tuple[str, dict[str, Any]]]) -> list[bool]:
         """Send several messages in one batch; True for each delivered, False where the channel was full.
@@ -196,6 +199,13 @@ class BaseChannelLayer:
         received, message = await self.receive_async([channel])
         return [] if received is None or message is None else [(received, message)]
 
+    async def pause_async(self, channel: str, paused: bool) -> None:
+        """Ask windowed senders to ``channel`` to wait (True) or go on (False); best effort.
+
+        An interface server calls this for a connection whose client stopped reading. Backends
+        without support ignore it (windowed sends then only see the list length).
+        """
+
     async def send_async(self, channel: str, message: dict[str, Any]) -> None:
         prepared = self._prepare(channel, message)
         await asyncio.to_thread(self._push, *prepared)
@@ -268,6 +278,10 @@ class BaseChannelLayer:
 
     def _push(self, target: str, payload: bytes, capacity: int) -> None:
         raise NotImplementedError
+
+    def _push_window(self, channel: str, target: str, payload: bytes, capacity: int) -> None:
+        """A send with a lowered capacity (see ``send``); backends that track paused receivers refuse then too."""
+        self._push(target, payload, capacity)
 
     def _push_many(self, prepared: list[Prepared]) -> list[bool]:
         delivered = []

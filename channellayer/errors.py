@@ -11,8 +11,10 @@ from __future__ import annotations
 __all__ = [
     "ChannelLayerError",
     "ChannelFull",
+    "ChannelPaused",
     "MessageTooLarge",
     "BackendUnavailable",
+    "BackendFull",
     "InvalidName",
     "InvalidMessage",
 ]
@@ -24,6 +26,14 @@ class ChannelLayerError(Exception):
 
 class ChannelFull(ChannelLayerError):
     """The channel is at capacity; the sender decides whether to retry or drop (ASGI 1 §Capacity)."""
+
+
+class ChannelPaused(ChannelFull):
+    """A windowed send found the receiving connection paused (its client is not reading): wait and retry.
+
+    A kind of ChannelFull, so a sender that only knows that one retries as it would for a full
+    channel; a sender that knows this one keeps waiting instead of falling back to full capacity.
+    """
 
 
 class MessageTooLarge(ChannelLayerError, ValueError):
@@ -40,6 +50,14 @@ class MessageTooLarge(ChannelLayerError, ValueError):
 
 class BackendUnavailable(ChannelLayerError):
     """The backend could not be reached or did not answer in time; the layer reconnects by itself."""
+
+
+class BackendFull(BackendUnavailable):
+    """The backend is up but refuses writes for lack of memory (Redis at ``maxmemory`` with noeviction).
+
+    A kind of BackendUnavailable, so code that handles that keeps working; an interface server
+    answers it as it answers ChannelFull (503 with Retry-After, WebSocket close 1013): try again later.
+    """
 
 
 class InvalidName(TypeError, ValueError):

@@ -36,7 +36,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from .base import BaseChannelLayer, Prepared
-from .errors import BackendFull, BackendUnavailable, ChannelFull
+from .errors import BackendFull, BackendUnavailable, ChannelFull, ChannelPaused
 from .redis_async import AsyncRedisOps
 
 __all__ = ["RedisChannelLayer", "consistent_hash", "parse_hosts"]
@@ -173,6 +173,9 @@ class RedisChannelLayer(BaseChannelLayer):
                                   max_bytes: int = 1 << 20) -> list[tuple[str, dict[str, Any]]]:
         return await self._aio.receive_batch(channel, limit, max_bytes)
 
+    async def pause_async(self, channel: str, paused: bool) -> None:
+        await self._aio.pause(channel, paused)
+
     async def send_async(self, channel: str, message: dict[str, Any]) -> None:
         await self._aio.send(channel, message)
 
@@ -266,9 +269,15 @@ class RedisChannelLayer(BaseChannelLayer):
             f"{s}{GLOBAL_STATS_KEY}:channel_full_count",
         ]
 
+    def _stats_ttl(self, targets: Iterable[str]) -> int:
+        """TTL of the per-channel counters: an hour for named channels (a fixed set), but only as long as
+        a message for process-specific and single-reader channels: there is one of those per body
+        stream (``http.request.body?…``), and an hour's worth of their counters would pile up."""
+        return self.expiry + 1 if all(self._hashed(t) for t in targets) else CHANNEL_STATS_EXPIRY
+
     def _send_args(self, target: str, payload: bytes, capacity: int) -> tuple[list[str], list[Any]]:
         keys = [self._message_key(), self.prefix + target, *self._stats_keys(target)]
-        return keys, [payload, self.expiry, capacity, CHANNEL_STATS_EXPIRY, GLOBAL_STATS_EXPIRY]
+        return keys, [payload, self.expiry, capacity, self._stats_ttl((target,)), GLOBAL_STATS_EXPIRY]
 
     def _receive_plan(self, names: list[str]) -> list[tuple[int, list[str]]]:
         """Which list keys to try on which shard, starting at a rotating shard."""
@@ -292,12 +301,13 @@ class RedisChannelLayer(BaseChannelLayer):
 
     def _group_script_args(self, batches: dict[str, tuple[int, list[bytes]]]) -> dict[int, tuple[list[str], list[Any]]]:
         per_shard: dict[int, tuple[list[str], list[Any]]] = {}
+        ttl = self._stats_ttl(batches)  # members are nearly always reply channels
         for target, (capacity, payloads) in batches.items():
             index = self._send_shard(target)
             if index not in per_shard:
                 per_shard[index] = (
                     [],
-                    [self.expiry, self.stats_prefix, len(self.prefix), CHANNEL_STATS_EXPIRY, GLOBAL_STATS_EXPIRY],
+                    [self.expiry, self.stats_prefix, len(self.prefix), ttl, GLOBAL_STATS_EXPIRY],
                 )
             keys, args = per_shard[index]
             keys.append(self.prefix + target)
@@ -317,6 +327,19 @@ class RedisChannelLayer(BaseChannelLayer):
         keys, args = self._send_args(target, payload, capacity)
         if not self._run_script(index, "send", keys, args):
             raise ChannelFull(f"channel {target!r} is at its capacity of {capacity}")
+
+    def _flow_key(self, channel: str) -> str:
+        # ``::`` as in group keys: no channel name contains ':', so no list key can collide.
+        return f"{self.prefix}:flow:{channel}"
+
+    def _push_window(self, channel: str, target: str, payload: bytes, capacity: int) -> None:
+        index = self._send_shard(target)
+        keys, args = self._send_args(target, payload, capacity)
+        result = self._run_script(index, "send", [*keys, self._flow_key(channel)], args)
+        if result == -1:
+            raise ChannelPaused(f"the connection behind {channel!r} is not reading; wait before sending more")
+        if not result:
+            raise ChannelFull(f"channel {target!r} holds {capacity} messages (a windowed send)")
 
     def _push_many(self, prepared: list[Prepared]) -> list[bool]:
         by_shard: dict[int, list[int]] = {}

@@ -21,7 +21,7 @@ import redis
 import redis.asyncio as aioredis
 
 from .errors import BackendUnavailable, ChannelFull
-from .names import check_group_name
+from .names import check_channel_name, check_group_name, non_local_name
 
 if TYPE_CHECKING:
     from .redis import RedisChannelLayer
@@ -245,6 +245,13 @@ class AsyncRedisOps:
         index = layer._send_shard(target)
         if not (await self._scripts(index, "send", [layer._send_args(target, payload, capacity)]))[0]:
             raise ChannelFull(f"channel {target!r} is at its capacity of {capacity}")
+
+    async def pause(self, channel: str, paused: bool) -> None:
+        """Set (with the layer's expiry, so a vanished server cannot pin it) or clear ``channel``'s flow key."""
+        layer = self.layer
+        key = layer._flow_key(check_channel_name(channel))
+        index = layer._send_shard(non_local_name(channel))
+        await self._run(index, [("SET", key, 1, "EX", layer.expiry)] if paused else [("DEL", key)])
 
     async def send_many(self, messages: Iterable[tuple[str, dict[str, Any]]]) -> list[bool]:
         layer = self.layer

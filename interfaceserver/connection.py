@@ -43,6 +43,9 @@ logger = logging.getLogger("interfaceserver")
 #: Headers some refusals must carry: the WebSocket version we speak (RFC 6455 §4.4), when to retry.
 _REFUSAL_HEADERS = {426: [(b"Sec-WebSocket-Version", b"13")], 503: [(b"Retry-After", b"1")]}
 
+#: Bytes waiting for a client that stopped reading before its response's stream is paused.
+_FLOW_PAUSE = 1 << 20
+
 #: Pipelined bytes buffered behind a request in progress before the client is paused.
 _PIPELINE_LIMIT = 64 * 1024
 
@@ -164,6 +167,8 @@ class Connection:
     def resumeProducing(self) -> None:
         self.writes_paused = False
         self.buffered = 0
+        if self.exchange is not None:
+            self.exchange.flow_pause(False)
 
     def stopProducing(self) -> None:
         self.writes_paused = False
@@ -176,6 +181,8 @@ class Connection:
             return
         if self.writes_paused:
             self.buffered += len(data)
+            if self.buffered > _FLOW_PAUSE and self.exchange is not None:
+                self.exchange.flow_pause(True)  # a streaming worker waits until the client catches up
             if self.buffered > self.ctx.config.write_buffer_limit:
                 logger.warning("Client %s reads too slowly (%d bytes waiting); dropping it",
                                self.transport.getPeer(), self.buffered)

@@ -51,7 +51,7 @@ class Exchange:
 
     __slots__ = ("conn", "head", "path", "state", "reply_channel", "started", "body", "body_size", "body_done",
                  "body_channel", "chunk_in_flight", "retry_delay", "keep_alive", "chunked", "status", "sent",
-                 "head_request", "declared", "overrun", "held")
+                 "head_request", "declared", "overrun", "held", "flow_paused")
 
     def __init__(self, conn: Connection, head: RequestHead, path: str) -> None:
         self.conn = conn
@@ -72,6 +72,7 @@ class Exchange:
         self.status: int | None = None
         self.sent = 0
         self.head_request = head.method == b"HEAD"
+        self.flow_paused = False
         #: The application's Content-Length for a body we write, or None (we frame the body ourselves).
         self.declared: int | None = None
         self.overrun = False
@@ -268,7 +269,21 @@ class Exchange:
                            self.reply_channel, declared)
         return content[:declared - self.sent]
 
+    def flow_pause(self, paused: bool) -> None:
+        """Tell windowed senders of this response to wait (the client stopped reading) or go on."""
+        if paused == self.flow_paused or not self.reply_channel:
+            return
+        self.flow_paused = paused
+        channel = self.reply_channel
+
+        def failed(failure: Failure) -> None:
+            logger.warning("Could not %s the stream on %s: %s", "pause" if paused else "resume", channel,
+                           failure.getErrorMessage())
+
+        self.conn.ctx.io.pause(channel, paused).addErrback(failed)
+
     def _done(self) -> None:
+        self.flow_pause(False)
         ctx = self.conn.ctx
         ctx.http_sweep.discard(self)
         self._keep_body([])
@@ -316,6 +331,7 @@ class Exchange:
         """The client went away: tell the application (``http.disconnect``, and a closed body chunk)."""
         if not self.live:
             return
+        self.flow_pause(False)
         ctx = self.conn.ctx
         self.state = advance(self.state, "fail")
         ctx.http_sweep.discard(self)

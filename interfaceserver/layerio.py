@@ -13,23 +13,33 @@ the order they were produced (a socket's ``websocket.receive`` frames stay in or
 keeps the number of round trips low under load. A message the layer refuses (MessageTooLarge,
 InvalidMessage) fails alone: the batch is retried one message at a time.
 
+Every send has a deadline, ``send_timeout`` (0.8 s) from when it was queued: a Redis that stops
+answering (frozen, a network partition) would otherwise hold a batch for the whole socket timeout
+and every request queued behind it. Past its deadline a send fails with BackendUnavailable (the
+caller answers 503 / closes 1011 at once); one still waiting in the queue is dropped unsent, one
+already in the batch on the wire may still arrive later (its reply then finds no one and is
+discarded, as after any timeout).
+
 *Replies* are read by one coroutine for the process's single reply list: no polling, one BLPOP
 outstanding at a time. With the layer's ``receive_batch_async`` every ready reply (up to 64, about
 1 MiB) comes back in one round trip, and each goes to ``dispatch`` in list order.
 When the layer is down the reader logs once, backs off (0.1 s doubling to 2 s) and tries again,
-forever; the first success logs the recovery. ``run_once`` is the step function.
+forever; the first success logs the recovery. ``run_once`` is the step function. The first failure
+of an outage also calls ``on_outage``: the server uses it to answer what waits for a reply at once
+(a Redis that went away took those replies with it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
+import time
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 
-from channellayer import BackendUnavailable
+from channellayer import BackendFull, BackendUnavailable
 
 __all__ = ["LayerIO"]
 
@@ -42,6 +52,12 @@ _BATCH = 500
 _REPLY_BATCH = 64
 _REPLY_BATCH_BYTES = 1 << 20
 _MAX_BACKOFF = 2.0
+#: How often the sender looks for sends past their deadline while a batch is on the wire.
+_WATCH = 0.05
+
+
+def _now() -> float:
+    return time.monotonic()
 
 
 def _deferred(coro: Coroutine[Any, Any, T]) -> Deferred[T]:
@@ -51,12 +67,17 @@ def _deferred(coro: Coroutine[Any, Any, T]) -> Deferred[T]:
 class LayerIO:
     """Sends, new_channel and the reply reader of one process (see the module docstring)."""
 
-    def __init__(self, layer: Any, prefix: str, dispatch: Callable[[str, dict[str, Any]], None]) -> None:
+    def __init__(self, layer: Any, prefix: str, dispatch: Callable[[str, dict[str, Any]], None],
+                 on_outage: Callable[[], None] | None = None, send_timeout: float = 0.8) -> None:
         self.layer = layer
         self.prefix = prefix
         self.dispatch = dispatch
+        self.on_outage = on_outage
+        self.send_timeout = send_timeout
         self.healthy = True
-        self._queue: list[tuple[str, dict[str, Any], Deferred[bool]]] = []
+        self._refused = False  # the layer answered the last batch with BackendFull
+        # (channel, message, result, deadline on the loop's clock)
+        self._queue: list[tuple[str, dict[str, Any], Deferred[bool], float]] = []
         self._sender: asyncio.Task[None] | None = None
         self._reader: asyncio.Task[None] | None = None
         self._stopping = False
@@ -68,10 +89,16 @@ class LayerIO:
     def send(self, channel: str, message: dict[str, Any]) -> Deferred[bool]:
         """Queue ``message``; the Deferred fires True (sent), False (ChannelFull) or fails (layer error)."""
         result: Deferred[bool] = Deferred()
-        self._queue.append((channel, message, result))
+        self._queue.append((channel, message, result, _now() + self.send_timeout))
         if self._sender is None:
             self._sender = asyncio.ensure_future(self._drain())
         return result
+
+    def pause(self, channel: str, paused: bool) -> Deferred[None]:
+        """``layer.pause_async(channel, paused)`` where the layer has it (flow control); else nothing."""
+        if self._native and hasattr(self.layer, "pause_async"):
+            return _deferred(self.layer.pause_async(channel, paused))
+        return succeed(None)
 
     def new_channel(self, pattern: str) -> Deferred[str]:
         """``layer.new_channel(pattern)`` in a thread (it may ask the backend whether a name is free)."""
@@ -80,10 +107,33 @@ class LayerIO:
     async def _drain(self) -> None:
         try:
             while self._queue:
+                self._expire(_now())
                 batch, self._queue = self._queue[:_BATCH], self._queue[_BATCH:]
-                await self._send_batch(batch)
+                if not batch:
+                    break
+                sending = asyncio.ensure_future(self._send_batch(batch))
+                while not sending.done():
+                    # Not wait_for: cancelling a pipeline half-way would not unsend it.
+                    await asyncio.wait({sending}, timeout=_WATCH)
+                    self._expire(_now(), batch)
         finally:
             self._sender = None
+
+    def _expire(self, now: float, batch: Sequence[tuple[str, dict[str, Any], Deferred[bool], float]] = ()) -> None:
+        """Fail the sends past their deadline: queued ones are dropped unsent, ``batch`` ones just answered."""
+        if self._queue and self._queue[0][3] <= now:
+            late = [item for item in self._queue if item[3] <= now]
+            self._queue = [item for item in self._queue if item[3] > now]
+        else:
+            late = []
+        late += [item for item in batch if item[3] <= now and not item[2].called]
+        if not late:
+            return
+        error = BackendUnavailable(f"the channel layer did not take the message within {self.send_timeout:g}s")
+        logger.debug("%d send(s) past their deadline", len(late))
+        for _, _, result, _ in late:
+            if not result.called:
+                result.errback(error)
 
     async def _send_many(self, pairs: list[tuple[str, dict[str, Any]]]) -> list[bool]:
         if self._native and hasattr(self.layer, "send_many_async"):
@@ -103,22 +153,36 @@ class LayerIO:
                 delivered.append(True)
         return delivered
 
-    async def _send_batch(self, batch: list[tuple[str, dict[str, Any], Deferred[bool]]]) -> None:
+    async def _send_batch(self, batch: list[tuple[str, dict[str, Any], Deferred[bool], float]]) -> None:
+        # A result may have fired already (past its deadline): such a send is not reported twice.
         try:
-            results = await self._send_many([(channel, message) for channel, message, _ in batch])
+            results = await self._send_many([(channel, message) for channel, message, _, _ in batch])
+        except BackendFull as exc:
+            # Redis at maxmemory refuses every write: answered like a full channel (503 / 1013).
+            if not self._refused:  # once per episode, not once per batch
+                logger.warning("Channel layer refuses writes: %s (answering as for full channels)", exc)
+            self._refused = True
+            results = [False] * len(batch)
         except BackendUnavailable as exc:
-            for _, _, result in batch:
-                result.errback(exc)
+            for _, _, result, _ in batch:
+                if not result.called:
+                    result.errback(exc)
             return
         except Exception as exc:
             if len(batch) == 1:
-                batch[0][2].errback(exc)
+                if not batch[0][2].called:
+                    batch[0][2].errback(exc)
                 return
             for item in batch:
                 await self._send_batch([item])
             return
-        for delivered, (_, _, result) in zip(results, batch, strict=False):
-            result.callback(delivered)
+        else:
+            if self._refused:
+                logger.warning("Channel layer accepts writes again")
+            self._refused = False
+        for delivered, (_, _, result, _) in zip(results, batch, strict=False):
+            if not result.called:
+                result.callback(delivered)
 
     # -- reading replies -------------------------------------------------------------------
 
@@ -148,6 +212,12 @@ class LayerIO:
         except Exception as exc:
             if self.healthy:
                 logger.error("Error trying to receive messages: %s (retrying until the layer is back)", exc)
+                self.healthy = False
+                if self.on_outage is not None:
+                    try:
+                        self.on_outage()
+                    except Exception:
+                        logger.exception("Error handling the start of a channel-layer outage")
             self.healthy = False
             await asyncio.sleep(self._backoff)
             self._backoff = min(self._backoff * 2, _MAX_BACKOFF)

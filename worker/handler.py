@@ -29,7 +29,7 @@ from django.core import signals
 from django.core.handlers import base
 from django.urls import set_script_prefix
 
-from channellayer import BaseChannelLayer, ChannelFull, MemoryChannelLayer
+from channellayer import BaseChannelLayer, ChannelFull, ChannelPaused, MemoryChannelLayer
 
 from .exceptions import RequestAborted, RequestTimeout, ResponseLater
 from .request import AsgiRequest
@@ -212,9 +212,11 @@ class ViewConsumer:
                 else:
                     message.reply_channel.send(reply, immediately=True)
                 return True
-            except full_error:
+            except full_error as exc:
                 now = time.monotonic()
-                if windowed and now >= window_until:
+                if isinstance(exc, ChannelPaused):  # the client is not reading: wait for it, do not fall back
+                    window_until = now + self.stream_window_wait
+                elif windowed and now >= window_until:
                     windowed, pause, longest = False, 0.01, 0.5
                     continue
                 remaining = deadline - now

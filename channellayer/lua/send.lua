@@ -3,8 +3,12 @@
 -- KEYS[3]  <stats>channel:messages_count            KEYS[4]  <stats>channel:channel_full_count
 -- KEYS[5]  <stats>#global#:messages_count           KEYS[6]  <stats>#global#:channel_full_count
 -- ARGV[1]  payload   ARGV[2] expiry (s)   ARGV[3] capacity   ARGV[4] channel stats TTL   ARGV[5] global stats TTL
--- Returns 1 when queued, 0 when the list already holds `capacity` entries.
+-- KEYS[7]  optional: a flow key (prefix .. ':flow:' .. channel); while it exists nothing is queued
+-- Returns 1 when queued, 0 when the list already holds `capacity` entries, -1 when the flow key is set.
 local expiry = tonumber(ARGV[2])
+if KEYS[7] and redis.call('EXISTS', KEYS[7]) == 1 then
+    return -1
+end
 if redis.call('LLEN', KEYS[2]) >= tonumber(ARGV[3]) then
     redis.call('INCR', KEYS[4])
     redis.call('EXPIRE', KEYS[4], ARGV[4])

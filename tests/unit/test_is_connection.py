@@ -25,6 +25,7 @@ class SyncIO:
     def __init__(self, layer, down=False):
         self.layer = layer
         self.down = down
+        self.paused = []
 
     def send(self, channel, message):
         if self.down:
@@ -37,6 +38,10 @@ class SyncIO:
 
     def new_channel(self, pattern):
         return succeed(self.layer.new_channel(pattern))
+
+    def pause(self, channel, paused):
+        self.paused.append((channel, paused))
+        return succeed(None)
 
 
 class Harness:
@@ -199,6 +204,29 @@ def test_slow_reader_is_dropped_past_the_write_buffer_limit():
     assert transport.disconnecting
     conn.connectionLost(None)
     assert h.next("http.disconnect")["reply_channel"] == reply
+
+
+def test_stream_to_a_client_that_stops_reading_is_paused_then_resumed():
+    """Past 1 MiB waiting for a non-reading client the stream is paused (once); resuming or finishing clears it."""
+    h = Harness()
+    conn, transport = h.connect()
+    conn.dataReceived(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n")
+    reply = h.next("http.request")["reply_channel"]
+    h.ctx.dispatch(reply, {"status": 200, "content": b"x" * 1000, "more_content": True})
+    conn.pauseProducing()
+    h.ctx.dispatch(reply, {"content": b"x" * (512 * 1024), "more_content": True})
+    assert h.io.paused == []
+    for _ in range(3):
+        h.ctx.dispatch(reply, {"content": b"x" * (512 * 1024), "more_content": True})
+    assert h.io.paused == [(reply, True)]
+    conn.resumeProducing()
+    assert h.io.paused == [(reply, True), (reply, False)]
+    conn.pauseProducing()
+    for _ in range(3):
+        h.ctx.dispatch(reply, {"content": b"x" * (512 * 1024), "more_content": True})
+    h.ctx.dispatch(reply, {"content": b"", "more_content": False})
+    assert h.io.paused == [(reply, True), (reply, False), (reply, True), (reply, False)]
+    assert not transport.disconnecting
 
 
 def test_client_gone_sends_http_disconnect():

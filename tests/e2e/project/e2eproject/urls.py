@@ -7,6 +7,7 @@ urlpatterns = [
     url(r"^session/set/$", views.session_set),
     url(r"^session/get/$", views.session_get),
     url(r"^stream/$", views.stream),
+    url(r"^stream/mb/$", views.stream_mb),
     url(r"^upload/$", views.upload),
     url(r"^big/$", views.big),
 ]

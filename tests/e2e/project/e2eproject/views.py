@@ -35,6 +35,13 @@ def stream(request):
     return StreamingHttpResponse(parts(), content_type="text/plain")
 
 
+def stream_mb(request):
+    """``?mb=N``: N MiB streamed in 512 KiB parts (flow-control tests)."""
+    part = b"z" * (512 * 1024)
+    return StreamingHttpResponse((part for _ in range(2 * int(request.GET.get("mb", "1")))),
+                                 content_type="application/octet-stream")
+
+
 def upload(request):
     body = request.body
     return _json({"length": len(body), "sha256": hashlib.sha256(body).hexdigest()})
