@@ -25,9 +25,11 @@ from .config import Config
 from .connection import Connection
 from .context import Context
 from .endpoints import endpoint_from_string
+from .exchange import Exchange
 from .http2 import H2_AVAILABLE
 from .layerio import LayerIO
-from .websocket import RECEIVE_ENVELOPE
+from .lifecycle import HttpState, WsState
+from .websocket import RECEIVE_ENVELOPE, WebSocket
 
 __all__ = ["ConnectionFactory", "Server"]
 
@@ -69,7 +71,7 @@ class Server:
         self.layer = layer
         self.reactor = reactor
         self.ctx: Context
-        self.io = LayerIO(layer, "", self._dispatch)
+        self.io = LayerIO(layer, "", self._dispatch, on_outage=self._layer_down)
         limit = getattr(getattr(layer, "codec", None), "max_message_size", None)
         self.ctx = Context(config, reactor, self.io, group_expiry=getattr(layer, "group_expiry", 86400),
                            access_log=AccessLog(access_stream) if access_stream is not None else None,
@@ -86,6 +88,26 @@ class Server:
 
     def _dispatch(self, channel: str, message: dict[str, Any]) -> None:
         self.ctx.dispatch(channel, message)
+
+    def _layer_down(self) -> None:
+        """The reply reader lost the layer: what waits for a reply gets its answer now, not at a timeout.
+
+        A Redis that went away took the replies queued for us (and the group memberships) with it,
+        so an HTTP request still awaiting its response is answered 503 (Retry-After) and an open
+        WebSocket is closed with 1011: its client reconnects, and its connect consumer runs again
+        (rejoining its groups) once the layer is back. Responses already streaming are left alone.
+        """
+        failed = closed = 0
+        for target in list(self.ctx.replies.values()):
+            if isinstance(target, Exchange) and target.state == HttpState.AWAITING_RESPONSE:
+                target.fail(503, "Channel layer unavailable.", [(b"Retry-After", b"1")])
+                failed += 1
+            elif isinstance(target, WebSocket) and target.state == WsState.OPEN:
+                target.close(1011, "Channel layer unavailable")
+                closed += 1
+        if failed or closed:
+            logger.warning("Channel layer lost: answered %d waiting request(s) with 503, closed %d WebSocket(s) "
+                           "with 1011", failed, closed)
 
     def listen(self) -> Deferred[list[Any]]:
         """Listen on every configured endpoint; fires with the listening ports."""
