@@ -22,7 +22,6 @@ SCENARIOS = [
     ("Channel layer: ours vs asgi_redis 1.4.3", "bench.channel_layer"),
     ("Interface server: ours vs Daphne 1.4.2", "bench.interface_server"),
     ("Fault suite (figures also in docs/reliability.md)", "bench.faults"),
-    ("Fault suite (figures also in docs/reliability.md)", "bench.faults"),
     ("Full stack: HTTP — ours vs legacy vs gunicorn vs Daphne 4 + Channels 4 vs uvicorn", "bench.fullstack.http"),
     ("Full stack: WebSocket echo", "bench.fullstack.websocket"),
     ("Full stack: broadcast", "bench.fullstack.broadcast"),
