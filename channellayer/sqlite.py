@@ -50,9 +50,10 @@ Row = tuple[int, str, float, float, bytes]  # id, channel, sent, expires, payloa
 
 _INSERT = "INSERT INTO messages (channel, sent, expires, payload) VALUES (?, ?, ?, ?)"
 # One statement: insert only if the list holds fewer than ``capacity`` live messages (counting stops there).
+# Plain "?" only: Python 3.12 deprecates numbered ones ("?1") with a sequence of parameters, 3.14 refuses them.
 _INSERT_IF_ROOM = (
-    "INSERT INTO messages (channel, sent, expires, payload) SELECT ?1, ?2, ?3, ?4 WHERE "
-    "(SELECT count(*) FROM (SELECT 1 FROM messages WHERE channel = ?1 AND expires > ?2 LIMIT ?5)) < ?5"
+    "INSERT INTO messages (channel, sent, expires, payload) SELECT ?, ?, ?, ? WHERE "
+    "(SELECT count(*) FROM (SELECT 1 FROM messages WHERE channel = ? AND expires > ? LIMIT ?)) < ?"
 )
 _LIVE = "SELECT count(*) FROM (SELECT 1 FROM messages WHERE channel = ? AND expires > ? LIMIT ?)"
 _COUNT = (
@@ -70,9 +71,9 @@ def _marks(count: int) -> str:
 def _head_query(count: int) -> str:
     """SQL for the id of the oldest live message over ``count`` lists (params: now, *names)."""
     if count == 1:
-        return "SELECT (SELECT id FROM messages WHERE channel = ?2 AND expires > ?1 ORDER BY id LIMIT 1)"
-    names = ", ".join(f"(?{index + 2})" for index in range(count))
-    return ("SELECT min((SELECT m.id FROM messages AS m WHERE m.channel = n.column1 AND m.expires > ?1 "
+        return "SELECT (SELECT id FROM messages WHERE expires > ? AND channel = ? ORDER BY id LIMIT 1)"
+    names = ", ".join("(?)" for _ in range(count))
+    return ("SELECT min((SELECT m.id FROM messages AS m WHERE m.channel = n.column1 AND m.expires > ? "
             f"ORDER BY m.id LIMIT 1)) FROM (VALUES {names}) AS n")
 
 
@@ -115,7 +116,8 @@ class SQLiteChannelLayer(BaseChannelLayer):
         """Append ``payloads`` to ``target`` if it has fewer than ``capacity`` live messages."""
         expires = now + self.expiry
         if len(payloads) == 1:
-            return conn.execute(_INSERT_IF_ROOM, (target, now, expires, payloads[0], capacity)).rowcount == 1
+            params = (target, now, expires, payloads[0], target, now, capacity, capacity)
+            return conn.execute(_INSERT_IF_ROOM, params).rowcount == 1
         if conn.execute(_LIVE, (target, now, capacity)).fetchone()[0] >= capacity:
             return False
         conn.executemany(_INSERT, [(target, now, expires, payload) for payload in payloads])
