@@ -235,15 +235,25 @@ class RequestParser:
 
     def feed(self, data: bytes) -> list[Event]:
         """Add ``data`` and return the events it completes; raise ProtocolError on refused input."""
+        events: list[Event] = []
+        if self._state == _LENGTH and data and self._offset == len(self._buffer):
+            # An upload's common case: the whole feed is body, handed on as it came (no copy).
+            take = min(len(data), self._remaining)
+            self._body = [data if take == len(data) else data[:take]]
+            self._remaining -= take
+            data = data[take:]
+            if not self._remaining:
+                self._finish(events)
         if self._offset:  # one compaction per feed: drop what earlier calls consumed
             buffer = self._buffer
             del buffer[:self._offset]  # CPython moves the start of a bytearray: no copy
             self._rebase(buffer)
-        if self._buffer is _EMPTY:
+        if not data:
+            pass
+        elif self._buffer is _EMPTY:
             self._buffer = bytearray(data)
         else:
             self._buffer += data
-        events: list[Event] = []
         while self._step(events):
             pass
         self._flush_body(events)

@@ -375,7 +375,7 @@ def test_consumed_buffer_is_released():
     """Once a request is consumed the parser holds no buffer (an idle keep-alive socket keeps no bytes)."""
     parser = RequestParser()
     parser.feed(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n" + b"a" * 5000)
-    assert parser.buffered_size == 0 and parser._buffer == bytearray()
+    assert parser.buffered_size == 0 and parser._buffer is RequestParser()._buffer  # the shared empty one
     other = RequestParser()  # idle parsers share one empty buffer, which feeding never writes into
     other.feed(b"GET / HTTP/1.1\r\nHo")
     assert parser._buffer == bytearray() and other.buffered == b"GET / HTTP/1.1\r\nHo"
@@ -425,3 +425,13 @@ def test_as_strict_as_llhttp():
         if theirs.startswith("400") and expected != "ok":
             assert mine[:3] in ("400", "431", "505"), (label, mine, theirs)
         assert mine.split()[0] == expected, (label, mine)
+
+
+def test_body_feeds_are_handed_on_without_copying():
+    """With a Content-Length, a feed that is all body comes out as the very same bytes object (no copy)."""
+    parser = RequestParser()
+    parser.feed(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n")
+    piece = b"abcdef"
+    assert parser.feed(piece)[0] is piece
+    assert parser.feed(b"ghijGET") == [b"ghij", END]
+    assert parser.buffered == b"GET"
