@@ -19,11 +19,13 @@ registration or the receiver's pop sees the message, so no wake-up is lost. A wo
 first (a WAL read takes no lock), so the losers of a race do not queue for the write lock. The
 socket and its registration are kept between receives on the same channels (``WaiterPool``).
 
-**The event loop never waits on SQLite.** Every statement the asyncio extension needs — pops,
-waiter registration, sends, group sends, upkeep — runs on one dedicated thread per layer (per
-process), in submission order; the loop only waits on the wake-up socket (``add_reader``) and on
-futures. A receive cancelled while its pop runs puts the popped row back, with its id, so its
-place in the queue is kept and nothing is lost.
+**The event loop never waits on SQLite.** Each statement of the asyncio extension (pops, waiter
+registration, sends, group sends) is first tried on a connection that cannot wait (``busy_timeout``
+0, no checkpoints: :meth:`Store.instant`). If another process holds the write lock it fails at once
+having done nothing, and runs again on the layer's own thread (one per layer and process, in
+submission order), which may wait; so does the idle upkeep. The loop only ever waits on the
+wake-up socket (``add_reader``) and on futures. A receive cancelled while its pop runs on that
+thread puts the popped row back with its id, so it keeps its place and nothing is lost.
 """
 
 from __future__ import annotations
@@ -248,7 +250,7 @@ class SQLiteChannelLayer(BaseChannelLayer):
             return None
         return popped[1], popped[4]
 
-    # -- the asyncio extension: everything on the layer's own thread ------------------------
+    # -- the asyncio extension: on the loop when it cannot wait, else on the layer's thread --
 
     def _submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
         with self._executor_lock:
