@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -64,9 +65,16 @@ class Supervisor:
         return (self.dir / "log" / "supervisord.log").read_text()
 
 
+def ensure_supervisor() -> None:
+    """supervisord from PyPI in this venv (the test extra has it; installed here when it is missing)."""
+    if not (VENV_BIN / "supervisord").exists():
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "supervisor>=4.2"], check=True, timeout=600)
+
+
 @pytest.fixture(scope="module")
 def supervisor(redis_server, tmp_path_factory) -> Iterator[Supervisor]:
     """supervisord running the shipped file (paths, port, user and Redis swapped for this machine's)."""
+    ensure_supervisor()
     base = tmp_path_factory.mktemp("supervisor")
     (base / "run").mkdir()
     (base / "log").mkdir()
