@@ -10,7 +10,9 @@ is known, ``Transfer-Encoding: chunked`` on HTTP/1.1 otherwise, or close-delimit
 
 from __future__ import annotations
 
+import functools
 import html
+import time
 from email.utils import formatdate
 
 from twisted.web.http import RESPONSES
@@ -29,6 +31,25 @@ def reason_phrase(status: int) -> bytes:
     return RESPONSES.get(status, b"Unknown Status")
 
 
+@functools.lru_cache(maxsize=1024)
+def _canonical(name: bytes) -> bytes:
+    """Twisted's canonical capitalisation of a header name (``content-md5`` -> ``Content-MD5``), cached."""
+    table = Headers()
+    table.addRawHeader(name, b"")
+    return next(iter(table.getAllRawHeaders()))[0]
+
+
+def _date() -> bytes:
+    """The ``Date`` header value, formatted once per second."""
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache[:] = [now, formatdate(now, usegmt=True).encode("ascii")]
+    return _date_cache[1]
+
+
+_date_cache: list = [0, b""]
+
+
 def response_head(
     http_version: str,
     status: int,
@@ -45,30 +66,37 @@ def response_head(
     chunked and a streamed HTTP/1.0 response ends the connection.
     """
     status_line = b"HTTP/" + http_version.encode("ascii") + b" " + str(status).encode("ascii") + b" " + reason_phrase(status)
-    table = Headers()
+    # As Twisted's Headers did for Daphne: canonical names, repeats grouped under the first occurrence.
+    table: dict[bytes, tuple[bytes, list[bytes]]] = {}
     for name, value in headers:
-        if name.lower() not in (b"transfer-encoding", b"connection", b"keep-alive"):  # framing is ours to decide
-            table.addRawHeader(name, value)
+        lower = name.lower()
+        if lower in (b"transfer-encoding", b"connection", b"keep-alive"):  # framing is ours to decide
+            continue
+        entry = table.get(lower)
+        if entry is None:
+            table[lower] = (_canonical(name), [value])
+        else:
+            entry[1].append(value)
     chunked = False
-    if status in NO_BODY_STATUSES or table.hasHeader(b"content-length"):
+    if status in NO_BODY_STATUSES or b"content-length" in table:
         pass
     elif body_length is not None:
-        table.addRawHeader(b"Content-Length", str(body_length).encode("ascii"))
+        table[b"content-length"] = (b"Content-Length", [str(body_length).encode("ascii")])
     elif http_version == "1.1" and not head_request:
-        table.addRawHeader(b"Transfer-Encoding", b"chunked")
+        table[b"transfer-encoding"] = (b"Transfer-Encoding", [b"chunked"])
         chunked = True
     elif not head_request:
         keep_alive = False
-    if not table.hasHeader(b"server"):
-        table.addRawHeader(b"Server", SERVER_NAME)
-    if not table.hasHeader(b"date"):
-        table.addRawHeader(b"Date", formatdate(usegmt=True).encode("ascii"))
+    if b"server" not in table:
+        table[b"server"] = (b"Server", [SERVER_NAME])
+    if b"date" not in table:
+        table[b"date"] = (b"Date", [_date()])
     lines = [status_line]
     if http_version == "1.0" and keep_alive:
         lines.append(b"Connection: keep-alive")
     elif http_version == "1.1" and not keep_alive:
         lines.append(b"Connection: close")
-    lines.extend(name + b": " + value for name, values in table.getAllRawHeaders() for value in values)
+    lines.extend(name + b": " + value for name, values in table.values() for value in values)
     return b"\r\n".join(lines) + b"\r\n\r\n", chunked, keep_alive
 
 

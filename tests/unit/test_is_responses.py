@@ -70,3 +70,22 @@ def test_access_log_line():
     assert format_entry(["127.0.0.1", 38222], "GET /", 200, 5, when) == \
         '127.0.0.1:38222 - - [21/Nov/2026:09:55:45] "GET /" 200 5\n'
     assert format_entry(None, "WSCONNECT /ws", when=when) == 'None - - [21/Nov/2026:09:55:45] "WSCONNECT /ws" - -\n'
+
+
+def test_header_names_canonical_as_twisted_and_repeats_grouped():
+    """Names get Twisted's capitalisation (as Daphne sent them) and a repeated name is grouped under its first use."""
+    head, _, _ = response_head("1.1", 200, [(b"content-md5", b"a"), (b"x-frame-options", b"DENY"),
+                                            (b"SET-COOKIE", b"a=1"), (b"www-authenticate", b"x"),
+                                            (b"Set-Cookie", b"b=2"), (b"etag", b"e")],
+                               body_length=0, keep_alive=True)
+    lines = head.split(b"\r\n")[1:-2]
+    assert lines[:6] == [b"Content-MD5: a", b"X-Frame-Options: DENY", b"Set-Cookie: a=1", b"Set-Cookie: b=2",
+                         b"WWW-Authenticate: x", b"ETag: e"]
+
+
+def test_date_header_is_current():
+    """The Date header (formatted at most once a second) is today's HTTP date."""
+    head, _, _ = response_head("1.1", 200, [], body_length=0, keep_alive=True)
+    date = next(line for line in head.split(b"\r\n") if line.startswith(b"Date: "))[6:].decode()
+    sent = datetime.datetime.strptime(date, "%a, %d %b %Y %H:%M:%S GMT").replace(tzinfo=datetime.timezone.utc)
+    assert abs((datetime.datetime.now(datetime.timezone.utc) - sent).total_seconds()) < 3
