@@ -55,7 +55,7 @@ PROFILE = (
             abandoned=5000, settle=3.0)
     if LONG else
     Profile(outage=2.0, http_clients=4, ws_clients=4, slowloris=100, slow_readers=20, stalled_uploads=40,
-            abandoned=500, settle=1.0)
+            abandoned=500, settle=0.7)
 )
 
 
@@ -126,6 +126,7 @@ class Outcome:
     started: float  # time.monotonic() when sent
     latency: float
     result: str  # "200", "503", "close 1011", "error ConnectionError", ...
+    client: str = ""  # the load thread's name
 
 
 @dataclass
@@ -158,9 +159,16 @@ class Load:
         assert not hung, f"load clients hung: {hung}; last outcomes {self.outcomes[-5:]}"
         return self.outcomes
 
+    def all_served_since(self, moment: float) -> bool:
+        """Whether every client thread has had a success for a request sent after ``moment``."""
+        with self._lock:
+            served = {o.client for o in self.outcomes if o.started >= moment and o.result in ("200", "echo")}
+        return len(served) >= len(self._threads)
+
     def _add(self, kind: str, started: float, result: str) -> None:
         with self._lock:
-            self.outcomes.append(Outcome(kind, started, time.monotonic() - started, result))
+            self.outcomes.append(Outcome(kind, started, time.monotonic() - started, result,
+                                         threading.current_thread().name))
 
     def _http(self) -> None:
         session = requests.Session()

@@ -38,10 +38,13 @@ def test_redis_outage_under_load(own_redis, fault):
             else:
                 own_redis.resume()
             ended = time.monotonic()
-            # Workers retry with a backoff of up to 5 s: give them that to come back, then measure.
-            time.sleep(6.0 if PROFILE.outage > 2 else 4.0)
+            # Workers retry with a backoff of up to 5 s: wait until every client has been served
+            # again (at most 8 s), then measure a steady window.
+            deadline = ended + 8.0
+            while time.monotonic() < deadline and not load.all_served_since(ended):
+                time.sleep(0.1)
             steady = time.monotonic()
-            time.sleep(PROFILE.settle + 1)
+            time.sleep(PROFILE.settle + 0.5)
         finally:
             outcomes = load.stop()
         assert stack.all_alive() == []
