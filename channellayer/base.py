@@ -21,9 +21,11 @@ Backends implement ``_push``, ``_push_many``, ``_pop``, ``_exists``, ``_group_ad
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import string
+import time
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
@@ -230,6 +232,56 @@ class BaseChannelLayer:
 
     def channel_statistics(self, channel: str) -> dict[str, int | float]:
         return self._channel_statistics(non_local_name(check_channel_name(channel, receive=True)))
+
+    # -- operations: channel depths and process announcements (docs/operations.md) -------
+
+    def channel_depths(self, channels: Sequence[str]) -> dict[str, dict[str, float | None]]:
+        """``{channel: {"depth": queued messages, "oldest_age": seconds or None}}`` for each of ``channels``.
+
+        For the status view and its metrics. This default asks :meth:`channel_statistics` once per
+        channel; backends answer in fewer round trips.
+        """
+        depths: dict[str, dict[str, float | None]] = {}
+        for channel in channels:
+            stats = self.channel_statistics(channel)
+            age = stats.get("messages_max_age")
+            depths[channel] = {"depth": stats.get("messages_pending", 0),
+                               "oldest_age": None if age is None else float(age)}
+        return depths
+
+    def announce(self, kind: str, ident: str, info: Mapping[str, Any], ttl: float) -> None:
+        """Publish a heartbeat of one process (``kind`` "worker" or "interface"), visible for ``ttl`` seconds.
+
+        ``info`` must be JSON-serialisable; a later announce of the same ``(kind, ident)`` replaces it.
+        The default keeps announcements in this layer object (enough for the in-process memory layer).
+        """
+        if not kind or not ident or ":" in kind:
+            raise ValueError(f"announce needs a kind without ':' and an ident, not {kind!r}, {ident!r}")
+        _positive("ttl", ttl, float)
+        self._announce(kind, ident, json.dumps(dict(info), sort_keys=True), float(ttl))
+
+    def announcements(self) -> list[dict[str, Any]]:
+        """Every live announcement: its ``info`` plus ``kind`` and ``ident``, sorted by kind and ident."""
+        found = []
+        for kind, ident, text in self._announcements():
+            try:
+                info = json.loads(text)
+            except ValueError:
+                continue  # a foreign or damaged entry is not ours to report
+            if isinstance(info, dict):
+                found.append({**info, "kind": kind, "ident": ident})
+        return sorted(found, key=lambda entry: (entry["kind"], entry["ident"]))
+
+    def _announce(self, kind: str, ident: str, info: str, ttl: float) -> None:
+        board = self.__dict__.setdefault("_announced", {})
+        board[(kind, ident)] = (time.monotonic() + ttl, info)
+
+    def _announcements(self) -> list[tuple[str, str, str]]:
+        board = self.__dict__.get("_announced", {})
+        now = time.monotonic()
+        for key in [key for key, (expires, _) in board.items() if expires <= now]:
+            del board[key]
+        return [(kind, ident, info) for (kind, ident), (_, info) in board.items()]
 
     def close(self) -> None:
         """Release connections and files; the layer must not be used afterwards."""

@@ -37,6 +37,7 @@ from redis.retry import Retry
 
 from .base import BaseChannelLayer, Prepared
 from .errors import BackendFull, BackendUnavailable, ChannelFull, ChannelPaused
+from .names import check_channel_name, non_local_name
 from .redis_async import AsyncRedisOps
 
 __all__ = ["RedisChannelLayer", "consistent_hash", "parse_hosts"]
@@ -489,6 +490,79 @@ class RedisChannelLayer(BaseChannelLayer):
             totals["messages_count"] += int(sent or 0)
             totals["channel_full_count"] += int(full or 0)
         return totals
+
+    def channel_depths(self, channels: Sequence[str]) -> dict[str, dict[str, float | None]]:
+        """Per shard, two pipelined round trips for all ``channels``: LLEN + LINDEX 0, then PTTL of the heads.
+
+        The oldest message is the head of a list; its age is ``expiry`` minus its key's remaining
+        time to live. Each channel's entry also carries ``shards``, its depth on each shard.
+        """
+        targets = {channel: non_local_name(check_channel_name(channel, receive=True)) for channel in channels}
+        depths: dict[str, dict[str, Any]] = {
+            channel: {"depth": 0, "oldest_age": None, "shards": [0] * self.ring_size} for channel in channels}
+        for index in range(self.ring_size):
+            wanted = [channel for channel in channels
+                      if not self._hashed(targets[channel]) or self._shard_of(targets[channel]) == index]
+            if not wanted:
+                continue
+
+            def run(client: redis.Redis, wanted: list[str] = wanted) -> list[tuple[int, int]]:
+                pipe = client.pipeline(transaction=False)
+                for channel in wanted:
+                    pipe.llen(self.prefix + targets[channel])
+                    pipe.lindex(self.prefix + targets[channel], 0)
+                replies = pipe.execute()
+                lengths, heads = replies[0::2], replies[1::2]
+                pipe = client.pipeline(transaction=False)
+                for head in heads:
+                    if head:
+                        pipe.pttl(head)
+                ttls = iter(pipe.execute() if any(heads) else [])
+                return [(length, next(ttls) if head else -2) for length, head in zip(lengths, heads, strict=True)]
+
+            for channel, (length, ttl) in zip(wanted, self._call(index, run), strict=True):
+                entry = depths[channel]
+                entry["depth"] += length
+                entry["shards"][index] = length
+                if ttl >= 0:
+                    age = max(0.0, self.expiry - ttl / 1000)
+                    entry["oldest_age"] = max(entry["oldest_age"] or 0.0, age)
+        return depths
+
+    def _status_index(self) -> str:
+        return f"{self.prefix}:status"
+
+    def _announce(self, kind: str, ident: str, info: str, ttl: float) -> None:
+        # One key per process (its TTL is the heartbeat's life) and an index scored by expiry, so the
+        # reader needs neither KEYS nor SCAN; both live on shard 0. asgi_redis never uses "<prefix>:status".
+        member = f"{kind}:{ident}"
+        expires = time.time() + ttl
+
+        def run(client: redis.Redis) -> None:
+            pipe = client.pipeline(transaction=False)
+            pipe.set(f"{self._status_index()}:{member}", info, px=max(1, int(ttl * 1000)))
+            pipe.zadd(self._status_index(), {member: expires})
+            pipe.zremrangebyscore(self._status_index(), "-inf", time.time())
+            pipe.expire(self._status_index(), 86400)  # stale members go at the next announce
+            pipe.execute()
+
+        self._call(0, run)
+
+    def _announcements(self) -> list[tuple[str, str, str]]:
+        def run(client: redis.Redis) -> list[tuple[str, str, str]]:
+            members = [m.decode() if isinstance(m, bytes) else str(m)
+                       for m in client.zrangebyscore(self._status_index(), time.time(), "+inf")]
+            if not members:
+                return []
+            values = client.mget([f"{self._status_index()}:{member}" for member in members])
+            found = []
+            for member, value in zip(members, values, strict=True):
+                if value is not None:
+                    kind, _, ident = member.partition(":")
+                    found.append((kind, ident, value.decode() if isinstance(value, bytes) else str(value)))
+            return found
+
+        return self._call(0, run)
 
     def _channel_statistics(self, target: str) -> dict[str, int | float]:
         shards = [self._shard_of(target)] if self._hashed(target) else range(self.ring_size)

@@ -42,6 +42,7 @@ from typing import Any, TypeVar
 
 from .base import BaseChannelLayer, Prepared, Received
 from .errors import BackendUnavailable, ChannelFull
+from .names import check_channel_name, non_local_name
 from .sqlite_store import GLOBAL_STATS_NAME, Store, WouldWait
 from .sqlite_wake import Waiter, WaiterPool, Waker, wake_directory
 
@@ -64,6 +65,11 @@ _COUNT = (
     "channel_full_count = channel_full_count + excluded.channel_full_count, updated = excluded.updated"
 )
 _RETURNING = " RETURNING id, channel, sent, expires, payload"
+
+
+#: Heartbeats of workers and interface servers (see ``announce``), made on first use.
+_STATUS_TABLE = ("CREATE TABLE IF NOT EXISTS status (kind TEXT NOT NULL, ident TEXT NOT NULL, info TEXT NOT NULL, "
+                 "expires REAL NOT NULL, PRIMARY KEY (kind, ident)) WITHOUT ROWID")
 
 
 def _marks(count: int) -> str:
@@ -394,6 +400,46 @@ class SQLiteChannelLayer(BaseChannelLayer):
             if pending:
                 stats["messages_max_age"] = max(0.0, now - oldest)
             return stats
+
+        return self._store.transaction(work, write=False)
+
+    def channel_depths(self, channels: Sequence[str]) -> dict[str, dict[str, float | None]]:
+        """One read of the channel index for all ``channels``: live messages and the oldest one's send time."""
+        targets = {channel: non_local_name(check_channel_name(channel, receive=True)) for channel in channels}
+        names = sorted(set(targets.values()))
+
+        def work(conn: sqlite3.Connection) -> dict[str, tuple[int, float]]:
+            if not names:
+                return {}
+            rows = conn.execute(
+                f"SELECT channel, count(*), min(sent) FROM messages WHERE channel IN ({_marks(len(names))}) "
+                "AND expires > ? GROUP BY channel", (*names, time.time())).fetchall()
+            return {str(name): (int(count), float(oldest)) for name, count, oldest in rows}
+
+        found = self._store.transaction(work, write=False)
+        now = time.time()
+        depths: dict[str, dict[str, float | None]] = {}
+        for channel, target in targets.items():
+            count, oldest = found.get(target, (0, now))
+            depths[channel] = {"depth": count, "oldest_age": max(0.0, now - oldest) if count else None}
+        return depths
+
+    def _announce(self, kind: str, ident: str, info: str, ttl: float) -> None:
+        # Its own table, made on first use, so files of older versions need no migration.
+        def work(conn: sqlite3.Connection) -> None:
+            conn.execute(_STATUS_TABLE)
+            conn.execute("DELETE FROM status WHERE expires <= ?", (time.time(),))
+            conn.execute("INSERT OR REPLACE INTO status (kind, ident, info, expires) VALUES (?, ?, ?, ?)",
+                         (kind, ident, info, time.time() + ttl))
+
+        self._store.transaction(work)
+
+    def _announcements(self) -> list[tuple[str, str, str]]:
+        def work(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
+            if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'status'").fetchone() is None:
+                return []
+            rows = conn.execute("SELECT kind, ident, info FROM status WHERE expires > ?", (time.time(),))
+            return [(str(kind), str(ident), str(info)) for kind, ident, info in rows]
 
         return self._store.transaction(work, write=False)
 

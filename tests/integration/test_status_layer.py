@@ -1,0 +1,73 @@
+"""Channel depths and announcements of every backend (real redis-server ring, a real SQLite file)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from channellayer import get_channel_layer
+
+
+@pytest.fixture(params=["redis-ring", "sqlite", "memory"])
+def layer(request, tmp_path):
+    if request.param == "redis-ring":
+        ring = request.getfixturevalue("redis_ring")
+        made = get_channel_layer("redis", {"hosts": [server.url for server in ring], "expiry": 60})
+    elif request.param == "sqlite":
+        made = get_channel_layer("sqlite", {"path": str(tmp_path / "layer.db"), "expiry": 60})
+    else:
+        made = get_channel_layer("memory", {"expiry": 60})
+    made.flush()
+    yield made
+    made.flush()
+    made.close()
+
+
+def test_depth_and_oldest_age(layer):
+    """channel_depths counts the queued messages of each channel and ages its oldest one."""
+    for i in range(5):
+        layer.send("http.request", {"i": i})
+    layer.send("daphne.response.abc!x", {"a": 1})
+    time.sleep(1.05)
+    layer.send("http.request", {"i": 5})
+    depths = layer.channel_depths(["http.request", "websocket.connect", "daphne.response.abc!"])
+    assert depths["http.request"]["depth"] == 6
+    assert 1.0 <= depths["http.request"]["oldest_age"] < 5
+    assert depths["websocket.connect"] == {**depths["websocket.connect"], "depth": 0, "oldest_age": None}
+    assert depths["daphne.response.abc!"]["depth"] == 1
+    layer.receive(["http.request"])
+    assert layer.channel_depths(["http.request"])["http.request"]["depth"] == 5
+
+
+def test_redis_depth_is_per_shard(redis_ring):
+    """On a ring, a normal channel's depth is the sum over shards, and each shard's share is reported."""
+    layer = get_channel_layer("redis", {"hosts": [server.url for server in redis_ring]})
+    layer.flush()
+    for i in range(7):
+        layer.send("websocket.receive", {"i": i})
+    entry = layer.channel_depths(["websocket.receive"])["websocket.receive"]
+    assert entry["depth"] == 7 and sum(entry["shards"]) == 7 and len(entry["shards"]) == 3
+    assert max(entry["shards"]) - min(entry["shards"]) <= 1  # round-robin sends
+    layer.flush()
+
+
+def test_announcements_expire(layer):
+    """An announcement is visible until its TTL runs out; a second announce replaces the first."""
+    layer.announce("worker", "h:1", {"pid": 1, "served": 0}, 1)
+    layer.announce("worker", "h:1", {"pid": 1, "served": 3}, 1)
+    layer.announce("interface", "h:2", {"pid": 2}, 30)
+    assert layer.announcements() == [
+        {"kind": "interface", "ident": "h:2", "pid": 2},
+        {"kind": "worker", "ident": "h:1", "pid": 1, "served": 3},
+    ]
+    time.sleep(1.1)
+    assert [entry["ident"] for entry in layer.announcements()] == ["h:2"]
+
+
+def test_announce_rejects_bad_arguments(layer):
+    """A kind with ':' or a non-positive TTL is a ValueError naming it."""
+    with pytest.raises(ValueError, match="kind without ':'"):
+        layer.announce("a:b", "x", {}, 5)
+    with pytest.raises(ValueError, match="ttl must be a positive number"):
+        layer.announce("worker", "x", {}, 0)
