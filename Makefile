@@ -39,11 +39,12 @@ legacy:
 # Python x Django cell (noxfile.py; interpreters from ~/.pyenv/versions), then the matrix table.
 # Fails if the suite or any supported cell fails, or a cell's interpreter is MISSING.
 test: venv redis-server chromium legacy
-	@mkdir -p .nox && rm -f .nox/report.json; status=0; \
+	@mkdir -p .nox && rm -f .nox/report.json; status=0; start=$$(date +%s); \
 	echo "$(PY) -m pytest"; $(PY) -m pytest || status=$$?; \
-	cell=$$($(PY) noxfile.py cell); \
+	seconds=$$(( $$(date +%s) - start )); cell=$$($(PY) noxfile.py cell); \
 	NOX_DEFAULT_CELL=$$cell $(VENV)/bin/nox --report .nox/report.json || true; \
-	$(PY) noxfile.py summary .nox/report.json $$cell $$status
+	$(PY) noxfile.py summary .nox/report.json $$cell $$status $$seconds; \
+	code=$$?; echo "make test: $$(( $$(date +%s) - start )) s"; exit $$code
 
 lint: venv
 	$(VENV)/bin/ruff check channellayer interfaceserver worker channels tests bench

@@ -8,7 +8,7 @@ when ``setup.py``, the cell's Django or the checkout's path changes. Interpreter
 
 ``NOX_DEFAULT_CELL=3.11-5.2`` leaves out the cell the caller already tested with the whole suite.
 ``python noxfile.py cell`` prints the running interpreter's cell.
-``python noxfile.py summary REPORT.json [DEFAULT_CELL DEFAULT_RESULT]`` prints one line per cell
+``python noxfile.py summary REPORT.json [DEFAULT_CELL DEFAULT_RESULT DEFAULT_SECONDS]`` prints one line per cell
 (nox's ``--report`` file as input) and exits non-zero unless every supported cell passed: a cell
 whose interpreter is missing is MISSING, never passed.
 """
@@ -26,14 +26,22 @@ PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 DJANGOS = ["4.2", "5.2", "6.0", "6.1"]
 # Django 6.x declares python_requires >= 3.12: pip cannot install it on 3.10/3.11.
 DJANGO_MIN_PYTHON = {"6.0": (3, 12), "6.1": (3, 12)}
-# The fast part, chosen to fit CI's budget (11 cells; measured ~400 s for unit + all integration on one
-# cell against ~60 s for this): every unit test, the integration tests that run real interface-server
-# and worker processes over Redis through Django (HTTP views, WebSockets, runworker), and 1.1.8's suite.
+# The fast part, chosen to fit CI's budget (11 cells): every unit test (~25 s), the integration tests
+# that run the real interface server over Redis (HTTP ~13 s, WebSocket ~9 s), the runworker process
+# tests that are not timing waits (~12 s of the file's ~36 s), and 1.1.8's suite (~10 s). Measured on
+# one cell with everything in tests/unit and tests/integration: ~400 s, too much to repeat 11 times.
+_RUNWORKER = "tests/integration/test_worker_runworker.py::"
 FAST_PART = [
     "tests/unit",
     "tests/integration/test_is_http.py",
     "tests/integration/test_is_websocket.py",
-    "tests/integration/test_worker_runworker.py",
+    _RUNWORKER + "test_refuses_in_memory_layer",
+    _RUNWORKER + "test_max_messages_exits_zero_after_that_many",
+    _RUNWORKER + "test_sigterm_with_threads_finishes_in_flight_and_flushes",
+    _RUNWORKER + "test_channel_full_on_buffered_send_drops_with_one_line_and_delivers_rest",
+    _RUNWORKER + "test_layer_option_serves_that_alias",
+    _RUNWORKER + "test_unknown_layer_alias_is_a_command_error",
+    _RUNWORKER + "test_debug_with_staticfiles_serves_static_url",
     "tests/compat/test_peer_suite.py",
 ]
 ROOT = Path(__file__).resolve().parent
@@ -70,40 +78,42 @@ def cells() -> list[tuple[str, str]]:
     return [(p, d) for p in PYTHONS for d in DJANGOS if supported(p, d)]
 
 
-def summary(report_path: str, default_cell: str | None = None, default_result: str | None = None) -> int:
+def summary(report_path: str, default_cell: str | None = None, default_result: str | None = None,
+            default_seconds: str = "") -> int:
     """Print the matrix table; return 0 only if every supported cell passed."""
-    results: dict[str, str] = {}
+    results: dict[str, tuple[str, float]] = {}
     if os.path.exists(report_path):
         with open(report_path, encoding="utf8") as f:
             for entry in json.load(f).get("sessions", []):
-                results[entry["name"]] = entry["result"]
+                results[entry["name"]] = (entry["result"], float(entry.get("duration") or 0))
     rows = []
     ok = True
     for python in PYTHONS:
         for django in DJANGOS:
             name = cell_name(python, django)
             if not supported(python, django):
-                rows.append((name, "n/a", "Django {} needs Python >= {}.{}".format(django, *DJANGO_MIN_PYTHON[django])))
+                rows.append((name, "n/a", "", "Django {} needs Python >= {}.{}".format(django, *DJANGO_MIN_PYTHON[django])))
                 continue
             if name == default_cell:
                 status = "passed" if default_result == "0" else "FAILED"
-                rows.append((name, status, "whole suite (default interpreter)"))
+                rows.append((name, status, default_seconds, "whole suite (default interpreter)"))
                 ok = ok and status == "passed"
                 continue
             if find_interpreter(python) is None:
-                rows.append((name, "MISSING", f"no python{python} on PATH or in ~/.pyenv/versions"))
+                rows.append((name, "MISSING", "", f"no python{python} on PATH or in ~/.pyenv/versions"))
                 ok = False
                 continue
-            result = results.get(session_name(python, django))
+            result, seconds = results.get(session_name(python, django), ("", 0.0))
             if result == "success":
-                rows.append((name, "passed", "fast part: " + " ".join(FAST_PART)))
+                rows.append((name, "passed", f"{seconds:.0f}", "fast part (noxfile.FAST_PART)"))
             else:
-                rows.append((name, "FAILED" if result else "NOT RUN", f"nox result: {result or 'none'}"))
+                rows.append((name, "FAILED" if result else "NOT RUN", f"{seconds:.0f}" if result else "",
+                             f"nox result: {result or 'none'}"))
                 ok = False
     print("\nPython x Django matrix")
-    print(f"{'cell':<10} {'result':<8} detail")
-    for name, status, detail in rows:
-        print(f"{name:<10} {status:<8} {detail}")
+    print(f"{'cell':<10} {'result':<8} {'seconds':>7}  detail")
+    for name, status, seconds, detail in rows:
+        print(f"{name:<10} {status:<8} {seconds:>7}  {detail}")
     print("matrix: " + ("every supported cell passed" if ok else "NOT every supported cell passed"))
     return 0 if ok else 1
 
@@ -117,11 +127,11 @@ def current_cell() -> str:
 
 if __name__ == "__main__":
     if len(sys.argv) >= 3 and sys.argv[1] == "summary":
-        sys.exit(summary(*sys.argv[2:5]))
+        sys.exit(summary(*sys.argv[2:6]))
     if sys.argv[1:] == ["cell"]:
         print(current_cell())
         sys.exit(0)
-    sys.exit("usage: python noxfile.py summary REPORT.json [DEFAULT_CELL DEFAULT_RESULT] | cell")
+    sys.exit("usage: python noxfile.py summary REPORT.json [DEFAULT_CELL DEFAULT_RESULT DEFAULT_SECONDS] | cell")
 
 import nox  # noqa: E402  (the summary above runs without nox installed)
 
@@ -129,6 +139,8 @@ nox.options.reuse_venv = "yes"
 # Outside the checkout, so CI's fresh clone reuses the cells' virtualenvs of earlier runs on this machine.
 nox.options.envdir = os.environ.get("NOX_ENVDIR", str(Path.home() / ".cache" / "channels-classic" / "nox"))
 nox.options.error_on_missing_interpreters = True
+# A missing interpreter is a MISSING cell, not something to fetch from outside PyPI.
+nox.options.download_python = "never"
 _default = os.environ.get("NOX_DEFAULT_CELL")
 nox.options.sessions = [session_name(p, d) for p, d in cells() if cell_name(p, d) != _default]
 
