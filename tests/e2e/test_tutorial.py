@@ -97,8 +97,10 @@ def test_tutorial_commands_build_and_run_the_chat(tmp_path: Path) -> None:
     # Background processes the tutorial starts are stopped by pid whatever happens.
     prelude = "set -e\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n"
     (tmp_path / "tutorial.sh").write_text(prelude + script)
-    env = {k: v for k, v in os.environ.items()
-           if k not in {"VIRTUAL_ENV", "PYTHONPATH", "DJANGO_SETTINGS_MODULE", "PYTHONHOME"} and not k.startswith("PYTEST")}
+    # Without PYTHONUNBUFFERED a command's output reaches the pipe in one write at exit, so the
+    # access-log lines of the background daphne cannot land inside one of its lines.
+    unwanted = {"VIRTUAL_ENV", "PYTHONPATH", "DJANGO_SETTINGS_MODULE", "PYTHONHOME", "PYTHONUNBUFFERED"}
+    env = {k: v for k, v in os.environ.items() if k not in unwanted and not k.startswith("PYTEST")}
     # The tutorial's python3 is the one the tests run on (the venv's base interpreter).
     base = Path(getattr(sys, "_base_executable", sys.executable)).parent
     env.update({"PATH": f"{base}:{env.get('PATH', '')}", "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
