@@ -20,6 +20,7 @@ from .registry import BACKENDS, get_channel_layer, resolve_backend
 
 if TYPE_CHECKING:
     from .redis import RedisChannelLayer
+    from .redis_cluster import RedisClusterChannelLayer
     from .sentinel import RedisSentinelChannelLayer
     from .sqlite import SQLiteChannelLayer
 
@@ -36,6 +37,7 @@ __all__ = [
     "MemoryChannelLayer",
     "MessageTooLarge",
     "RedisChannelLayer",
+    "RedisClusterChannelLayer",
     "RedisSentinelChannelLayer",
     "SQLiteChannelLayer",
     "get_channel_layer",
@@ -44,6 +46,7 @@ __all__ = [
 
 _LAZY = {
     "RedisChannelLayer": "channellayer.redis",
+    "RedisClusterChannelLayer": "channellayer.redis_cluster",
     "RedisSentinelChannelLayer": "channellayer.sentinel",
     "SQLiteChannelLayer": "channellayer.sqlite",
 }

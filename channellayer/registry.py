@@ -23,6 +23,7 @@ _MEMORY = "channellayer.memory:MemoryChannelLayer"
 _REDIS = "channellayer.redis:RedisChannelLayer"
 _SENTINEL = "channellayer.sentinel:RedisSentinelChannelLayer"
 _SQLITE = "channellayer.sqlite:SQLiteChannelLayer"
+_CLUSTER = "channellayer.redis_cluster:RedisClusterChannelLayer"
 
 #: name -> "module:Class". Legacy names map to the backend that serves the same purpose today.
 BACKENDS: dict[str, str] = {
@@ -30,6 +31,9 @@ BACKENDS: dict[str, str] = {
     "redis": _REDIS,
     "sentinel": _SENTINEL,
     "sqlite": _SQLITE,
+    "redis-cluster": _CLUSTER,
+    "channellayer.RedisClusterChannelLayer": _CLUSTER,
+    "channellayer.redis_cluster.RedisClusterChannelLayer": _CLUSTER,
     "channellayer.MemoryChannelLayer": _MEMORY,
     "channellayer.RedisChannelLayer": _REDIS,
     "channellayer.RedisSentinelChannelLayer": _SENTINEL,

@@ -1,4 +1,4 @@
-"""The conformance suite against every backend: memory, Redis (1 host, 3 shards), Sentinel, SQLite."""
+"""The conformance suite against every backend: memory, Redis (1 host, 3 shards), Sentinel, SQLite, Redis Cluster."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import pytest
 from channellayer import BaseChannelLayer, get_channel_layer
 from channellayer.conformance import ConformanceSuite
 from tests.support.processes import RedisServer, Sentinel
+from tests.support.redis_cluster import RedisClusterNodes
 
-BACKENDS = ["memory", "redis", "redis-ring", "sentinel", "sqlite"]
+BACKENDS = ["memory", "redis", "redis-ring", "sentinel", "sqlite", "redis-cluster"]
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +25,15 @@ def sentinel_setup() -> Iterator[tuple[RedisServer, Sentinel]]:
     finally:
         sentinel.stop()
         master.stop()
+
+
+@pytest.fixture(scope="module")
+def redis_cluster() -> Iterator[RedisClusterNodes]:
+    cluster = RedisClusterNodes()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture(params=BACKENDS)
@@ -45,6 +55,9 @@ def make_layer(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Callab
         elif backend == "sentinel":
             _, sentinel = request.getfixturevalue("sentinel_setup")
             layer = get_channel_layer("sentinel", {"hosts": [sentinel.address], "services": ["conformance"], **options})
+        elif backend == "redis-cluster":
+            cluster = request.getfixturevalue("redis_cluster")
+            layer = get_channel_layer("redis-cluster", {"hosts": cluster.hosts[:2], **options})
         else:
             layer = get_channel_layer("sqlite", {"path": str(tmp_path / f"{uuid.uuid4().hex}.sqlite3"), **options})
         layer.flush()

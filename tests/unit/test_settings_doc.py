@@ -60,7 +60,8 @@ def layer_options(cls: type) -> dict[str, Any]:
     return found
 
 
-LAYERS = ["MemoryChannelLayer", "RedisChannelLayer", "RedisSentinelChannelLayer", "SQLiteChannelLayer"]
+LAYERS = ["MemoryChannelLayer", "RedisChannelLayer", "RedisSentinelChannelLayer", "SQLiteChannelLayer",
+          "RedisClusterChannelLayer"]
 
 
 @pytest.mark.parametrize("name", LAYERS)
