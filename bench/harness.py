@@ -114,7 +114,7 @@ def code_state() -> str:
     """The commit measured, and the product files that differed from it (a shared checkout moves)."""
     def git(*args: str) -> str:
         done = subprocess.run(["git", *args], capture_output=True, text=True, cwd=ROOT)
-        return done.stdout.strip() if done.returncode == 0 else ""
+        return done.stdout.rstrip() if done.returncode == 0 else ""  # porcelain lines start with a space
 
     head = git("rev-parse", "--short", "HEAD") or "unknown commit"
     dirty = [line[3:] for line in git("status", "--porcelain", "--", "channellayer", "interfaceserver", "worker",

@@ -45,7 +45,7 @@ def grouped_bars(name: str, title: str, groups: Sequence[str], series: dict[str,
     plt = _pyplot()
     if plt is None:
         return _missing()
-    fig, ax = plt.subplots(figsize=(10, 4.2))
+    fig, ax = plt.subplots(figsize=(10, 4.8))
     width = 0.8 / max(len(series), 1)
     for index, (system, values) in enumerate(series.items()):
         xs = [g + (index - (len(series) - 1) / 2) * width for g in range(len(groups))]
@@ -57,7 +57,7 @@ def grouped_bars(name: str, title: str, groups: Sequence[str], series: dict[str,
     ax.set_title(title)
     if log_scale:
         ax.set_yscale("log")
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.16), frameon=False)
     ax.grid(axis="y", alpha=0.3)
     return _save(fig, name, alt)
 

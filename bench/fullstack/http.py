@@ -1,9 +1,11 @@
 """Full stack, HTTP: the hello view at 1 and 2 worker processes and 10 / 100 keep-alive connections,
 a 100 KB response and a 1 MB POST, for every system (bench/fullstack/systems.py), measured with wrk.
 
-Each round starts every system afresh at each worker count (order alternating by round), warms it
-up with 1 s of wrk, then runs each case for a fixed time (one wrk thread). Figures are medians over
-the rounds; errors are summed (socket errors + non-2xx responses).
+For each worker count, every system is started (ours and legacy with a Redis each) and warmed up
+with 1 s of wrk; then each round runs every case on every system in turn, for a fixed time (one wrk
+thread), the order of the systems rotating and alternating from case to case, so that noise on the
+shared machine lands on all of them within seconds. Figures are medians over the rounds; errors are
+summed (socket errors + non-2xx responses).
 """
 
 from __future__ import annotations
@@ -47,36 +49,59 @@ def run(ctx: Context) -> list[Table]:
     scripts = {post: wrk.script(ctx.scratch, post) for post in {c[3] for c in CASES}}
     results: dict[tuple[str, int, str, int], list[dict[str, Any]]] = {}
     redis = RedisServer()
+    launcher = Launcher(ctx, redis, redis_per_system=True)
     try:
-        launcher = Launcher(ctx, redis)
-        for round_number in range(rounds):
-            for system in order(SYSTEMS, round_number):
-                for workers in (1, 2):
-                    running = launcher.start(system, workers)
-                    try:
-                        wrk.run(running.url + "/hello/", 10, 1.0, scripts[0])  # warm-up, every worker touched
-                        for name, path, conns, post in _cases(system, workers):
-                            measure_cpu = (name, workers, conns) == CPU_CASE
-                            before = _cpu_snapshot(running, redis) if measure_cpu else {}
-                            result = wrk.run(running.url + path, conns, seconds, scripts[post])
-                            if measure_cpu:
-                                after = _cpu_snapshot(running, redis)
-                                result["cpu_ms"] = {role: (after[role] - before[role]) * 1000 / result["requests"]
-                                                    for role in after}
+        for workers in (1, 2):
+            # Every system runs at once (idle but for the one under load), so the rounds interleave case
+            # by case: machine noise lands on all systems within seconds of each other.
+            running = {}
+            try:
+                for system in SYSTEMS:
+                    running[system] = launcher.start(system, workers)
+                for system in SYSTEMS:  # warm-up, every worker touched
+                    wrk.run(running[system].url + "/hello/", 10, 1.0, scripts[0])
+                step = 0
+                for round_number in range(rounds):
+                    for name, path, conns, post in _cases("ours", workers):
+                        step += 1
+                        for system in _rotated(SYSTEMS, step):
+                            if (name, path, conns, post) not in _cases(system, workers):
+                                continue
+                            result = _measure(running[system], launcher, path, conns, seconds, scripts[post],
+                                              (name, workers, conns) == CPU_CASE)
                             results.setdefault((system, workers, name, conns), []).append(result)
                             log(f"http r{round_number} {system} w{workers} {name} c{conns}: {result['rps']:.0f} req/s "
                                 f"p50 {result['p50_ms']:.2f} p99 {result['p99_ms']:.2f} ms, {result['errors']} errors")
-                    finally:
-                        running.stop()
+            finally:
+                for started in running.values():
+                    started.stop()
     finally:
+        launcher.close()
         redis.stop()
     return [_table(results, rounds, seconds), _cpu_table(results)]
+
+
+def _rotated(systems: tuple[str, ...], step: int) -> list[str]:
+    """Every system once, starting at a different one each step, and backwards on odd steps."""
+    turn = list(systems[step % len(systems):] + systems[:step % len(systems)])
+    return order(turn, step)
+
+
+def _measure(running: Any, launcher: Launcher, path: str, conns: int, seconds: float, lua: Any,
+             measure_cpu: bool) -> dict[str, Any]:
+    redis = launcher.redis_for(running.system)
+    before = _cpu_snapshot(running, redis) if measure_cpu else {}
+    result = wrk.run(running.url + path, conns, seconds, lua)
+    if measure_cpu:
+        after = _cpu_snapshot(running, redis)
+        result["cpu_ms"] = {role: (after[role] - before[role]) * 1000 / max(result["requests"], 1) for role in after}
+    return result
 
 
 def _cpu_snapshot(running: Any, redis: RedisServer) -> dict[str, float]:
     """CPU seconds so far by role: the system's processes, Redis (layer systems), and wrk (finished children)."""
     snapshot = {role: sum(cpu_seconds(pid) for pid in pids) for role, pids in running.roles().items()}
-    if running.server is not None and redis.process is not None:
+    if running.system in ("ours", "legacy") and redis.process is not None:
         snapshot["redis"] = cpu_seconds(redis.process.pid)
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     snapshot["wrk"] = usage.ru_utime + usage.ru_stime
@@ -124,14 +149,15 @@ def _table(results: dict[tuple[str, int, str, int], list[dict[str, Any]]], round
         title="HTTP through the whole stack: hello, 100 KB response, 1 MB POST (wrk)",
         method=(f"Every system serves the same Django project (bench/fullstack/project, no middleware) on this "
                 f"machine, started by the harness. wrk, one thread, keep-alive connections, {seconds:g} s per case "
-                f"after a 1 s warm-up, {rounds} rounds with a fresh start of every system per round, order "
-                "alternating; medians over the rounds, errors summed. Workers = processes running Django "
+                f"after a 1 s warm-up; all systems of one worker count run at once (idle but for the one under load) "
+                f"and {rounds} rounds interleave them case by case, order alternating; medians over the rounds, "
+                "errors summed. Ours and legacy have a Redis each. Workers = processes running Django "
                 "(ours and legacy add one interface server and Redis; Daphne 4 runs N processes on one "
                 "inherited socket; uvicorn `--workers N`; gunicorn sync workers close the connection after "
                 "every response, as they do). The load generator shares the 2 cores. Errors: wrk's socket errors "
                 "(connect/read/write/timeout) plus non-2xx/3xx responses (status)."),
         columns=["case", "workers", "conns", "system", "req/s", "× legacy", "× gunicorn", "p50 ms", "p99 ms",
-                 "errors"],
+                 "p99 × legacy", "p99 × gunicorn", "errors"],
     )
     for name, _path, conns, _post, counts in CASES:
         for workers in counts:
@@ -143,7 +169,8 @@ def _table(results: dict[tuple[str, int, str, int], list[dict[str, Any]]], round
                     continue
                 table.rows.append([name, workers, conns, label(system), fig["rps"],
                                    ratio(fig["rps"], legacy.get("rps", 0)), ratio(fig["rps"], gunicorn.get("rps", 0)),
-                                   fig["p50"], fig["p99"], _errors(fig)])
+                                   fig["p50"], fig["p99"], ratio(fig["p99"], legacy.get("p99", 0)),
+                                   ratio(fig["p99"], gunicorn.get("p99", 0)), _errors(fig)])
     table.verdict = verdict(figures) + "\n\n" + charts.http_chart(figures, SYSTEMS)
     return table
 

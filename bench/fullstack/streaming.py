@@ -18,7 +18,7 @@ from typing import Any
 from tests.support.processes import RedisServer
 
 from ..harness import Context, Table
-from .common import label, log, med, order, percentile, target
+from .common import label, log, med, order, percentile, ratio, target
 from .systems import Launcher
 from .wsclient import HttpConn
 
@@ -92,7 +92,7 @@ def run(ctx: Context) -> list[Table]:
         method=(f"curl downloads a {megabytes} MiB StreamingHttpResponse (64 KiB parts) while a probe client makes "
                 "sequential keep-alive requests to /hello/ (5 ms apart); the probe's idle figures are 200 requests "
                 f"just before. {WORKERS} workers, {rounds} rounds, fresh servers, order alternating, medians."),
-        columns=["system", "MB/s", "complete downloads", "probe idle p50 ms", "probe idle p99 ms",
+        columns=["system", "MB/s", "MB/s × legacy", "MB/s × gunicorn", "complete downloads", "probe idle p50 ms", "probe idle p99 ms",
                  "probe p50 ms while streaming", "probe p99 ms while streaming", "p50 × idle", "probe failures"],
     )
     for system in SYSTEMS:
@@ -100,7 +100,10 @@ def run(ctx: Context) -> list[Table]:
         if not runs:
             continue
         idle50, load50 = med(runs, "idle_p50"), med(runs, "load_p50")
-        table.rows.append([label(system), med(runs, "mb_per_s"), f"{sum(r['complete'] for r in runs)}/{len(runs)}",
+        rate = med(runs, "mb_per_s")
+        table.rows.append([label(system), rate, ratio(rate, med(results.get("legacy", []), "mb_per_s")),
+                           ratio(rate, med(results.get("gunicorn", []), "mb_per_s")),
+                           f"{sum(r['complete'] for r in runs)}/{len(runs)}",
                            idle50, med(runs, "idle_p99"), load50, med(runs, "load_p99"), f"{load50 / idle50:.1f}×",
                            sum(r["probe_failures"] for r in runs)])
     ours = results.get("ours")

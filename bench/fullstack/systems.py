@@ -85,16 +85,32 @@ class Running:
 class Launcher:
     """Knows where every stack's executables live; starts systems on free ports."""
 
-    def __init__(self, ctx: Context, redis: RedisServer) -> None:
+    def __init__(self, ctx: Context, redis: RedisServer, redis_per_system: bool = False) -> None:
+        """``redis_per_system``: ours and legacy each get a Redis of their own (started here, stopped by
+        :meth:`close`), so both can run at the same time without sharing channels."""
         self.ctx = ctx
         self.redis = redis
+        self.redis_per_system = redis_per_system
+        self._own_redis: dict[str, RedisServer] = {}
         self.peers = peers_venv()
         self.starts = 0
+
+    def redis_for(self, system: str) -> RedisServer:
+        if not self.redis_per_system or system not in ("ours", "legacy"):
+            return self.redis
+        if system not in self._own_redis:
+            self._own_redis[system] = RedisServer()
+        return self._own_redis[system]
+
+    def close(self) -> None:
+        for redis in self._own_redis.values():
+            redis.stop()
+        self._own_redis.clear()
 
     def env(self, system: str, sqlite_path: str | None = None) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "PYTHONPATH"))}
         stack = "ours" if system.startswith("ours") else system
-        env.update({"BENCH_STACK": stack, "BENCH_REDIS_PORT": str(self.redis.port),
+        env.update({"BENCH_STACK": stack, "BENCH_REDIS_PORT": str(self.redis_for(system).port),
                     "DJANGO_SETTINGS_MODULE": "benchsite.settings", "PYTHONUNBUFFERED": "1",
                     # Only ours may see this repo: its channels/ would shadow Channels 1.1.8 and 4.
                     "PYTHONPATH": f"{PROJECT}:{ROOT}" if stack == "ours" else str(PROJECT)})
@@ -137,7 +153,7 @@ class Launcher:
             if system == "ours-sqlite":
                 sqlite = str(self.ctx.scratch / f"layer-{self.starts}.sqlite3")
             else:
-                self.redis.client().flushall()
+                self.redis_for(system).client().flushall()
             env = self.env(system, sqlite)
             python = self.ctx.python if system != "legacy" else self.ctx.legacy_python
             daphne = str(Path(python).parent / "daphne")

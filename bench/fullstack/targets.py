@@ -16,7 +16,13 @@ def run(ctx: Context) -> list[Table]:
     table = Table(
         title="Targets of issue 7 (this run)",
         method=("Every target the full-stack sections of this run evaluated; figures are ours, medians as in each "
-                "section. A missed target is explained by the section's own table (and the CPU split under HTTP)."),
+                "section. A missed target is explained by the section's own table (and the CPU split under HTTP). "
+                "The full-stack sections serve one Django project (bench/fullstack/project) from every system, "
+                "all started by the harness (bench/fullstack/systems.py; Daphne 4, Channels 4, uvicorn and "
+                "gunicorn come from bench/build_peers.sh's virtualenv, the legacy stack from "
+                "tests/legacy/build.sh). Re-run them with `python -m bench fullstack` (`--quick` for a smoke "
+                "run) or one with e.g. `python -m bench --only fullstack.http`; the other sections keep their "
+                "text."),
         columns=["target", "result", "figures"],
     )
     for name, met, detail in TARGETS:

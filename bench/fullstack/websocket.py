@@ -49,19 +49,24 @@ def run(ctx: Context) -> list[Table]:
     seconds = 2.0 if ctx.quick else 3.0
     results: dict[tuple[str, int], list[dict[str, Any]]] = {}
     redis = RedisServer()
+    launcher = Launcher(ctx, redis, redis_per_system=True)
+    running = {}
     try:
-        launcher = Launcher(ctx, redis)
+        # All systems at once (a Redis each), the rounds interleaving them case by case.
+        for system in SYSTEMS:
+            running[system] = launcher.start(system, WORKERS)
+        step = 0
         for round_number in range(rounds):
-            for system in order(SYSTEMS, round_number):
-                running = launcher.start(system, WORKERS)
-                try:
-                    for sockets in SOCKETS:
-                        result = asyncio.run(_echo(running.port, sockets, seconds))
-                        results.setdefault((system, sockets), []).append(result)
-                        log(f"ws echo r{round_number} {system} {sockets} sockets: {result}")
-                finally:
-                    running.stop()
+            for sockets in SOCKETS:
+                step += 1
+                for system in order(SYSTEMS, step):
+                    result = asyncio.run(_echo(running[system].port, sockets, seconds))
+                    results.setdefault((system, sockets), []).append(result)
+                    log(f"ws echo r{round_number} {system} {sockets} sockets: {result}")
     finally:
+        for started in running.values():
+            started.stop()
+        launcher.close()
         redis.stop()
     return [_table(results, rounds, seconds)]
 
@@ -71,9 +76,10 @@ def _table(results: dict[tuple[str, int], list[dict[str, Any]]], rounds: int, se
         title="WebSocket echo through the whole stack (1 and 100 concurrent sockets)",
         method=(f"Each socket sends a text frame and waits for its echo before the next, for {seconds:g} s after a "
                 f"0.5 s warm-up; {WORKERS} worker processes (Daphne 4: {WORKERS} processes on one socket, an async "
-                f"consumer); clients in the harness process. {rounds} rounds, fresh servers, order alternating; "
+                f"consumer); clients in the harness process. All three run at once; {rounds} rounds interleave them, "
+                "order alternating; "
                 "medians of each round's percentile. Daphne 1.4.2 reads replies in its 50 ms poll mode."),
-        columns=["sockets", "system", "p50 ms", "p99 ms", "messages/s", "× legacy msgs/s", "lost"],
+        columns=["sockets", "system", "p50 ms", "p99 ms", "p99 × legacy", "messages/s", "× legacy msgs/s", "lost"],
     )
     fig: dict[tuple[str, int], dict[str, float]] = {}
     for key, runs in results.items():
@@ -84,7 +90,8 @@ def _table(results: dict[tuple[str, int], list[dict[str, Any]]], rounds: int, se
         for system in SYSTEMS:
             f = fig.get((system, sockets))
             if f:
-                table.rows.append([sockets, label(system), f["p50"], f["p99"], f["rate"],
+                table.rows.append([sockets, label(system), f["p50"], f["p99"], ratio(f["p99"], legacy.get("p99", 0)),
+                                   f["rate"],
                                    ratio(f["rate"], legacy.get("rate", 0)), int(f["lost"])])
     ours = fig.get(("ours", 1))
     if ours:
