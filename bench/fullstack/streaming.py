@@ -114,4 +114,12 @@ def run(ctx: Context) -> list[Table]:
             "streaming: probe p50 ≤ 3× its idle value", load50 <= 3 * idle50 and complete,
             f"{load50:.2f} ms vs idle {idle50:.2f} ms = {load50 / idle50:.1f}×; {med(ours, 'mb_per_s'):.0f} MB/s"
             + ("" if complete else "; a download did not complete")) + "."
+    from . import charts
+
+    shown = [s for s in SYSTEMS if s in results]
+    table.verdict += "\n\n" + charts.grouped_bars(
+        "fullstack-streaming-probe.png", "Probe /hello/ p50 during a large stream (lower is better, log scale)",
+        ["idle server", "while streaming"],
+        {s: [med(results[s], "idle_p50"), med(results[s], "load_p50")] for s in shown}, "p50 ms",
+        "Probe latency idle and while streaming", log_scale=True)
     return [table]
