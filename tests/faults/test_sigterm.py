@@ -65,5 +65,5 @@ def test_sigterm_under_load(own_redis):
         assert stack.all_alive() == []
         record("interface server SIGTERM under load", websockets=sockets_wanted, closed_1001=codes.count(1001),
                disconnects_consumed=sockets_wanted - client.zcard(group), in_flight=in_flight,
-               completed_200=sum(1 for s, _ in replies if s == 200), drain_s=round(drained, 2),
+               completed_200=sum(1 for s, _ in replies if s == 200), sigterm_to_all_answered_s=round(drained, 2),
                exit_code=server.popen.returncode)
