@@ -61,6 +61,9 @@ def build_config(params: dict[str, Any]) -> Config:
         drain_timeout=params["drain_timeout"],
         backlog=params["backlog"],
         max_buffered_body=params["max_buffered_body"],
+        metrics_port=params["metrics_port"],
+        metrics_bind=params["metrics_bind"],
+        heartbeat_interval=params["heartbeat_interval"],
     )
 
 
@@ -122,6 +125,12 @@ def build_config(params: dict[str, Any]) -> Config:
               help="Listen queue length of every listening socket (capped by the kernel's net.core.somaxconn).")
 @click.option("--max-buffered-body", type=int, default=Config.max_buffered_body, show_default=True,
               help="Request-body bytes all connections together may hold in memory; past it a request gets 503.")
+@click.option("--metrics-port", type=int, default=None,
+              help="Serve Prometheus /metrics and /healthz on this port (never on the application's port).")
+@click.option("--metrics-bind", default=Config.metrics_bind, show_default=True,
+              help="Address the --metrics-port endpoint listens on.")
+@click.option("--heartbeat-interval", type=float, default=Config.heartbeat_interval, show_default=True,
+              help="Seconds between announcements of this server on the channel layer (status view).")
 @click.option("--layer", default=None,
               help="Channel layer backend name (redis, sqlite, memory, asgi_redis.RedisChannelLayer, ...) "
                    "instead of the module.path:attr argument.")

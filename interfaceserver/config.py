@@ -64,6 +64,13 @@ class Config:
     #: Request-body bytes all connections together may hold in memory; past it a request gets 503.
     max_buffered_body: int = 64 * 1024 * 1024
 
+    # -- operations (docs/operations.md) ---------------------------------------------------
+    #: Port of the Prometheus ``/metrics`` and ``/healthz`` endpoint (None: not served; 0: any free port).
+    metrics_port: int | None = None
+    metrics_bind: str = "127.0.0.1"
+    #: Seconds between two announcements of this server on the layer (``python -m channellayer status``).
+    heartbeat_interval: float = 5.0
+
     def __post_init__(self) -> None:
         if not self.channel_layer and not self.layer:
             raise ValueError("a channel layer is required: module.path:attr or a layer backend name")
@@ -75,6 +82,10 @@ class Config:
                 raise ValueError(f"{name} must be positive, not {getattr(self, name)!r}")
         if self.body_stream_threshold > 900 * 1024:
             raise ValueError("body_stream_threshold must stay below the layer's 1 MiB message limit (max 921600)")
+        if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
+            raise ValueError(f"metrics_port must be a TCP port (0-65535), not {self.metrics_port!r}")
+        if self.heartbeat_interval <= 0:
+            raise ValueError(f"heartbeat_interval must be positive, not {self.heartbeat_interval!r}")
         if self.verbosity not in (0, 1, 2, 3):
             raise ValueError(f"verbosity must be 0, 1, 2 or 3, not {self.verbosity!r}")
 

@@ -281,6 +281,7 @@ class Connection:
         if self.exchange is not None and self.exchange.live:
             self.exchange.fail(exc.status, exc.detail)
         else:
+            self.ctx.metrics.response(exc.status)
             self.transport.write(error_page(exc.status, exc.detail, extra_headers=_REFUSAL_HEADERS.get(exc.status)))
         if self.transport is not None:
             self.close()
@@ -291,6 +292,7 @@ class Connection:
         try:
             path, _ = split_target(head.target)
             if ctx.draining:
+                ctx.metrics.refused("draining")
                 raise ProtocolError(503, "Server is shutting down.")
             if head.upgrade:
                 if head.content_length or head.chunked:

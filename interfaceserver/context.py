@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from .accesslog import AccessLog
 from .bodybudget import BodyBudget
 from .config import Config
+from .metrics import Metrics
 from .sweep import DeadlineSweep, Sweep
 
 __all__ = ["Context", "ReplyTarget", "Sender", "random_letters"]
@@ -46,8 +47,10 @@ class Context:
 
     def __init__(self, config: Config, clock: Any, io: Sender, *, group_expiry: float = 86400,
                  access_log: AccessLog | None = None, prefix: str | None = None,
-                 layer_message_limit: int | None = None) -> None:
+                 layer_message_limit: int | None = None, metrics: Metrics | None = None) -> None:
         self.config = config
+        #: Prometheus counters of this process (see metrics.py); always kept, served with --metrics-port.
+        self.metrics = metrics if metrics is not None else Metrics()
         #: The layer's max_message_size (encoded bytes), or None when it states none; see websocket.py.
         self.layer_message_limit = layer_message_limit
         self.clock = clock

@@ -93,6 +93,7 @@ class Exchange:
             self.fail(413, f"Request body larger than {config.max_request_body} bytes")
             return
         if not self.conn.ctx.body_budget.take(len(data)):
+            self.conn.ctx.metrics.refused("body_budget")
             self.fail(503, "Server busy: too many request bodies in memory.", _RETRY_AFTER)
             return
         self.held += len(data)
@@ -141,11 +142,13 @@ class Exchange:
 
     def _request_sent(self, delivered: bool) -> None:
         if not delivered and self.state not in (HttpState.RESPONDING, HttpState.COMPLETE, HttpState.FAILED):
+            self.conn.ctx.metrics.refused("queue_full")
             self.fail(503, "Request queue full.", _RETRY_AFTER)
 
     def _request_failed(self, failure: Failure) -> None:
         if failure.check(BackendUnavailable):
             logger.warning("Channel layer unavailable: %s", failure.value)
+            self.conn.ctx.metrics.refused("layer_unavailable")
             self.fail(503, "Channel layer unavailable.", _RETRY_AFTER)
         else:
             logger.error("HTTP processing error: %s", failure.getErrorMessage())
@@ -225,6 +228,7 @@ class Exchange:
         if not started:
             assert status is not None
             self.status = status
+            conn.ctx.metrics.response_started(conn.ctx.clock.seconds() - self.started)
             keep_alive = self.keep_alive and not conn.ctx.draining and (self.body_done or self.body_channel is None)
             data, self.chunked, self.keep_alive = response_head(
                 self.head.http_version, status, headers, body_length=None if more or self.head_request else len(content),
@@ -289,6 +293,8 @@ class Exchange:
         self._keep_body([])
         if self.reply_channel:
             ctx.unregister(self.reply_channel)
+        if self.status is not None:
+            ctx.metrics.response(self.status)
         if ctx.access_log is not None and self.status is not None:
             client = self.conn.client()
             if self.conn.proxy_trusted():
@@ -325,6 +331,7 @@ class Exchange:
         if self.state == HttpState.READING_BODY:
             self.fail(408, "Request body not received within time limit.")
         else:
+            self.conn.ctx.metrics.refused("timeout")
             self.fail(503, "Worker server failed to respond within time limit.")
 
     def connection_lost(self) -> None:

@@ -41,6 +41,8 @@ from twisted.internet.defer import Deferred, succeed
 
 from channellayer import BackendFull, BackendUnavailable
 
+from .metrics import Metrics
+
 __all__ = ["LayerIO"]
 
 logger = logging.getLogger("interfaceserver")
@@ -68,8 +70,10 @@ class LayerIO:
     """Sends, new_channel and the reply reader of one process (see the module docstring)."""
 
     def __init__(self, layer: Any, prefix: str, dispatch: Callable[[str, dict[str, Any]], None],
-                 on_outage: Callable[[], None] | None = None, send_timeout: float = 0.8) -> None:
+                 on_outage: Callable[[], None] | None = None, send_timeout: float = 0.8,
+                 metrics: Metrics | None = None) -> None:
         self.layer = layer
+        self.metrics = metrics if metrics is not None else Metrics()
         self.prefix = prefix
         self.dispatch = dispatch
         self.on_outage = on_outage
@@ -164,6 +168,7 @@ class LayerIO:
             self._refused = True
             results = [False] * len(batch)
         except BackendUnavailable as exc:
+            self.metrics.layer_error()
             for _, _, result, _ in batch:
                 if not result.called:
                     result.errback(exc)
@@ -180,6 +185,8 @@ class LayerIO:
             if self._refused:
                 logger.warning("Channel layer accepts writes again")
             self._refused = False
+        taken = sum(results)
+        self.metrics.sent(taken, len(results) - taken)
         for delivered, (_, _, result, _) in zip(results, batch, strict=False):
             if not result.called:
                 result.callback(delivered)
@@ -210,6 +217,7 @@ class LayerIO:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            self.metrics.layer_error()
             if self.healthy:
                 logger.error("Error trying to receive messages: %s (retrying until the layer is back)", exc)
                 self.healthy = False
@@ -226,6 +234,8 @@ class LayerIO:
             logger.warning("Channel layer is reachable again; reading replies")
         self.healthy = True
         self._backoff = 0.1
+        if replies:
+            self.metrics.received(len(replies))
         for channel, message in replies:
             try:
                 self.dispatch(channel, message)

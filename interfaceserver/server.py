@@ -20,6 +20,8 @@ from twisted.internet.interfaces import IProtocolNegotiationFactory
 from twisted.internet.protocol import Factory
 from zope.interface import implementer
 
+from channellayer.status import Heartbeat
+
 from .accesslog import AccessLog
 from .config import Config
 from .connection import Connection
@@ -29,6 +31,7 @@ from .exchange import Exchange
 from .http2 import H2_AVAILABLE
 from .layerio import LayerIO
 from .lifecycle import HttpState, WsState
+from .metrics import Metrics, listen_metrics
 from .websocket import RECEIVE_ENVELOPE, WebSocket
 
 __all__ = ["ConnectionFactory", "Server"]
@@ -71,11 +74,13 @@ class Server:
         self.layer = layer
         self.reactor = reactor
         self.ctx: Context
-        self.io = LayerIO(layer, "", self._dispatch, on_outage=self._layer_down)
+        self.metrics = Metrics()
+        self.io = LayerIO(layer, "", self._dispatch, on_outage=self._layer_down, metrics=self.metrics)
         limit = getattr(getattr(layer, "codec", None), "max_message_size", None)
         self.ctx = Context(config, reactor, self.io, group_expiry=getattr(layer, "group_expiry", 86400),
                            access_log=AccessLog(access_stream) if access_stream is not None else None,
-                           layer_message_limit=limit if isinstance(limit, int) else None)
+                           layer_message_limit=limit if isinstance(limit, int) else None, metrics=self.metrics)
+        self.metrics.bind(lambda: len(self.ctx.connections), self._open_websockets)
         if isinstance(limit, int) and config.max_ws_message > limit - RECEIVE_ENVELOPE:
             logger.info("--max-ws-message %d is more than the channel layer carries (max_message_size %d): "
                         "incoming WebSocket messages are limited to %d bytes minus the path", config.max_ws_message,
@@ -83,6 +88,8 @@ class Server:
         self.io.prefix = self.ctx.prefix
         self.factory = ConnectionFactory(self.ctx)
         self.ports: list[Any] = []
+        self.metrics_port: Any = None
+        self.heartbeat: Heartbeat | None = None
         # Parsed now, so a malformed endpoint string fails before the reactor starts (ValueError).
         self.endpoints = [endpoint_from_string(reactor, description) for description in config.endpoints]
 
@@ -100,6 +107,7 @@ class Server:
         failed = closed = 0
         for target in list(self.ctx.replies.values()):
             if isinstance(target, Exchange) and target.state == HttpState.AWAITING_RESPONSE:
+                self.metrics.refused("layer_unavailable")
                 target.fail(503, "Channel layer unavailable.", [(b"Retry-After", b"1")])
                 failed += 1
             elif isinstance(target, WebSocket) and target.state == WsState.OPEN:
@@ -108,6 +116,28 @@ class Server:
         if failed or closed:
             logger.warning("Channel layer lost: answered %d waiting request(s) with 503, closed %d WebSocket(s) "
                            "with 1011", failed, closed)
+
+    def _open_websockets(self) -> int:
+        return sum(1 for conn in self.ctx.connections if conn.ws is not None and conn.ws.state == WsState.OPEN)
+
+    def healthy(self) -> bool:
+        """What ``/healthz`` reports: the reply reader reaches the layer and the server is not draining."""
+        return self.io.healthy and not self.ctx.draining
+
+    def _start_operations(self) -> None:
+        """The ``--metrics-port`` endpoint (on the reactor) and the heartbeat on the layer (a daemon thread)."""
+        config = self.config
+        if config.metrics_port is not None:
+            self.metrics_port = listen_metrics(self.reactor, self.metrics, self.healthy, config.metrics_port,
+                                               config.metrics_bind)
+            logger.info("Metrics on http://%s:%d/metrics", config.metrics_bind, self.metrics_port.getHost().port)
+        if hasattr(self.layer, "announce"):
+            self.heartbeat = Heartbeat(self.layer, "interface", self._announcement, config.heartbeat_interval)
+            self.heartbeat.start()
+
+    def _announcement(self) -> dict[str, Any]:
+        return {"prefix": self.ctx.prefix, "connections": len(self.ctx.connections),
+                "websockets": self._open_websockets(), "version": _version(), "draining": self.ctx.draining}
 
     def listen(self) -> Deferred[list[Any]]:
         """Listen on every configured endpoint; fires with the listening ports."""
@@ -127,6 +157,7 @@ class Server:
     def start(self) -> Deferred[list[Any]]:
         logger.info("Reply channel prefix %s", self.ctx.prefix)
         self.io.start()
+        self._start_operations()
         return self.listen()
 
     def run(self) -> None:
@@ -177,8 +208,21 @@ class Server:
             logger.warning("Drain timeout: aborting %r", conn)
             conn.abort()
         ctx.stop_timers()
+        if self.heartbeat is not None:
+            self.heartbeat.stop()
+        if self.metrics_port is not None:
+            self.metrics_port.stopListening()
         await self.io.stop()
         logger.info("Drained; exiting")
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("channels-classic")
+    except Exception:
+        return "unknown"
 
 
 def _set_backlog(port: Any, backlog: int) -> None:

@@ -119,11 +119,13 @@ class WebSocket:
 
     def _connect_sent(self, delivered: bool) -> None:
         if not delivered and self.state == WsState.HANDSHAKE:
+            self.conn.ctx.metrics.refused("queue_full")
             self._deny(503, "Connection queue at capacity")
 
     def _connect_failed(self, failure: Failure) -> None:
         logger.warning("Could not send websocket.connect: %s", failure.getErrorMessage())
         if self.state == WsState.HANDSHAKE:
+            self.conn.ctx.metrics.refused("layer_unavailable")
             self._deny(503, "Channel layer unavailable")
 
     def _deny(self, status: int, detail: str) -> None:

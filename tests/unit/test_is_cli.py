@@ -46,7 +46,8 @@ def test_every_option_reaches_config(run):
         "--force-sync", "-v", "2", "--proxy-trusted", "10.0.0.0/8", "--max-request-body", "1000",
         "--max-header-size", "2000", "--max-headers", "30", "--header-timeout", "4", "--max-ws-message", "5000",
         "--body-stream-threshold", "600", "--write-buffer-limit", "70000", "--drain-timeout", "9",
-        "--backlog", "100", "--max-buffered-body", "80000", "project.asgi:channel_layer",
+        "--backlog", "100", "--max-buffered-body", "80000", "--metrics-port", "9100", "--metrics-bind", "0.0.0.0",
+        "--heartbeat-interval", "2.5", "project.asgi:channel_layer",
     )
     assert result.exit_code == 0, result.output
     assert config == Config(
@@ -58,6 +59,7 @@ def test_every_option_reaches_config(run):
         proxy_headers=True, force_sync=True, verbosity=2, access_log="/tmp/access.log", proxy_trusted=("10.0.0.0/8",),
         max_request_body=1000, max_header_size=2000, max_headers=30, header_timeout=4, max_ws_message=5000,
         body_stream_threshold=600, write_buffer_limit=70000, drain_timeout=9, backlog=100, max_buffered_body=80000,
+        metrics_port=9100, metrics_bind="0.0.0.0", heartbeat_interval=2.5,
     )
     # Every field except the --layer pair was set to a non-default value above.
     changed = {f.name for f in dataclasses.fields(Config) if getattr(config, f.name) != f.default}
@@ -87,6 +89,8 @@ def test_layer_backend_option(run):
         (("--backlog", "0", "x:y"), "backlog must be positive"),
         (("--max-buffered-body", "-1", "x:y"), "max_buffered_body must be positive"),
         (("-v", "5", "x:y"), "Invalid value for '-v'"),
+        (("--metrics-port", "70000", "x:y"), "metrics_port must be a TCP port (0-65535), not 70000"),
+        (("--heartbeat-interval", "0", "x:y"), "heartbeat_interval must be positive, not 0"),
     ],
 )
 def test_usage_errors(run, args, message):
