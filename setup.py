@@ -28,6 +28,8 @@ setup(
         "Twisted[tls]>=23.8",
         "autobahn>=23.1",
         "click>=8.1",
+        # /metrics of the interface server, the workers and `python -m channellayer status` (docs/operations.md).
+        "prometheus_client>=0.17",
     ],
     extras_require={
         "encryption": ["cryptography>=41"],
