@@ -67,3 +67,16 @@ def test_redis_out_of_memory(own_redis):
         for process in stack.processes:
             assert "Traceback" not in process.log(), process.name
         record("redis out of memory", http_503_latency_s=round(latency, 3), after_ok=ok)
+
+
+def test_receive_works_at_maxmemory(own_redis):
+    """At maxmemory a send raises BackendFull naming the cause, while queued messages can still be received."""
+    from channellayer import BackendFull, get_channel_layer
+
+    layer = get_channel_layer("redis", {"hosts": [own_redis.url]})
+    layer.send("oom.test", {"n": 1})
+    fill_to_oom(own_redis.client())
+    with pytest.raises(BackendFull, match=r"out of memory \(maxmemory\)"):
+        layer.send("oom.test", {"n": 2})
+    assert layer.receive(["oom.test"], block=False) == ("oom.test", {"n": 1})
+    layer.close()
