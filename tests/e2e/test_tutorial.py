@@ -113,3 +113,13 @@ def test_tutorial_commands_build_and_run_the_chat(tmp_path: Path) -> None:
         found = done.stdout.find(line, position)
         assert found >= 0, f"missing (in order): {line!r}\n{report}"
         position = found + len(line)
+
+
+def test_the_pictures_the_tutorial_and_index_show_exist() -> None:
+    """Every image docs/tutorial.md and docs/index.md reference is a PNG in docs/images/."""
+    for page in (TUTORIAL, ROOT / "docs" / "index.md"):
+        pictures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", page.read_text())
+        assert pictures, page
+        for picture in pictures:
+            path = page.parent / picture
+            assert path.is_file() and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", (page.name, picture)
