@@ -50,10 +50,8 @@ def demo(tmp_path: Path) -> Iterator[Any]:
     chat_demo = _load_demo()
     logs = tmp_path / "logs"
     logs.mkdir()
-    env_before = os.environ.pop("DJANGO_SETTINGS_MODULE", None)
+    # Demo sets DJANGO_SETTINGS_MODULE=chatsite.settings for its processes, whatever the tests use.
     running = chat_demo.Demo(free_port(), workers=2, report_workers=1, run_dir=str(tmp_path / "run"), log_dir=logs)
-    if env_before is not None:
-        os.environ["DJANGO_SETTINGS_MODULE"] = env_before
     running.prepare("alice", "alice-pw")
     running.manage("demo_login", "bob", "--password", "bob-pw")
     try:
