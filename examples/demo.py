@@ -234,6 +234,12 @@ def _next_json(ws: Any, predicate: Any) -> Any:
             return data
 
 
+def _visits(page: str) -> int:
+    found = re.search(r"visit (\d+) in this session", page)
+    assert found is not None, f"no visit count on the page: {page[:300]}"
+    return int(found.group(1))
+
+
 def check(demo: Demo) -> str:
     """Drive the running demo like two people would; raise AssertionError on any misbehaviour."""
     import websocket
@@ -253,7 +259,7 @@ def check(demo: Demo) -> str:
     bob.login("bob", "bob-pw")
     url, page = alice.get("")
     assert url.endswith("/rooms/lobby/") and "signed in as <b id=\"me\">alice</b>" in page, page[:300]
-    visits = [int(re.search(r"visit (\d+) in this session", alice.get("rooms/lobby/")[1]).group(1)) for _ in "12"]
+    visits = [_visits(alice.get("rooms/lobby/")[1]) for _ in "12"]
     assert visits[1] == visits[0] + 1, f"the session did not survive across requests: visits {visits}"
     assert "/static/channels/js/websocketbridge.js" in page
     assert "WebSocketBridge" in alice.get("static/channels/js/websocketbridge.js")[1]
@@ -303,7 +309,7 @@ def check(demo: Demo) -> str:
     for ws in chats + lives:
         ws.close()
 
-    pids = set()
+    pids: set[int] = set()
     deadline = time.monotonic() + 20
     while len(pids) < len(demo.workers) and time.monotonic() < deadline:
         _, body = alice.get("healthz")
