@@ -37,6 +37,8 @@ from typing import Any
 
 from channellayer import BackendUnavailable
 
+from .metrics import METRICS
+
 __all__ = ["Backoff", "Dispatcher", "LoopState", "WorkerLoop", "WorkerPool", "filter_channels"]
 
 logger = logging.getLogger("django.channels")
@@ -135,6 +137,7 @@ class LoopState:
             self.stop(f"handled {self.max_messages} message(s) (--max-messages)")
 
     def layer_failed(self, exc: BaseException) -> None:
+        METRICS.layer_error()
         with self._lock:
             first = self.outage_since is None
             if first:

@@ -27,6 +27,7 @@ from channellayer import BackendUnavailable, ChannelFull
 from .exceptions import ChannelSocketException, ConsumeLater, DenyConnection
 from .loop import Backoff, LoopState, WorkerLoop, WorkerPool, filter_channels
 from .message import Message
+from .metrics import METRICS
 from .signals import consumer_finished, consumer_started, worker_ready
 from .utils import name_that_thing
 
@@ -145,6 +146,8 @@ class Worker:
         consumer, kwargs = match
         if self.callback is not None:
             self.callback(channel, message)
+        started = time.perf_counter()
+        failed = False
         try:
             logger.debug("Dispatching message on %s to %s", channel, name_that_thing(consumer))
             consumer_started.send(sender=self.__class__, environ={})
@@ -166,9 +169,11 @@ class Worker:
         except ConsumeLater:
             self._requeue(channel, content)
         except Exception:
+            failed = True
             logger.exception("Error processing message with consumer %s:", name_that_thing(consumer))
         finally:
             consumer_finished.send(sender=self.__class__)
+            METRICS.consumed(channel, time.perf_counter() - started, failed)
 
     def _requeue(self, channel: str, content: dict[str, Any]) -> None:
         content["__retries__"] = content.get("__retries__", 0) + 1

@@ -103,7 +103,7 @@ def command_options(name: str) -> list[argparse.Action]:
             if action.option_strings and not set(action.option_strings) & base]
 
 
-@pytest.mark.parametrize("name", ["runworker", "runserver", "rundelay"])
+@pytest.mark.parametrize("name", ["runworker", "runserver", "rundelay", "channels_status"])
 def test_management_command_options_documented(name: str, settings_for_commands: None) -> None:
     """Every option our management commands add is in docs/settings.md with its default."""
     for action in command_options(name):

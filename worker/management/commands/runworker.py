@@ -4,7 +4,9 @@ Options (1.1.8): ``--layer``, ``--only-channels`` / ``--exclude-channels`` (repe
 ``--threads N``, ``-v 2`` (log every message). New: ``--drain-timeout`` (seconds a graceful stop waits
 for messages in flight), ``--max-messages`` / ``--max-seconds`` (exit 0 after that much work, for a
 supervisor to restart the worker fresh), ``--send-timeout`` (how long buffered sends retry a full
-channel before they are dropped with a log line). See docs/worker.md.
+channel before they are dropped with a log line), ``--metrics-port`` / ``--metrics-bind`` (Prometheus
+``/metrics`` and ``/healthz``) and ``--heartbeat-interval`` (how often the worker announces itself for
+``channels_status``). See docs/worker.md and docs/operations.md.
 """
 
 from __future__ import annotations
@@ -16,14 +18,25 @@ from django.apps import apps
 from django.conf import settings
 from django.core.management import BaseCommand, CommandError, CommandParser
 
+from channellayer.status import Heartbeat
 from worker.asgi import DEFAULT_CHANNEL_LAYER, InvalidChannelLayerError, channel_layers
 from worker.log import setup_logger
 from worker.message import Message
+from worker.metrics import serve_metrics
 from worker.pending import PendingMessageStore
 from worker.signals import worker_process_ready
 from worker.worker import Worker, WorkerGroup
 
 __all__ = ["Command", "Worker", "WorkerGroup"]
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("channels-classic")
+    except Exception:
+        return "unknown"
 
 
 def _positive(kind: type) -> Any:
@@ -60,6 +73,12 @@ class Command(BaseCommand):
         parser.add_argument("--send-timeout", dest="send_timeout", default=None, type=_positive(float),
                             help="Seconds buffered sends retry a full channel before dropping "
                                  "(default: CHANNELS_BUFFERED_SEND_TIMEOUT or 5).")
+        parser.add_argument("--metrics-port", dest="metrics_port", default=None, type=int,
+                            help="Serve Prometheus /metrics and /healthz on this port (0: any free port).")
+        parser.add_argument("--metrics-bind", dest="metrics_bind", default="127.0.0.1",
+                            help="Address for --metrics-port (default 127.0.0.1).")
+        parser.add_argument("--heartbeat-interval", dest="heartbeat_interval", default=5.0, type=_positive(float),
+                            help="Seconds between announcements of this worker on the layer (default 5).")
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.verbosity = options.get("verbosity", 1)
@@ -111,12 +130,49 @@ class Command(BaseCommand):
                 % (", ".join(sorted(self.channel_layer.router.channels)) or "nothing")
             )
         self.logger.info("Running worker against channel layer %s", self.channel_layer)
+        stop_operations = self.start_operations(worker, channels, options)
         worker_process_ready.send(sender=worker)
         worker.ready()
-        worker.run()
+        try:
+            worker.run()
+        finally:
+            stop_operations()
         exit_code = getattr(worker, "exit_code", 0)
         if isinstance(exit_code, int) and exit_code:
             sys.exit(exit_code)
+
+    def start_operations(self, worker: Worker, channels: list[str], options: dict[str, Any]) -> Any:
+        """``--metrics-port`` and the heartbeat (docs/operations.md); returns the function that stops both."""
+        state = getattr(worker, "state", None)
+
+        def healthy() -> bool:
+            return state is None or (state.outage_since is None and not state.stopping)
+
+        server = None
+        if options.get("metrics_port") is not None:
+            bind = options.get("metrics_bind") or "127.0.0.1"
+            try:
+                server = serve_metrics(options["metrics_port"], bind, healthy)
+            except OSError as exc:
+                raise CommandError(f"cannot serve metrics on {bind}:{options['metrics_port']}: {exc}") from exc
+            self.logger.info("Metrics on http://%s:%d/metrics", bind, server.server_address[1])
+        layer = getattr(self.channel_layer, "channel_layer", self.channel_layer)
+        threads = options.get("threads") or 1
+
+        def info() -> dict[str, Any]:
+            return {"channels": channels, "served": getattr(state, "handled", 0), "threads": threads,
+                    "busy": len(getattr(state, "in_flight", ())), "version": _version(),
+                    "only_channels": options.get("only_channels"), "exclude_channels": options.get("exclude_channels")}
+
+        heartbeat = Heartbeat(layer, "worker", info, float(options.get("heartbeat_interval") or 5.0))
+        heartbeat.start()
+
+        def stop() -> None:
+            heartbeat.stop()
+            if server is not None:
+                server.shutdown()
+
+        return stop
 
     def consumer_called(self, channel: str, message: Message) -> None:
         """``-v 2``: one line per message."""
