@@ -19,6 +19,7 @@ from .memory import MemoryChannelLayer
 from .registry import BACKENDS, get_channel_layer, resolve_backend
 
 if TYPE_CHECKING:
+    from .rabbitmq import RabbitMQChannelLayer
     from .redis import RedisChannelLayer
     from .redis_cluster import RedisClusterChannelLayer
     from .sentinel import RedisSentinelChannelLayer
@@ -36,6 +37,7 @@ __all__ = [
     "InvalidName",
     "MemoryChannelLayer",
     "MessageTooLarge",
+    "RabbitMQChannelLayer",
     "RedisChannelLayer",
     "RedisClusterChannelLayer",
     "RedisSentinelChannelLayer",
@@ -45,6 +47,7 @@ __all__ = [
 ]
 
 _LAZY = {
+    "RabbitMQChannelLayer": "channellayer.rabbitmq",
     "RedisChannelLayer": "channellayer.redis",
     "RedisClusterChannelLayer": "channellayer.redis_cluster",
     "RedisSentinelChannelLayer": "channellayer.sentinel",

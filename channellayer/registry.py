@@ -24,6 +24,7 @@ _REDIS = "channellayer.redis:RedisChannelLayer"
 _SENTINEL = "channellayer.sentinel:RedisSentinelChannelLayer"
 _SQLITE = "channellayer.sqlite:SQLiteChannelLayer"
 _CLUSTER = "channellayer.redis_cluster:RedisClusterChannelLayer"
+_RABBITMQ = "channellayer.rabbitmq:RabbitMQChannelLayer"
 
 #: name -> "module:Class". Legacy names map to the backend that serves the same purpose today.
 BACKENDS: dict[str, str] = {
@@ -34,6 +35,11 @@ BACKENDS: dict[str, str] = {
     "redis-cluster": _CLUSTER,
     "channellayer.RedisClusterChannelLayer": _CLUSTER,
     "channellayer.redis_cluster.RedisClusterChannelLayer": _CLUSTER,
+    "rabbitmq": _RABBITMQ,
+    "channellayer.RabbitMQChannelLayer": _RABBITMQ,
+    "channellayer.rabbitmq.RabbitMQChannelLayer": _RABBITMQ,
+    "asgi_rabbitmq.RabbitmqChannelLayer": _RABBITMQ,
+    "asgi_rabbitmq.core.RabbitmqChannelLayer": _RABBITMQ,
     "channellayer.MemoryChannelLayer": _MEMORY,
     "channellayer.RedisChannelLayer": _REDIS,
     "channellayer.RedisSentinelChannelLayer": _SENTINEL,

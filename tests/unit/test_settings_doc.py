@@ -61,7 +61,7 @@ def layer_options(cls: type) -> dict[str, Any]:
 
 
 LAYERS = ["MemoryChannelLayer", "RedisChannelLayer", "RedisSentinelChannelLayer", "SQLiteChannelLayer",
-          "RedisClusterChannelLayer"]
+          "RedisClusterChannelLayer", "RabbitMQChannelLayer"]
 
 
 @pytest.mark.parametrize("name", LAYERS)
