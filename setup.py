@@ -33,11 +33,15 @@ setup(
     ],
     extras_require={
         "encryption": ["cryptography>=41"],
+        # The redis-cluster backend needs nothing beyond redis-py; the extra exists so deployments can name it.
+        "cluster": [],
+        "rabbitmq": ["pika>=1.3"],
         "hiredis": ["hiredis>=2.0"],
         "http2": ["Twisted[tls,http2]>=23.8"],
         "test": [
             "pytest>=8",
             "pytest-timeout>=2.3",
+            "pika>=1.3",  # tests/integration/test_layer_rabbitmq.py and the conformance suite on RabbitMQ
             "websocket-client>=1.7",
             "requests>=2.31",
             "gunicorn>=22",
