@@ -23,6 +23,8 @@ setup(
     license_files=["LICENSE"],
     install_requires=[
         "redis>=5.0,<9",
+        # The interface server's Redis path parses replies with hiredis itself (channellayer/redis_async.py).
+        "hiredis>=2.0",
         "msgpack>=1.0,<2",
         "Django>=4.2,<6.2",
         "Twisted[tls]>=23.8",
@@ -36,7 +38,7 @@ setup(
         # The redis-cluster backend needs nothing beyond redis-py; the extra exists so deployments can name it.
         "cluster": [],
         "rabbitmq": ["pika>=1.3"],
-        "hiredis": ["hiredis>=2.0"],
+        "hiredis": [],  # kept so existing `pip install channels-classic[hiredis]` lines work; now a dependency
         "http2": ["Twisted[tls,http2]>=23.8"],
         "test": [
             "pytest>=8",

@@ -11,14 +11,17 @@ synchronous path, so both write identical data.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import time
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+import hiredis
 import redis
 import redis.asyncio as aioredis
+from hiredis import pack_command as _pack
 
 from .errors import BackendUnavailable, ChannelFull
 from .names import check_channel_name, check_group_name, non_local_name
@@ -31,53 +34,132 @@ __all__ = ["AsyncRedisOps"]
 logger = logging.getLogger("channellayer")
 
 
-_pack: Callable[[tuple[Any, ...]], bytes] | None
-try:
-    from hiredis import pack_command as _pack
-except ImportError:  # pragma: no cover - hiredis is an optional extra
-    _pack = None
-
 #: Failures of the connection itself (as opposed to an error reply to one command).
 _LINK_ERRORS = (redis.ConnectionError, redis.TimeoutError, OSError, asyncio.TimeoutError, EOFError)
+
+#: Error replies that callers tell apart (the rest are ResponseError), by their first word.
+_REPLY_ERRORS: dict[str, type[redis.RedisError]] = {
+    "NOSCRIPT": redis.exceptions.NoScriptError,
+    "OOM": redis.exceptions.OutOfMemoryError,
+    "READONLY": redis.exceptions.ReadOnlyError,
+    "LOADING": redis.exceptions.BusyLoadingError,
+}
+
+
+def _reply_error(message: str) -> redis.RedisError:
+    return _REPLY_ERRORS.get(message.split(" ", 1)[0], redis.ResponseError)(message)
+
+
+def take_transport(conn: Any) -> asyncio.Transport:
+    """The asyncio transport of a connected ``redis.asyncio`` connection.
+
+    The one place this module reads a redis-py private attribute (``_writer``): redis-py makes the
+    connection (TLS, AUTH, SELECT, Sentinel discovery), and ``_Link`` then speaks RESP on its socket
+    itself. ``tests/unit/test_layer_units.py`` fails loudly if a redis-py release changes this.
+    """
+    writer = getattr(conn, "_writer", None)
+    transport = getattr(writer, "transport", None)
+    if not isinstance(transport, asyncio.Transport):
+        raise RuntimeError(f"redis-py {redis.__version__} changed its connection internals: no asyncio "
+                           "transport under Connection._writer; channellayer.redis_async needs updating")
+    return transport
+
+
+class _Replies(asyncio.Protocol):
+    """The protocol of a taken-over connection: parses replies with hiredis and resolves waiters in order."""
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self.transport = transport
+        self.parser = hiredis.Reader(replyError=_reply_error)
+        self.waiting: collections.deque[asyncio.Future[Any]] = collections.deque()
+        self.lost: BaseException | None = None
+
+    def data_received(self, data: bytes) -> None:
+        self.parser.feed(data)
+        waiting = self.waiting
+        while True:
+            try:
+                reply = self.parser.gets()
+            except hiredis.ProtocolError as exc:
+                self.connection_lost(redis.ConnectionError(f"protocol error from Redis: {exc}"))
+                self.transport.abort()
+                return
+            if reply is False:
+                return
+            if waiting:
+                future = waiting.popleft()
+                if not future.done():
+                    future.set_result(reply)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        if self.lost is None:
+            self.lost = redis.ConnectionError(f"Connection closed by server ({exc})" if exc else
+                                              "Connection closed by server.")
+        while self.waiting:
+            future = self.waiting.popleft()
+            if not future.done():
+                future.set_exception(self.lost)
+
+    def eof_received(self) -> bool | None:
+        return None  # close the transport; connection_lost fails what still waits
 
 
 class _Link:
     """One Redis connection used directly: commands pipelined in one write, replies read in order.
 
-    redis-py's ``execute_command`` / ``Pipeline`` wrap every call in a retry object, health checks
-    and, for scripts in a pipeline, a ``SCRIPT EXISTS`` round trip before each batch. Here a batch is
-    one packed write and one read per command; an error *reply* comes back in the result list (the
-    connection stays in step), while a failure of the connection itself drops it, to be reopened by
-    the next call. The connection comes from the client's own pool class, so URLs, TLS, passwords
-    and Sentinel discovery are redis-py's.
+    redis-py's ``execute_command`` / ``Pipeline`` wrap every call in a retry object, health checks,
+    a task per write (``wait_for``), a timeout context per read and, for scripts in a pipeline, a
+    ``SCRIPT EXISTS`` round trip before each batch. Here redis-py only makes the connection (so URLs,
+    TLS, passwords and Sentinel discovery are its own); then a batch is one write, its replies come
+    back through hiredis into plain futures, and one timer bounds the whole batch. An error *reply*
+    comes back in the result list (the connection stays in step); a failure or timeout of the
+    connection itself closes it, to be reopened by the next call.
     """
 
-    __slots__ = ("conn",)
+    __slots__ = ("client", "conn", "replies", "timeout")
 
     def __init__(self, client: aioredis.Redis) -> None:
-        self.conn = client.connection_pool.make_connection()
+        self.client = client
+        self.conn: Any = None
+        self.replies: _Replies | None = None
+        self.timeout = client.connection_pool.connection_kwargs.get("socket_timeout") or 10.0
 
-    async def run(self, commands: list[tuple[Any, ...]]) -> list[Any]:
-        conn = self.conn
+    async def _connect(self) -> _Replies:
+        conn = self.client.connection_pool.make_connection()
+        await conn.connect()
+        transport = take_transport(conn)
+        replies = _Replies(transport)
+        transport.set_protocol(replies)
+        self.conn, self.replies = conn, replies
+        return replies
+
+    async def run(self, commands: list[tuple[Any, ...]], extra_wait: float = 0.0) -> list[Any]:
+        replies = self.replies
+        if replies is None or replies.lost is not None:
+            replies = await self._connect()
+        loop = asyncio.get_running_loop()
+        futures = [loop.create_future() for _ in commands]
+        replies.waiting.extend(futures)
+        replies.transport.write(b"".join([_pack(c) for c in commands]))
+        timer = loop.call_later(self.timeout + extra_wait, self._timed_out, replies)
         try:
-            if not conn.is_connected:
-                await conn.connect()
-            if _pack is not None:
-                await conn.send_packed_command(b"".join([_pack(c) for c in commands]), check_health=False)
-            else:
-                await conn.send_packed_command(
-                    [part for c in commands for part in conn.pack_command(*c)], check_health=False)
-            results: list[Any] = []
-            for _ in commands:
-                try:
-                    results.append(await conn.read_response())
-                except redis.ResponseError as exc:
-                    results.append(exc)
-            return results
+            return [await future for future in futures]
         except BaseException:
-            # Unknown state (an error or a cancellation mid-read): never reuse this socket.
-            await conn.disconnect(nowait=True)
+            # Unknown state (a failure, a timeout or a cancellation mid-batch): never reuse this socket.
+            self.close()
             raise
+        finally:
+            timer.cancel()
+
+    def _timed_out(self, replies: _Replies) -> None:
+        replies.connection_lost(redis.TimeoutError(f"Timeout reading from Redis after {self.timeout} s"))
+        replies.transport.abort()
+
+    def close(self) -> None:
+        if self.replies is not None:
+            self.replies.transport.abort()
+            self.replies = None
+        self.conn = None
 
 
 class _Shard:
@@ -87,15 +169,15 @@ class _Shard:
         self.client = client
         self.idle: list[_Link] = []
 
-    async def run(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+    async def run(self, commands: list[tuple[Any, ...]], extra_wait: float = 0.0) -> list[Any]:
         link = self.idle.pop() if self.idle else _Link(self.client)
-        results = await link.run(commands)
+        results = await link.run(commands, extra_wait)
         self.idle.append(link)  # only a link that finished cleanly is reused
         return results
 
     async def aclose(self) -> None:
         for link in self.idle:
-            await link.conn.disconnect()
+            link.close()
         self.idle.clear()
         await self.client.aclose()
 
@@ -125,21 +207,24 @@ class AsyncRedisOps:
     def _unavailable(self, index: int, exc: BaseException) -> BackendUnavailable:
         return self.layer._unavailable(index, exc)
 
-    async def _send(self, index: int, commands: list[tuple[Any, ...]]) -> list[Any]:
+    async def _send(self, index: int, commands: list[tuple[Any, ...]], extra_wait: float = 0.0) -> list[Any]:
         try:
-            return await self._loop_state().shards[index].run(commands)
+            return await self._loop_state().shards[index].run(commands, extra_wait)
         except (redis.RedisError, *_LINK_ERRORS) as exc:
             raise self._unavailable(index, exc) from exc
 
     def _checked(self, index: int, results: list[Any]) -> list[Any]:
         for result in results:
-            if isinstance(result, redis.ResponseError):  # e.g. OOM at maxmemory, READONLY on a replica
+            if isinstance(result, redis.RedisError):  # an error reply: OOM at maxmemory, READONLY, LOADING…
                 raise self._unavailable(index, result)
         return results
 
-    async def _run(self, index: int, commands: list[tuple[Any, ...]]) -> list[Any]:
-        """Run ``commands`` pipelined on shard ``index``; any error reply or failure is BackendUnavailable."""
-        return self._checked(index, await self._send(index, commands))
+    async def _run(self, index: int, commands: list[tuple[Any, ...]], extra_wait: float = 0.0) -> list[Any]:
+        """Run ``commands`` pipelined on shard ``index``; any error reply or failure is BackendUnavailable.
+
+        ``extra_wait`` adds a blocking command's own wait (BLPOP) to the connection's timeout.
+        """
+        return self._checked(index, await self._send(index, commands, extra_wait))
 
     async def _scripts(self, index: int, name: str, calls: list[tuple[list[Any], list[Any]]]) -> list[Any]:
         """Call script ``name`` once per ``(keys, args)`` in one round trip; load it if Redis lost it.
@@ -194,7 +279,7 @@ class AsyncRedisOps:
         key = layer.prefix + name
         payloads = (await self._scripts(index, "receive_many", [([key], [limit, max_bytes])]))[0]
         if not payloads:
-            popped = (await self._run(index, [("BLPOP", key, layer._wait)]))[0]
+            popped = (await self._run(index, [("BLPOP", key, layer._wait)], layer._wait))[0]
             if not popped:
                 return []
             payloads = (await self._scripts(index, "receive_many", [([key], [limit, max_bytes, popped[1]])]))[0]
@@ -212,7 +297,7 @@ class AsyncRedisOps:
 
         async def waiter(index: int, keys: list[str]) -> None:
             try:
-                popped = (await self._run(index, [("BLPOP", *keys, wait)]))[0]
+                popped = (await self._run(index, [("BLPOP", *keys, wait)], wait))[0]
             except BackendUnavailable as exc:
                 outcomes.put_nowait((index, exc))
                 return

@@ -89,6 +89,52 @@ def test_async_calls_fail_and_recover(own_redis: RedisServer) -> None:
     layer.close()
 
 
+def test_async_call_to_a_frozen_redis_times_out_then_recovers(own_redis: RedisServer) -> None:
+    """A frozen Redis (SIGSTOP) fails an asyncio send and a blocked batch receive within their timeouts, not later."""
+    layer = get_channel_layer("redis", {"hosts": [own_redis.address], "blocking_timeout": 0.5,
+                                        "connection_kwargs": {"socket_timeout": 1}})
+
+    async def scenario() -> None:
+        await layer.send_async("fz!a", {"n": 1})
+        own_redis.pause()
+        try:
+            started = time.monotonic()
+            with pytest.raises(BackendUnavailable, match="Timeout reading from Redis after 1"):
+                await layer.send_async("fz!b", {})
+            assert time.monotonic() - started < 2.5
+            started = time.monotonic()
+            with pytest.raises(BackendUnavailable):
+                await layer.receive_batch_async("fz!")
+            assert time.monotonic() - started < 3.0  # the script call's 1 s (it never reaches its BLPOP)
+        finally:
+            own_redis.resume()
+        # The timed-out send was already on the wire: Redis runs it when it thaws (a timeout is not a refusal).
+        assert await layer.receive_batch_async("fz!") in ([("fz!a", {"n": 1})], [("fz!a", {"n": 1}), ("fz!b", {})])
+        await layer.aclose()
+
+    asyncio.run(scenario())
+    layer.close()
+
+
+def test_async_links_use_redis_py_connection_internals_we_expect(own_redis: RedisServer) -> None:
+    """take_transport finds the asyncio transport under a connected redis.asyncio connection (fails loudly if not)."""
+    import redis.asyncio as aioredis
+
+    from channellayer.redis_async import take_transport
+
+    async def scenario() -> None:
+        client = aioredis.Redis(port=own_redis.port)
+        conn = client.connection_pool.make_connection()
+        await conn.connect()
+        assert isinstance(take_transport(conn), asyncio.Transport)
+        await conn.disconnect()
+        with pytest.raises(RuntimeError, match="changed its connection internals"):
+            take_transport(conn)
+        await client.aclose()
+
+    asyncio.run(scenario())
+
+
 @pytest.mark.slow
 def test_sentinel_failover_keeps_client_working() -> None:
     """After Sentinel promotes the replica, the same layer object sends and receives on the new master."""
