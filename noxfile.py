@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -145,9 +146,15 @@ _default = os.environ.get("NOX_DEFAULT_CELL")
 nox.options.sessions = [session_name(p, d) for p, d in cells() if cell_name(p, d) != _default]
 
 
+def _venv_extras() -> str:
+    """The extras the Makefile installs into .venv, so every cell has the same dependencies."""
+    match = re.search(r"pip install -q -e '\.\[([\w,-]+)\]'", (ROOT / "Makefile").read_text(encoding="utf8"))
+    return match.group(1) if match else "test,encryption,hiredis,http2"
+
+
 def _install(session: nox.Session, django: str) -> None:
     """Install the project (editable) with the cell's Django, unless this venv already has exactly that."""
-    spec = [".[test,encryption,hiredis,http2]", f"Django~={django}.0", "six"]  # as the Makefile's venv
+    spec = [f".[{_venv_extras()}]", f"Django~={django}.0", "six"]
     # The editable install points at one checkout: a venv made for another (CI's clone) is reinstalled.
     stamp_text = hashlib.sha256((ROOT / "setup.py").read_bytes() + " ".join([str(ROOT), *spec]).encode()).hexdigest()
     stamp = Path(session.virtualenv.location) / ".cell-installed"
