@@ -18,7 +18,7 @@ from typing import Any
 
 from .status import StatusCollector, render, snapshot, to_json
 
-__all__ = ["add_status_arguments", "main", "run_status"]
+__all__ = ["add_status_arguments", "build_parser", "main", "run_status"]
 
 #: Exit status of ``--once`` when some channel has no live consumer.
 UNCONSUMED_EXIT = 3
@@ -72,13 +72,19 @@ def run_status(layer: Any, options: Any, out: Any = None) -> int:
         return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The ``python -m channellayer`` command line (one subcommand, ``status``)."""
     parser = argparse.ArgumentParser(prog="python -m channellayer")
     commands = parser.add_subparsers(dest="command", required=True)
     status = commands.add_parser("status", help="Live view of channels, workers and interface servers.")
     status.add_argument("--layer", required=True, help="Backend name (redis, sqlite, asgi_redis.RedisChannelLayer...).")
     status.add_argument("--layer-config", default="{}", help="JSON object of the backend's options.")
     add_status_arguments(status)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
     options = parser.parse_args(argv)
     try:
         config = json.loads(options.layer_config)

@@ -122,15 +122,20 @@ def _rate(now: float, value: float | None, before: float | None, then: float | N
     return (value - before) / (now - then)
 
 
-def snapshot(layer: Any, channels: Sequence[str] = (), previous: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The state of the deployment on ``layer`` (see the module docstring), as plain JSON-able data."""
+def snapshot(layer: Any, channels: Sequence[str] = (), previous: Mapping[str, Any] | None = None,
+             rates: bool = True) -> dict[str, Any]:
+    """The state of the deployment on ``layer`` (see the module docstring), as plain JSON-able data.
+
+    ``rates=False`` skips the per-channel send counters (one ``channel_statistics`` call per channel),
+    leaving ``sent`` and ``rate`` None: the exporter's scrapes need only depths and heartbeats.
+    """
     now = time.time()
     announced = layer.announcements()
     workers = [entry for entry in announced if entry["kind"] == "worker"]
     interfaces = [entry for entry in announced if entry["kind"] == "interface"]
     watched = sorted({*KNOWN_CHANNELS, *channels, *(c for w in workers for c in w.get("channels", ()))})
     depths = layer.channel_depths(watched)
-    counts = _channel_counts(layer, watched)
+    counts = _channel_counts(layer, watched) if rates else {}
     before = previous or {}
     then = before.get("time")
     old_channels = {entry["name"]: entry for entry in before.get("channels", ())}
@@ -204,7 +209,7 @@ class StatusCollector:
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import GaugeMetricFamily
 
-        state = self.last = snapshot(self.layer, self.channels, self.last)
+        state = self.last = snapshot(self.layer, self.channels, self.last, rates=False)
         depth = GaugeMetricFamily("channels_channel_depth", "Messages queued on the channel", labels=["channel"])
         age = GaugeMetricFamily("channels_channel_oldest_age_seconds", "Age of the oldest queued message",
                                 labels=["channel"])
