@@ -159,6 +159,29 @@ async def _async_round(layer: RedisClusterChannelLayer, channel: str, n: int) ->
         await layer.aclose()
 
 
+def test_async_client_follows_moved_after_a_reshard(cluster: RedisClusterNodes,
+                                                    layer: RedisClusterChannelLayer) -> None:
+    """An event loop's cluster client that learnt the old slot map follows MOVED once the slot has moved."""
+
+    async def scenario() -> list[object]:
+        try:
+            await layer.send_async("reshard.async!a", {"n": 0})
+            first = await layer.receive_async(["reshard.async!"])
+            await asyncio.to_thread(_migrate_slot, cluster, "asgi:{reshard.async!}")
+            await layer.send_async("reshard.async!b", {"n": 1})
+            layer.group_add("moved-group", "reshard.async!c")
+            sent = await layer.send_group_async("moved-group", {"n": 2})
+            batch = await layer.receive_batch_async("reshard.async!", limit=5)
+            return [first, sent, batch]
+        finally:
+            await layer.aclose()
+
+    first, sent, batch = asyncio.run(scenario())
+    assert first == ("reshard.async!a", {"n": 0})
+    assert sent == 1
+    assert batch == [("reshard.async!b", {"n": 1}), ("reshard.async!c", {"n": 2})]
+
+
 def test_blocked_receive_survives_its_slot_moving(cluster: RedisClusterNodes, layer: RedisClusterChannelLayer) -> None:
     """A receive blocked on a list whose slot moves to another master still gets the message sent after the move."""
     got: list[object] = []

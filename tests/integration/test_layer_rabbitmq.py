@@ -155,6 +155,16 @@ def test_group_send_to_one_process_is_one_batch_message(broker: RabbitMQServer, 
     assert layer.receive(["batch.proc!"]) == (None, None)
 
 
+def test_connection_closed_by_the_broker_is_reopened(broker: RabbitMQServer, layer: RabbitMQChannelLayer) -> None:
+    """After the broker closes every client connection, the next send and receive open a new one and work."""
+    layer.send("reopen.test", {"n": 1})
+    subprocess.run([RABBITMQCTL, "-n", broker.node, "close_all_connections", "test"], env=broker.env,
+                   capture_output=True, timeout=60, check=True)
+    time.sleep(0.3)
+    layer.send("reopen.test", {"n": 2})
+    assert [layer.receive(["reopen.test"])[1] for _ in range(2)] == [{"n": 1}, {"n": 2}]
+
+
 def test_layer_errors_during_an_outage_are_backend_unavailable() -> None:
     """No broker at the URL: a send raises BackendUnavailable naming the broker (no password)."""
     port = free_port()
