@@ -1,4 +1,4 @@
-"""After a load run Redis holds nothing of ours but live group memberships (and per-name counters)."""
+"""After a load run Redis holds nothing of ours but live group memberships (and per-name counters, heartbeats)."""
 
 from __future__ import annotations
 
@@ -44,8 +44,9 @@ def test_redis_returns_to_baseline(own_redis):
         exercise(stack)
         time.sleep(EXPIRY + 2)
         baseline = our_keys(own_redis)
-        # The baseline: counters of the fixed channel names, and nothing else.
-        assert all(key.startswith("asgi-meta:") for key in baseline), sorted(baseline)
+        # The baseline: counters of the fixed channel names and the live processes' status heartbeats
+        # (one key each, with a TTL, and their index), nothing else.
+        assert [key for key in baseline if not key.startswith(("asgi-meta:", "asgi::status"))] == []
         assert all(ttl > 0 for _, ttl in baseline.values()), baseline
 
         live = websocket.create_connection(stack.ws + "/chat/live/", timeout=10)
@@ -78,7 +79,7 @@ def test_redis_returns_to_baseline(own_redis):
         # of http.request), none of a reply or body channel, and no message or list at all.
         counters = [key for key in new if key not in groups]
         assert all(re.fullmatch(r"asgi-meta:[a-z.#]+:(messages_count|channel_full_count)", key) for key in counters), new
-        assert all(key.startswith(("asgi-meta:", "asgi::group:")) for key in after), sorted(after)
+        assert all(key.startswith(("asgi-meta:", "asgi::group:", "asgi::status")) for key in after), sorted(after)
         live.close()
         record("Redis after a load run", requests=len(outcomes), keys_during=len(during),
                http_disconnect_pending=pending, baseline_keys=len(baseline), keys_after=len(after),
