@@ -25,7 +25,6 @@ import json
 import logging
 import random
 import string
-import time
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
@@ -253,7 +252,8 @@ class BaseChannelLayer:
         """Publish a heartbeat of one process (``kind`` "worker" or "interface"), visible for ``ttl`` seconds.
 
         ``info`` must be JSON-serialisable; a later announce of the same ``(kind, ident)`` replaces it.
-        The default keeps announcements in this layer object (enough for the in-process memory layer).
+        A backend that keeps no announcements raises NotImplementedError (the status view then says
+        it cannot list processes, instead of calling every channel unconsumed).
         """
         if not kind or not ident or ":" in kind:
             raise ValueError(f"announce needs a kind without ':' and an ident, not {kind!r}, {ident!r}")
@@ -273,15 +273,10 @@ class BaseChannelLayer:
         return sorted(found, key=lambda entry: (entry["kind"], entry["ident"]))
 
     def _announce(self, kind: str, ident: str, info: str, ttl: float) -> None:
-        board = self.__dict__.setdefault("_announced", {})
-        board[(kind, ident)] = (time.monotonic() + ttl, info)
+        raise NotImplementedError(f"{type(self).__name__} keeps no process announcements")
 
     def _announcements(self) -> list[tuple[str, str, str]]:
-        board = self.__dict__.get("_announced", {})
-        now = time.monotonic()
-        for key in [key for key, (expires, _) in board.items() if expires <= now]:
-            del board[key]
-        return [(kind, ident, info) for (kind, ident), (_, info) in board.items()]
+        raise NotImplementedError(f"{type(self).__name__} keeps no process announcements")
 
     def close(self) -> None:
         """Release connections and files; the layer must not be used afterwards."""

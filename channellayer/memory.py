@@ -29,6 +29,7 @@ class MemoryChannelLayer(BaseChannelLayer):
         self._lists: dict[str, deque[_Entry]] = {}
         self._groups: dict[str, dict[str, float]] = {}
         self._counts = {"messages_count": 0, "channel_full_count": 0}
+        self._announced: dict[tuple[str, str], tuple[float, str]] = {}
 
     def _expire(self, target: str, now: float) -> deque[_Entry]:
         queue = self._lists.get(target)
@@ -122,3 +123,14 @@ class MemoryChannelLayer(BaseChannelLayer):
             if queue:
                 stats["messages_max_age"] = time.time() - (queue[0][0] - self.expiry)
             return stats
+
+    def _announce(self, kind: str, ident: str, info: str, ttl: float) -> None:
+        with self._cond:
+            self._announced[(kind, ident)] = (time.monotonic() + ttl, info)
+
+    def _announcements(self) -> list[tuple[str, str, str]]:
+        with self._cond:
+            now = time.monotonic()
+            for key in [key for key, (expires, _) in self._announced.items() if expires <= now]:
+                del self._announced[key]
+            return [(kind, ident, info) for (kind, ident), (_, info) in self._announced.items()]

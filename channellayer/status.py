@@ -76,6 +76,10 @@ class Heartbeat:
             info = {"host": socket.gethostname(), "pid": os.getpid(), "started": self.started,
                     "last_seen": time.time(), "interval": self.interval, **self.info()}
             self.layer.announce(self.kind, self.ident, info, self.interval * 3)
+        except NotImplementedError as exc:
+            logger.info("Not announcing this %s: %s", self.kind, exc)
+            self._stop.set()  # the backend will not learn to keep them
+            return False
         except Exception as exc:
             if not self._failing:
                 logger.warning("Could not announce this %s on the channel layer: %s", self.kind, exc)
@@ -130,7 +134,11 @@ def snapshot(layer: Any, channels: Sequence[str] = (), previous: Mapping[str, An
     leaving ``sent`` and ``rate`` None: the exporter's scrapes need only depths and heartbeats.
     """
     now = time.time()
-    announced = layer.announcements()
+    try:
+        announced = layer.announcements()
+        heartbeats = True
+    except NotImplementedError:
+        announced, heartbeats = [], False
     workers = [entry for entry in announced if entry["kind"] == "worker"]
     interfaces = [entry for entry in announced if entry["kind"] == "interface"]
     watched = sorted({*KNOWN_CHANNELS, *channels, *(c for w in workers for c in w.get("channels", ()))})
@@ -149,7 +157,7 @@ def snapshot(layer: Any, channels: Sequence[str] = (), previous: Mapping[str, An
                "rate": _rate(now, counts.get(name), old_channels.get(name, {}).get("sent"), then),
                "consumers": consumers}
         rows.append(row)
-        if not consumers and (depth > 0 or name in REQUIRED_CHANNELS):
+        if heartbeats and not consumers and (depth > 0 or name in REQUIRED_CHANNELS):
             unconsumed.append(name)
     for worker in workers:
         worker["age"] = max(0.0, now - float(worker.get("last_seen", now)))
@@ -158,8 +166,11 @@ def snapshot(layer: Any, channels: Sequence[str] = (), previous: Mapping[str, An
         interface["age"] = max(0.0, now - float(interface.get("last_seen", now)))
     warnings = [f"no live worker consumes {name} ({depths[name]['depth'] or 0} message(s) queued)"
                 for name in unconsumed]
+    if not heartbeats:
+        warnings.append(f"{type(layer).__name__} keeps no heartbeats: live workers and interface servers, and "
+                        "channels without a consumer, cannot be shown")
     return {"time": now, "channels": rows, "workers": workers, "interfaces": interfaces, "unconsumed": unconsumed,
-            "warnings": warnings}
+            "heartbeats": heartbeats, "warnings": warnings}
 
 
 def to_json(state: Mapping[str, Any]) -> str:

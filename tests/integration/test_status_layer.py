@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from channellayer import get_channel_layer
+from channellayer import BaseChannelLayer, MemoryChannelLayer, get_channel_layer
+from channellayer.status import Heartbeat, render, snapshot
 
 
 @pytest.fixture(params=["redis-ring", "sqlite", "memory"])
@@ -71,3 +72,38 @@ def test_announce_rejects_bad_arguments(layer):
         layer.announce("a:b", "x", {}, 5)
     with pytest.raises(ValueError, match="ttl must be a positive number"):
         layer.announce("worker", "x", {}, 0)
+
+
+class _NoBoard(MemoryChannelLayer):
+    """A backend without announcements (the base class's default)."""
+
+    _announce = BaseChannelLayer._announce
+    _announcements = BaseChannelLayer._announcements
+
+
+def test_a_layer_without_heartbeats_is_said_so_not_called_unconsumed():
+    """Without announcements the snapshot warns that processes cannot be listed, and flags no channel."""
+    layer = _NoBoard()
+    layer.send("http.request", {"x": 1})
+    with pytest.raises(NotImplementedError, match="_NoBoard keeps no process announcements"):
+        layer.announcements()
+    state = snapshot(layer)
+    assert state["heartbeats"] is False and state["unconsumed"] == []
+    assert state["warnings"] == ["_NoBoard keeps no heartbeats: live workers and interface servers, and channels "
+                                 "without a consumer, cannot be shown"]
+    beat = Heartbeat(layer, "worker", dict, interval=60)
+    assert beat.beat_once() is False and beat._stop.is_set()
+
+
+def test_snapshot_finds_the_channel_no_worker_listens_on():
+    """A worker announcing http.request covers it; queued reports.render with no such worker is unconsumed."""
+    layer = MemoryChannelLayer()
+    Heartbeat(layer, "worker", lambda: {"channels": ["http.request"], "served": 4}, interval=60).beat_once()
+    layer.send("reports.render", {"x": 1})
+    state = snapshot(layer, ["reports.render"])
+    assert state["unconsumed"] == ["reports.render"]
+    assert state["warnings"] == ["no live worker consumes reports.render (1 message(s) queued)"]
+    (worker,) = state["workers"]
+    assert worker["served"] == 4 and worker["kind"] == "worker" and worker["rate"] is None
+    text = render(state)
+    assert "WARNING: no live worker consumes reports.render" in text and "Workers (1 live)" in text
