@@ -102,11 +102,14 @@ class H2Request(http.Request):
         ctx.io.send("http.request", message).addCallbacks(self._sent, self._send_failed)
 
     def _sent(self, delivered: bool) -> None:
-        if not delivered:
+        if not delivered and not (self.ended or self.responding):
+            self.ctx.metrics.refused("queue_full")
             self._error(503, "Request queue full.")
 
     def _send_failed(self, failure: Any) -> None:
         logger.warning("Could not send http.request: %s", failure.getErrorMessage())
+        if not (self.ended or self.responding):
+            self.ctx.metrics.refused("layer_unavailable")
         self._error(503, "Channel layer unavailable.")
 
     def on_reply(self, message: dict[str, Any]) -> None:
@@ -122,6 +125,7 @@ class H2Request(http.Request):
         if not self.responding:
             assert status is not None
             self.responding = True
+            self.ctx.metrics.response_started(self.ctx.clock.seconds() - self.started)
             self.setResponseCode(status)
             self.responseHeaders.setRawHeaders(b"server", [b"Daphne"])
             for name, value in headers:
@@ -152,6 +156,8 @@ class H2Request(http.Request):
         ctx.http_sweep.discard(self)
         if self.reply_channel:
             ctx.unregister(self.reply_channel)
+        if logged:
+            ctx.metrics.response(self.code)
         if logged and ctx.access_log is not None:
             peer = self.getClientAddress()
             client = [peer.host, peer.port] if hasattr(peer, "host") else None
@@ -161,6 +167,8 @@ class H2Request(http.Request):
     def sweep(self, now: float) -> None:
         timeout = self.ctx.http_timeout
         if timeout is not None and not self.responding and now - self.started > timeout:
+            if not self.ended:
+                self.ctx.metrics.refused("timeout")
             self._error(503, "Worker server failed to respond within time limit.")
 
     def connectionLost(self, reason: Any) -> None:

@@ -112,3 +112,28 @@ def test_healthz_fails_while_the_layer_is_down(own_redis):
         assert scrape(port)[("channels_interface_layer_errors_total", ())] >= 1
     finally:
         server.stop()
+
+
+def test_http2_responses_are_counted(redis_server, tmp_path):
+    """Responses on HTTP/2 streams reach the same counters and histogram as HTTP/1.1 ones."""
+    from tests.integration.test_is_tls import h2_request, self_signed
+
+    url = fresh_url(redis_server, 13)
+    key, cert = self_signed(tmp_path)
+    port, metrics_port = free_port(), free_port()
+    server = Daphne(url, "-e", f"ssl:{port}:interface=127.0.0.1:privateKey={key}:certKey={cert}", "--metrics-port",
+                    str(metrics_port), port=port, tcp=False, env=env_for(url))
+    worker = start_worker(url)
+    try:
+        wait_for_port(port, process=server.process.popen, timeout=20)
+        wait_for_port(metrics_port, process=server.process.popen, timeout=10)
+        headers = [(":method", "GET"), (":path", "/"), (":scheme", "https"), (":authority", "localhost")]
+        for _ in range(3):
+            status, body = h2_request(port, headers)
+            assert (status, body) == (b"200", b"hello")
+        metrics = scrape(metrics_port)
+        assert metrics[("channels_interface_http_responses_total", (("code", "200"),))] == 3
+        assert metrics[("channels_interface_response_start_seconds_count", ())] == 3
+    finally:
+        server.stop()
+        worker.stop()
