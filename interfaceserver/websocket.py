@@ -2,8 +2,8 @@
 
 Flow (reference §2.5–§2.8, §4.5): the upgrade request becomes ``websocket.connect`` (order 0) and the
 101 is held back until the application replies ``accept`` (or sends a frame); ``accept: False`` or
-``close`` while connecting answers 403. ChannelFull on connect answers 503 (with Retry-After) and
-mutes the socket; ChannelFull on receive closes with 1013 and mutes it; a muted socket sends the
+``close`` while connecting answers 403. ChannelFull on connect is retried with back-off for up to
+3 s (``connect_queue_wait``), then answers 503 (with Retry-After) and mutes the socket; ChannelFull on receive closes with 1013 and mutes it; a muted socket sends the
 application nothing more. Every close ends with ``websocket.disconnect`` (code, order = frames + 1).
 
 Timers are sweeps (one per process, see ``sweep.py``): while connecting, the connect timeout (403)
@@ -74,11 +74,23 @@ def message_limit(max_ws_message: int, layer_limit: int | None, reply_channel: s
     return max(min(max_ws_message, layer_limit - envelope), 0)
 
 
+#: Back-off of a websocket.connect that found its channel full: first retry, longest pause.
+_CONNECT_RETRY_FIRST = 0.05
+_CONNECT_RETRY_MAX = 0.5
+
+
+def connect_queue_wait(connect_timeout: float | None) -> float:
+    """How long a handshake retries a full websocket.connect channel before 503: 3 s, or 60 % of a
+    shorter connect timeout, so the refusal is a clear 503 and not the connect timeout's 403."""
+    return 3.0 if connect_timeout is None else min(3.0, 0.6 * connect_timeout)
+
+
 class WebSocket:
     """The WebSocket side of a connection after an upgrade request; see the module docstring."""
 
     __slots__ = ("conn", "state", "reply_channel", "path", "raw_path", "key", "subprotocol", "frames", "order", "muted",
-                 "created", "last_activity", "ping_sent", "closing_at", "close_code", "pending", "announced")
+                 "created", "last_activity", "ping_sent", "closing_at", "close_code", "pending", "announced",
+                 "connect_message", "connect_retry")
 
     def __init__(self, conn: Connection, head: RequestHead, path: str, key: bytes, offered: list[str]) -> None:
         ctx = conn.ctx
@@ -107,6 +119,8 @@ class WebSocket:
         ctx.connecting_sweep.add(self)
         self._log("CONNECTING")
         self.announced = True
+        self.connect_message: dict[str, Any] | None = message
+        self.connect_retry = _CONNECT_RETRY_FIRST
         ctx.io.send("websocket.connect", message).addCallbacks(self._connect_sent, self._connect_failed)
 
     def _log(self, action: str) -> None:
@@ -118,9 +132,26 @@ class WebSocket:
     # -- handshake ---------------------------------------------------------------------------
 
     def _connect_sent(self, delivered: bool) -> None:
-        if not delivered and self.state == WsState.HANDSHAKE:
-            self.conn.ctx.metrics.refused("queue_full")
-            self._deny(503, "Connection queue at capacity")
+        if delivered or self.state != WsState.HANDSHAKE:
+            self.connect_message = None
+            return
+        # A burst of handshakes (an avalanche after a deploy) waits for room instead of being refused:
+        # retried with back-off for a while (connect_queue_wait), then 503 as Daphne answered at once.
+        ctx = self.conn.ctx
+        left = connect_queue_wait(ctx.connect_timeout) - (ctx.clock.seconds() - self.created)
+        if left > 0:
+            ctx.clock.callLater(min(self.connect_retry, left), self._resend_connect)
+            self.connect_retry = min(self.connect_retry * 2, _CONNECT_RETRY_MAX)
+            return
+        self.connect_message = None
+        ctx.metrics.refused("queue_full")
+        self._deny(503, "Connection queue at capacity")
+
+    def _resend_connect(self) -> None:
+        if self.state != WsState.HANDSHAKE or self.muted or self.connect_message is None:
+            return
+        self.conn.ctx.io.send("websocket.connect", self.connect_message).addCallbacks(
+            self._connect_sent, self._connect_failed)
 
     def _connect_failed(self, failure: Failure) -> None:
         logger.warning("Could not send websocket.connect: %s", failure.getErrorMessage())

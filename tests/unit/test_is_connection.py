@@ -229,6 +229,21 @@ def test_stream_to_a_client_that_stops_reading_is_paused_then_resumed():
     assert not transport.disconnecting
 
 
+def test_websocket_connect_waits_for_room_then_goes_through():
+    """A handshake that finds websocket.connect full retries, and is sent (and accepted) once a worker makes room."""
+    h = Harness(capacity=1)
+    h.layer.send("websocket.connect", {"filler": True})
+    conn, transport = h.connect()
+    conn.dataReceived(b"GET /ws/burst HTTP/1.1\r\nHost: x\r\n" + KEY_HEADERS + b"\r\n")
+    h.advance(0.5, step=0.05)
+    assert h.next("websocket.connect") == {"filler": True}  # a worker takes the message ahead of it
+    h.advance(1.0, step=0.05)
+    connect = h.next("websocket.connect")
+    assert connect["path"] == "/ws/burst" and connect["order"] == 0
+    h.ctx.dispatch(connect["reply_channel"], {"accept": True})
+    assert transport.value().startswith(b"HTTP/1.1 101 Switching Protocols")
+
+
 def test_client_gone_sends_http_disconnect():
     """A client that leaves before its response gets an http.disconnect with its reply channel and path."""
     h = Harness()
@@ -288,13 +303,16 @@ def test_websocket_reject_and_connect_timeout():
 
 
 def test_websocket_connect_full_and_layer_down_are_refused_with_503():
-    """A full websocket.connect channel refuses the handshake with Daphne's status line plus Retry-After;
-    a layer that is down is refused the same way, saying so."""
+    """A websocket.connect channel that stays full refuses the handshake after the 3 s queue wait, with Daphne's
+    status line plus Retry-After; a layer that is down is refused at once, saying so."""
     h = Harness(capacity=1)
     open_websocket(h)
     h.layer.send("websocket.connect", {"filler": True})
     conn, transport = h.connect()
     conn.dataReceived(b"GET /ws HTTP/1.1\r\nHost: x\r\n" + KEY_HEADERS + b"\r\n")
+    h.advance(2.5, step=0.05)
+    assert transport.value() == b"", "still waiting for room on websocket.connect"
+    h.advance(1.0, step=0.05)
     assert transport.value() == b"HTTP/1.1 503 Connection queue at capacity\r\nRetry-After: 1\r\n\r\n"
     assert transport.disconnecting
     down = Harness(down=True)
@@ -374,13 +392,16 @@ def test_full_receive_channel_closes_1013(capacity, code):
     assert h.empty("websocket.disconnect")
 
 
-def test_full_connect_channel_denies_503():
-    """ChannelFull on websocket.connect denies the handshake with 503 and Retry-After."""
-    h = Harness(capacity=1)
+def test_full_connect_channel_wait_follows_a_short_connect_timeout():
+    """With a 1 s connect timeout a full websocket.connect waits 0.6 s (60 %), then 503 — before the timeout's 403."""
+    h = Harness(capacity=1, websocket_connect_timeout=1)
     open_websocket(h)
     conn, transport = h.connect()
     h.layer.send("websocket.connect", {"filler": True})
     conn.dataReceived(b"GET /ws HTTP/1.1\r\nHost: x\r\n" + KEY_HEADERS + b"\r\n")
+    h.advance(0.4, step=0.05)
+    assert transport.value() == b""
+    h.advance(0.4, step=0.05)
     assert transport.value().startswith(b"HTTP/1.1 503") and b"Retry-After: 1" in transport.value()
 
 
