@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 
-.PHONY: test lint demo bench venv redis-server chromium legacy clean
+.PHONY: test lint demo bench venv redis-server rabbitmq-server chromium legacy clean
 
 $(VENV)/.installed: setup.py pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,15 @@ redis-server:
 	    echo "redis-server is missing: install the 'redis-server' package (sudo apt-get install redis-server)"; exit 1; \
 	  fi; }
 
+# rabbitmq-server (Debian's) for the RabbitMQ layer's tests; they start their own node on free ports.
+rabbitmq-server:
+	@test -x /usr/lib/rabbitmq/bin/rabbitmq-server || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rabbitmq-server) >/dev/null; \
+	  else \
+	    echo "rabbitmq-server is missing: install the 'rabbitmq-server' package (sudo apt-get install rabbitmq-server)"; exit 1; \
+	  fi; }
+
 # chromium (Debian's, driven by Playwright in tests/e2e/test_browser.py); installed when missing and we are root.
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { \
@@ -38,7 +47,7 @@ legacy:
 # The whole suite on .venv's interpreter, then the fast part (noxfile.FAST_PART) on every other
 # Python x Django cell (noxfile.py; interpreters from ~/.pyenv/versions), then the matrix table.
 # Fails if the suite or any supported cell fails, or a cell's interpreter is MISSING.
-test: venv redis-server chromium legacy
+test: venv redis-server rabbitmq-server chromium legacy
 	@mkdir -p .nox && rm -f .nox/report.json; status=0; start=$$(date +%s); \
 	echo "$(PY) -m pytest"; $(PY) -m pytest || status=$$?; \
 	seconds=$$(( $$(date +%s) - start )); cell=$$($(PY) noxfile.py cell); \

@@ -219,6 +219,7 @@ channel_layer = get_channel_layer("redis-cluster", {{"hosts": {hosts!r}}})
 """
 
 
+@pytest.mark.slow
 def test_failover_is_survived_by_interface_server_and_workers(tmp_path: Path) -> None:
     """SIGKILL the master of http.request: after its replica takes over, the same daphne and runworkers serve again."""
     cluster = RedisClusterNodes()

@@ -189,6 +189,7 @@ channel_layer = get_channel_layer("rabbitmq", {{"url": {url!r}, "blocking_timeou
 """
 
 
+@pytest.mark.slow
 def test_daphne_and_runworkers_serve_http_and_websocket_groups(tmp_path: Path, broker: RabbitMQServer) -> None:
     """daphne and two runworkers on RabbitMQ: Django views answer 200 and a group chat reaches both sockets."""
     (tmp_path / "rabbit_settings.py").write_text(_SETTINGS.format(url=broker.url))
