@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -107,3 +108,32 @@ def test_snapshot_finds_the_channel_no_worker_listens_on():
     assert worker["served"] == 4 and worker["kind"] == "worker" and worker["rate"] is None
     text = render(state)
     assert "WARNING: no live worker consumes reports.render" in text and "Workers (1 live)" in text
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["status", "--layer", "redis", "--layer-config", "[1]"], "--layer-config must be a JSON object"),
+    (["status", "--layer", "redis", "--layer-config", "{"], "--layer-config is not JSON"),
+    (["status", "--layer", "redsi"], "did you mean 'redis'?"),
+    (["status", "--layer", "memory", "--interval", "0"], "--interval must be positive, not 0.0"),
+])
+def test_status_command_line_errors(argv, message, capsys):
+    """Bad python -m channellayer status command lines exit 2 naming the problem."""
+    from channellayer.__main__ import main
+
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_once_exit_status_names_unconsumed(capsys):
+    """--once --json exits 3 when http.request has no live consumer, 0 once a worker announces it."""
+    from types import SimpleNamespace
+
+    from channellayer.__main__ import run_status
+
+    layer = MemoryChannelLayer()
+    options = SimpleNamespace(channels=[], once=True, json=True, interval=2.0, metrics_port=None, metrics_bind="")
+    assert run_status(layer, options) == 3
+    assert json.loads(capsys.readouterr().out)["unconsumed"] == ["http.request"]
+    Heartbeat(layer, "worker", lambda: {"channels": ["http.request"]}, interval=60).beat_once()
+    assert run_status(layer, options) == 0
