@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 
 import pytest
+import requests
+import websocket
 
 from tests.faults.support import PROFILE, Load, fault_stack, record, summary, window
 
@@ -31,8 +33,14 @@ def test_redis_outage_under_load(own_redis, fault):
                 own_redis.stop()
             else:
                 own_redis.pause()
-            time.sleep(PROFILE.outage)
-            # The first requests of the outage show how the server notices it; the rest must be fast.
+            # A request sent now (not one already with a worker) must be refused within FAST.
+            time.sleep(0.3)
+            probe_started = time.monotonic()
+            probe = requests.get(stack.url + "/hello/", timeout=HTTP_TIMEOUT + 5)
+            probe_latency = time.monotonic() - probe_started
+            with pytest.raises(websocket.WebSocketBadStatusException) as refused_ws:
+                websocket.create_connection(stack.ws + "/echo/", timeout=HTTP_TIMEOUT + 5)
+            time.sleep(max(0.0, began + PROFILE.outage - time.monotonic()))
             if fault == "stopped":
                 own_redis.start()  # same port, empty: nothing persisted
             else:
@@ -57,8 +65,10 @@ def test_redis_outage_under_load(own_redis, fault):
         refused = [o for o in during if o.result.startswith(("503", "close"))]
 
         assert _bad(before, ["200", "echo", "101"]) == []
-        print("during", summary(during), "recovering", summary(recovering), "after", summary(after))
-        assert refused, summary(during)  # the load did meet the outage
+        assert probe.status_code == 503 and "Channel layer unavailable." in probe.text, probe.text
+        assert probe.headers["Retry-After"] == "1"
+        assert probe_latency < FAST
+        assert refused_ws.value.status_code == 503
         # During the outage: either served (a frozen Redis still holds what was queued before it
         # stopped answering) or refused; never a connection error or a hang until -t.
         assert _bad(window(during, 0, ended, "http"), ["200", "503 Channel layer unavailable."]) == []
@@ -74,5 +84,6 @@ def test_redis_outage_under_load(own_redis, fault):
         served_after = [o for o in recovering + after if o.result in ("200", "echo")]
         first_ok = min(o.started + o.latency for o in served_after) - ended
         record(f"redis {fault} {PROFILE.outage:g} s", requests=len(outcomes), during=summary(during),
-               max_refusal_s=round(max(o.latency for o in refused), 3),
+               probe_refusal_s=round(probe_latency, 3),
+               max_refusal_s=round(max([o.latency for o in refused] + [probe_latency]), 3),
                first_success_after_s=round(first_ok, 2), after=summary(recovering + after))
