@@ -23,6 +23,7 @@ SCENARIOS = [
     ("Interface server: ours vs Daphne 1.4.2", "bench.interface_server"),
     ("Fault suite (figures also in docs/reliability.md)", "bench.faults"),
     ("Full stack: HTTP — ours vs legacy vs gunicorn vs Daphne 4 + Channels 4 vs uvicorn", "bench.fullstack.http"),
+    ("Where the time goes: CPU per request, by process", "bench.request_cost"),
     ("Full stack: WebSocket echo", "bench.fullstack.websocket"),
     ("Full stack: broadcast", "bench.fullstack.broadcast"),
     ("Full stack: connection avalanche", "bench.fullstack.avalanche"),
