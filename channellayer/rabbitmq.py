@@ -153,18 +153,29 @@ class RabbitMQChannelLayer(BaseChannelLayer):
         return link
 
     def _call(self, operation: Callable[[_Link], T]) -> T:
+        """Run ``operation`` on this thread's link; AMQP failures become BackendUnavailable.
+
+        A 404 (NOT_FOUND) closes the channel before anything happened: a queue this link had
+        declared was deleted since (another process's flush, or ``x-expires``). The link forgets
+        what it declared and the operation runs once more, declaring afresh.
+        """
         link = self._link()
-        try:
-            return operation(link)
-        except (pika.exceptions.ChannelClosedByBroker, pika.exceptions.ChannelWrongStateError) as exc:
+        for attempt in (1, 2):
             try:
-                link.reopen_channel()
-            except _AMQP_ERRORS:
+                return operation(link)
+            except (pika.exceptions.ChannelClosedByBroker, pika.exceptions.ChannelWrongStateError) as exc:
+                link.declared.clear()
+                try:
+                    link.reopen_channel()
+                except _AMQP_ERRORS:
+                    link.close()
+                    raise self._unavailable(exc) from exc
+                if attempt == 2 or getattr(exc, "reply_code", None) != 404:
+                    raise self._unavailable(exc) from exc
+            except _AMQP_ERRORS as exc:
                 link.close()
-            raise self._unavailable(exc) from exc
-        except _AMQP_ERRORS as exc:
-            link.close()
-            raise self._unavailable(exc) from exc
+                raise self._unavailable(exc) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def close(self) -> None:
         with self._lock:
@@ -365,7 +376,12 @@ class RabbitMQChannelLayer(BaseChannelLayer):
                     link.channel.basic_reject(method.delivery_tag, requeue=True)
                 return live
             finally:
-                link.channel.queue_delete(lock)
+                try:
+                    link.channel.queue_delete(lock)
+                except _AMQP_ERRORS:
+                    # The broker deletes an exclusive queue with its connection: closing ours is what
+                    # releases the lock for every other process.
+                    link.close()
 
         return self._call(run)
 

@@ -99,8 +99,10 @@ def test_full_queue_nacks_into_channel_full(broker: RabbitMQServer) -> None:
         made.close()
 
 
-def test_blocking_receive_is_a_consumer_not_a_poll(broker: RabbitMQServer, layer: RabbitMQChannelLayer) -> None:
+def test_blocking_receive_is_a_consumer_not_a_poll(broker: RabbitMQServer) -> None:
     """While a receive blocks, its queue has exactly one consumer (a push subscription); it is gone afterwards."""
+    # A long timeout: rabbitmqctl itself takes about a second to start and ask.
+    layer = RabbitMQChannelLayer(url=broker.url, blocking_timeout=20)
     layer.send("consume.test", {"warm": 1})
     assert layer.receive(["consume.test"])[0] == "consume.test"
     result: list[object] = []
@@ -109,9 +111,13 @@ def test_blocking_receive_is_a_consumer_not_a_poll(broker: RabbitMQServer, layer
     time.sleep(0.7)
     assert queues(broker)["consume.test"][1] == "1"
     layer.send("consume.test", {"n": 1})
-    thread.join(5)
+    started = time.monotonic()
+    thread.join(20)
     assert result == [("consume.test", {"n": 1})]
+    assert time.monotonic() - started < 5, "the send woke the blocked receive (it did not wait out its timeout)"
     assert queues(broker)["consume.test"][1] == "0"
+    layer.flush()
+    layer.close()
 
 
 def test_unread_messages_expire_in_the_broker(broker: RabbitMQServer) -> None:
@@ -153,6 +159,21 @@ def test_group_send_to_one_process_is_one_batch_message(broker: RabbitMQServer, 
     got = [layer.receive(["batch.proc!"])[0] for _ in range(200)]
     assert sorted(got) == members  # type: ignore[type-var]
     assert layer.receive(["batch.proc!"]) == (None, None)
+
+
+def test_queue_deleted_behind_the_layer_is_declared_again(broker: RabbitMQServer, layer: RabbitMQChannelLayer) -> None:
+    """After another process's flush deleted a queue this layer had declared, receive and send just work again."""
+    layer.send("gone.test", {"n": 1})
+    assert layer.receive(["gone.test"])[1] == {"n": 1}
+    other = RabbitMQChannelLayer(url=broker.url)
+    other.send("gone.test", {"n": 2})
+    other.flush()
+    other.close()
+    assert "gone.test" not in queues(broker)
+    assert layer.receive(["gone.test"]) == (None, None)
+    assert layer.receive(["gone.test"], block=True) == (None, None)
+    layer.send("gone.test", {"n": 3})
+    assert layer.receive(["gone.test"]) == ("gone.test", {"n": 3})
 
 
 def test_connection_closed_by_the_broker_is_reopened(broker: RabbitMQServer, layer: RabbitMQChannelLayer) -> None:
