@@ -457,6 +457,41 @@ class RedisClusterChannelLayer(BaseChannelLayer):
             stats["messages_max_age"] = max(0.0, time.time() - (int(first[:_STAMP]) / 1000 - self.expiry))
         return stats
 
+    # -- announcements (channellayer.status) ----------------------------------------------
+
+    def _status_key(self, member: str = "") -> str:
+        # Every announcement key in one slot (hash tag "status"), so one pipeline reads or writes them.
+        return f"{self.prefix}:status:{{status}}" + (f":{member}" if member else "")
+
+    def _announce(self, kind: str, ident: str, info: str, ttl: float) -> None:
+        member = f"{kind}:{ident}"
+
+        def run(client: RedisCluster) -> None:
+            pipe = client.pipeline(transaction=False)
+            pipe.set(self._status_key(member), info, px=max(1, int(ttl * 1000)))
+            pipe.zadd(self._status_key(), {member: time.time() + ttl})
+            pipe.zremrangebyscore(self._status_key(), "-inf", time.time())
+            pipe.expire(self._status_key(), 86400)  # stale members go at the next announce
+            pipe.execute()
+
+        self._call(run)
+
+    def _announcements(self) -> list[tuple[str, str, str]]:
+        def run(client: RedisCluster) -> list[tuple[str, str, str]]:
+            members = [m.decode() if isinstance(m, bytes) else str(m)
+                       for m in client.zrangebyscore(self._status_key(), time.time(), "+inf")]
+            if not members:
+                return []
+            values = client.mget_nonatomic([self._status_key(member) for member in members])
+            found = []
+            for member, value in zip(members, values, strict=True):
+                if value is not None:
+                    kind, _, ident = member.partition(":")
+                    found.append((kind, ident, value.decode() if isinstance(value, bytes) else str(value)))
+            return found
+
+        return self._call(run)
+
     # -- the asyncio extension ---------------------------------------------------------------
 
     async def send_async(self, channel: str, message: dict[str, Any]) -> None:

@@ -137,3 +137,27 @@ def test_once_exit_status_names_unconsumed(capsys):
     assert json.loads(capsys.readouterr().out)["unconsumed"] == ["http.request"]
     Heartbeat(layer, "worker", lambda: {"channels": ["http.request"]}, interval=60).beat_once()
     assert run_status(layer, options) == 0
+
+
+def test_redis_cluster_depths_and_announcements():
+    """On a real Redis Cluster (3 masters + replicas): depths per channel, announcements that expire."""
+    from tests.support.redis_cluster import RedisClusterNodes
+
+    nodes = RedisClusterNodes()
+    try:
+        layer = get_channel_layer("redis-cluster", {"hosts": [nodes.hosts[0]]})
+        layer.flush()
+        for i in range(4):
+            layer.send("http.request", {"i": i})
+        depths = layer.channel_depths(["http.request", "websocket.connect"])
+        assert depths["http.request"]["depth"] == 4 and depths["websocket.connect"]["depth"] == 0
+        layer.announce("worker", "h:1", {"channels": ["http.request"]}, 0.3)
+        layer.announce("interface", "h:2", {"prefix": "daphne.response.x!"}, 30)
+        assert [(a["kind"], a["ident"]) for a in layer.announcements()] == [("interface", "h:2"), ("worker", "h:1")]
+        assert snapshot(layer)["unconsumed"] == []
+        time.sleep(0.4)
+        assert [a["kind"] for a in layer.announcements()] == ["interface"]
+        assert snapshot(layer)["unconsumed"] == ["http.request"]
+        layer.flush()
+    finally:
+        nodes.stop()
