@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -203,6 +204,72 @@ def test_blocked_receive_survives_its_slot_moving(cluster: RedisClusterNodes, la
     layer.send("reshard.blocked", {"after": "move"})
     thread.join(25)
     assert got == [{"after": "move"}]
+
+
+def test_redis_cli_reshard_under_traffic_loses_and_duplicates_nothing(cluster: RedisClusterNodes,
+                                                                      layer: RedisClusterChannelLayer) -> None:
+    """`redis-cli --cluster reshard` moves 1,000 slots holding 20 live lists while messages flow: all arrive, once."""
+    from tests.support.redis_cluster import REDIS_CLI
+
+    source = cluster.master_for_key("asgi:{reshard.bulk.0}")
+    lowest = min(int(e[0]) for e in source.client().execute_command("CLUSTER", "SLOTS")
+                 if int(e[2][1]) == source.port)
+    names: list[str] = []
+    n = 0
+    while len(names) < 20:
+        name = f"reshard.bulk.{n}"
+        if lowest <= key_slot(f"asgi:{{{name}}}".encode()) < lowest + 1000:
+            names.append(name)
+        n += 1
+    target = next(m for m in cluster.masters() if m.port != source.port)
+    sent: list[int] = []
+    received: list[int] = []
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def sender() -> None:
+        i = 0
+        while not stop.is_set():
+            try:
+                layer.send(names[i % len(names)], {"i": i})
+                sent.append(i)
+            except Exception as exc:  # noqa: BLE001 - recorded and asserted below
+                errors.append(exc)
+            i += 1
+            time.sleep(0.002)
+
+    def receiver() -> None:
+        while not stop.is_set() or len(received) < len(sent):
+            try:
+                channel, message = layer.receive(names)
+            except Exception as exc:  # noqa: BLE001
+                errors.append(exc)
+                continue
+            if channel is None:
+                if stop.is_set():
+                    break
+                time.sleep(0.005)
+            else:
+                assert message is not None
+                received.append(message["i"])
+
+    threads = [threading.Thread(target=sender), threading.Thread(target=receiver)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.5)
+    done = subprocess.run(
+        [REDIS_CLI, "--cluster", "reshard", f"127.0.0.1:{source.port}", "--cluster-from", cluster.node_id(source),
+         "--cluster-to", cluster.node_id(target), "--cluster-slots", "1000", "--cluster-yes"],
+        capture_output=True, text=True, timeout=120)
+    time.sleep(0.5)
+    stop.set()
+    for thread in threads:
+        thread.join(30)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert cluster.master_for_key(f"asgi:{{{names[0]}}}").port == target.port
+    assert errors == []
+    assert len(sent) > 100
+    assert sorted(received) == sorted(sent)
 
 
 # -- a failover under a running interface server and worker pool ----------------------------------------
