@@ -33,7 +33,7 @@ class RabbitMQServer:
         self.dist_port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="rabbitmq-"))
         self.node = f"ccrabbit{self.port}@localhost"
-        (self.dir / "enabled_plugins").write_text("[].\n")
+        (self.dir / "enabled_plugins").write_text("")
         (self.dir / "rabbitmq-env.conf").write_text("")
         (self.dir / "rabbitmq.conf").write_text(
             f"listeners.tcp.local = 127.0.0.1:{self.port}\n"
