@@ -83,7 +83,7 @@ def totals(figures: list[dict[str, Any]]) -> list[str]:
     if drain:
         lines.append(f"- Nothing lost: on SIGTERM {drain['completed_200']}/{drain['in_flight']} in-flight responses "
                      f"completed and {drain['disconnects_consumed']}/{drain['websockets']} websocket.disconnect "
-                     f"messages were consumed by a worker; after a load run Redis held only the live socket's group "
+                     f"messages were consumed by a worker; after a load run Redis held only the live socket's group"
                      f", named-channel counters and the processes' heartbeats. (A worker killed mid-consumer loses its one message: at most once.)")
     return lines
 
