@@ -118,7 +118,8 @@ class Server:
                            "with 1011", failed, closed)
 
     def _open_websockets(self) -> int:
-        return sum(1 for conn in self.ctx.connections if conn.ws is not None and conn.ws.state == WsState.OPEN)
+        # A copy first: the heartbeat thread calls this while the reactor adds and removes connections.
+        return sum(1 for conn in list(self.ctx.connections) if conn.ws is not None and conn.ws.state == WsState.OPEN)
 
     def healthy(self) -> bool:
         """What ``/healthz`` reports: the reply reader reaches the layer and the server is not draining."""
