@@ -3,20 +3,18 @@
 No cluster runs here. The manifests are validated (strict: unknown fields fail) with the schemas that
 the ``kubernetes-validate`` package ships, for the oldest and newest Kubernetes we target; the
 cross-references a cluster would only reveal at run time (selectors, names, grace periods) are checked;
-every container command is parsed by our own CLI parsers; the worker probe command is run against a
-real Redis, up and down.
+every container command is parsed by our own CLI parsers; the probes' /healthz is served by the real worker
+and interface-server commands of the manifests, with their Redis up, down and back.
 """
 
 from __future__ import annotations
-
-import subprocess
 
 import click
 import kubernetes_validate
 import pytest
 import yaml
 
-from tests.deploy.support import DEPLOY, VENV_BIN
+from tests.deploy.support import DEPLOY, ROOT, VENV_BIN
 
 pytestmark = [pytest.mark.deploy]
 
@@ -156,19 +154,71 @@ def test_container_commands_parse_with_our_clis():
         daphne_main.make_context("daphne", ["--no-such-option", "x:y"])
 
 
-def test_worker_probe_command_follows_redis(redis_server):
-    """The workers' probe exits 0 while Redis answers and non-zero when nothing listens at REDIS_URL."""
+def _healthz(port: int) -> int:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_probes_follow_the_channel_layer(tmp_path):
+    """The probes' /healthz (worker and interface server, as the manifests run them) is 200 with Redis up,
+    503 while it is down, and 200 again when it is back, with nothing restarted."""
     import os
+    import time
 
-    from tests.support.processes import free_port
+    from tests.support.processes import ManagedProcess, RedisServer, free_port, wait_for_port
 
-    probe = container(by_kind("Deployment")["chatsite-worker-default"])["readinessProbe"]["exec"]["command"]
-    assert probe == container(by_kind("Deployment")["chatsite-worker-default"])["livenessProbe"]["exec"]["command"]
-    argv = [str(VENV_BIN / "python"), *probe[1:]]
-    assert probe[0] == "python"
-    up = subprocess.run(argv, env={**os.environ, "REDIS_URL": redis_server.url}, capture_output=True, timeout=30)
-    assert up.returncode == 0, up.stderr
-    down = subprocess.run(argv, env={**os.environ, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"},
-                          capture_output=True, text=True, timeout=30)
-    assert down.returncode != 0 and "ConnectionError" in down.stderr
+    deployments = by_kind("Deployment")
+    worker = container(deployments["chatsite-worker-default"])
+    server = container(deployments["chatsite-daphne"])
+    for spec in (worker, server):
+        probe = spec["readinessProbe"]["httpGet"]
+        assert probe == {"path": "/healthz", "port": "metrics"}
+        assert {"name": "metrics", "containerPort": int(spec["command"][spec["command"].index("--metrics-port") + 1])} \
+            in spec["ports"]
+    assert worker["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+    redis = RedisServer()
+    config = by_kind("ConfigMap")["chatsite-config"]["data"]
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}, **config,
+           "REDIS_URL": f"redis://127.0.0.1:{redis.port}/0", "CHAT_RUN_DIR": str(tmp_path),
+           "CHAT_SECRET_KEY": "probe-test", "PYTHONPATH": str(ROOT)}
+    processes = []
+    try:
+        ports = []
+        for name, spec in (("k8s-worker", worker), ("k8s-daphne", server)):
+            argv = list(spec["command"])
+            metrics_port = free_port()
+            argv[argv.index("--metrics-port") + 1] = str(metrics_port)
+            argv[argv.index("--metrics-bind") + 1] = "127.0.0.1"
+            if "-p" in argv:
+                argv[argv.index("-p") + 1] = str(free_port())
+            if "-b" in argv:
+                argv[argv.index("-b") + 1] = "127.0.0.1"
+            argv[0] = str(VENV_BIN / argv[0])
+            processes.append(ManagedProcess(name, argv, env=env, cwd=str(ROOT / "examples" / "chat")))
+            wait_for_port(metrics_port, process=processes[-1].popen, timeout=60)
+            ports.append(metrics_port)
 
+        def statuses(want: int) -> list[int]:
+            deadline = time.monotonic() + 20
+            while True:
+                got = [_healthz(port) for port in ports]
+                if all(code == want for code in got) or time.monotonic() > deadline:
+                    return got
+                time.sleep(0.2)
+
+        assert statuses(200) == [200, 200]
+        redis.stop()
+        assert statuses(503) == [503, 503]
+        redis.start()
+        assert statuses(200) == [200, 200]
+        assert all(process.alive() for process in processes)
+    finally:
+        for process in processes:
+            process.stop()
+        redis.stop()
