@@ -36,12 +36,13 @@ against a list's capacity, and ``flush`` deletes the queues and groups this laye
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import msgpack
@@ -51,6 +52,7 @@ from pika.adapters.blocking_connection import BlockingChannel
 
 from .base import BaseChannelLayer, Prepared
 from .errors import BackendUnavailable, ChannelFull
+from .names import check_channel_name, non_local_name
 
 __all__ = ["RabbitMQChannelLayer"]
 
@@ -60,6 +62,14 @@ T = TypeVar("T")
 
 BATCH_TYPE = "asgi.batch"
 GROUP_QUEUE = "asgi:group:"
+#: The status board (announcements of workers and interface servers) and its lock; no group name
+#: contains ':', so neither can meet a group's queue or lock.
+STATUS_QUEUE = "asgi:status"
+STATUS_LOCK = "asgi:status:lock"
+#: Idle seconds before the broker removes the status board's queue when nobody announces any more.
+STATUS_IDLE = 86400
+#: Message header holding the send time (integer milliseconds since the epoch).
+SENT_HEADER = "x-asgi-sent-ms"
 LOCK_QUEUE = "asgi:lock:"
 #: Seconds a group operation waits for another process's lock on the same group before giving up.
 GROUP_LOCK_WAIT = 10.0
@@ -213,7 +223,10 @@ class RabbitMQChannelLayer(BaseChannelLayer):
     def _publish(self, link: _Link, target: str, body: bytes, kind: str | None = None) -> bool:
         """Publish ``body`` to ``target``'s queue with a confirm; False when the broker refused it (queue full)."""
         self._declare(link, target)
-        properties = pika.BasicProperties(type=kind) if kind else None
+        # The send time travels with the message, for channel_depths: AMQP's ``timestamp`` (whole
+        # seconds, what broker tools show) and a header in milliseconds (pika encodes no floats in tables).
+        now = time.time()
+        properties = pika.BasicProperties(type=kind, timestamp=int(now), headers={SENT_HEADER: int(now * 1000)})
         for attempt in (1, 2):
             try:
                 link.channel.basic_publish("", target, body, properties=properties, mandatory=True)
@@ -346,12 +359,27 @@ class RabbitMQChannelLayer(BaseChannelLayer):
 
     def _locked_group(self, group: str, change: Callable[[dict[str, float]], bool]) -> dict[str, float]:
         """Run ``change`` on the group's live membership under its lock; store it again if it returns True."""
-        lock = LOCK_QUEUE + group
-        queue = GROUP_QUEUE + group
         with self._lock:
             self._used_groups.add(group)
 
-        def run(link: _Link) -> dict[str, float]:
+        def prune(members: dict[str, Any]) -> dict[str, Any]:
+            oldest = time.time() - self.group_expiry
+            return {channel: added for channel, added in members.items() if added >= oldest}
+
+        return self._locked_state(GROUP_QUEUE + group, LOCK_QUEUE + group, self.group_expiry + QUEUE_IDLE_GRACE,
+                                  prune, change)
+
+    def _locked_state(self, queue: str, lock: str, idle: float, prune: Callable[[dict[str, Any]], dict[str, Any]],
+                      change: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+        """Read-modify-write the one message of a bookkeeping ``queue`` (a msgpack dict) under ``lock``.
+
+        ``prune`` drops stale entries; ``change`` edits the live ones and returns True to store them.
+        The message is stored again when changed or pruned, else rejected back unchanged. ``idle`` is
+        the queue's ``x-expires`` in seconds. Every reader and writer holds the lock, so no one sees
+        the queue empty while another holds its message unacked.
+        """
+
+        def run(link: _Link) -> dict[str, Any]:
             deadline = time.monotonic() + GROUP_LOCK_WAIT
             while True:
                 try:
@@ -363,12 +391,11 @@ class RabbitMQChannelLayer(BaseChannelLayer):
                         raise
                 time.sleep(random.uniform(0.002, 0.01))
             try:
-                link.channel.queue_declare(queue, arguments={"x-expires": (self.group_expiry + QUEUE_IDLE_GRACE) * 1000})
+                link.channel.queue_declare(queue, arguments={"x-expires": int(idle * 1000)})
                 method, _, body = link.channel.basic_get(queue, auto_ack=False)
-                members: dict[str, float] = msgpack.unpackb(body) if method is not None else {}
-                oldest = time.time() - self.group_expiry
-                live = {channel: added for channel, added in members.items() if added >= oldest}
-                if change(live) or len(live) != len(members) or method is None:
+                stored: dict[str, Any] = msgpack.unpackb(body) if method is not None else {}
+                live = prune(stored)
+                if change(live) or len(live) != len(stored) or method is None:
                     link.channel.basic_publish("", queue, msgpack.packb(live), mandatory=True)
                     if method is not None:
                         link.channel.basic_ack(method.delivery_tag)
@@ -426,7 +453,7 @@ class RabbitMQChannelLayer(BaseChannelLayer):
             link.declared.clear()
 
         def run(link: _Link) -> None:
-            for queue in [*queues, *(GROUP_QUEUE + g for g in groups)]:
+            for queue in [*queues, *(GROUP_QUEUE + g for g in groups), STATUS_QUEUE]:
                 link.channel.queue_delete(queue)
 
         self._call(run)
@@ -449,3 +476,83 @@ class RabbitMQChannelLayer(BaseChannelLayer):
         with self._lock:
             pending += len(self._buffers.get(target, ()))
         return {"messages_pending": pending}
+
+    def channel_depths(self, channels: Sequence[str]) -> dict[str, dict[str, float | None]]:
+        """One broker call per channel: its ready messages and, on normal channels, the oldest one's age.
+
+        A normal channel's head is read with ``basic_get`` (no ack) and at once ``basic_nack``-ed
+        with requeue: ``Get-Ok`` carries the count of the messages behind it, the head carries its
+        send time, and RabbitMQ puts a requeued message back at its original position (a consumer
+        that dies holding one has it requeued by the broker too, so nothing is lost). Meanwhile a
+        concurrent receiver can be handed the second message first; normal channels promise no
+        order between their consumers anyway, but a process-specific or ``?`` list has a single
+        reader that relies on it (a response's chunks), so those are only counted (passive
+        ``queue_declare``) and report ``oldest_age`` None. Messages this process buffered from a
+        batch count towards the depth.
+        """
+        targets = {channel: non_local_name(check_channel_name(channel, receive=True)) for channel in channels}
+
+        def run(link: _Link, target: str) -> tuple[int, float | None]:
+            try:
+                if "!" in target or "?" in target:
+                    return int(link.channel.queue_declare(target, passive=True).method.message_count), None
+                method, properties, _ = link.channel.basic_get(target, auto_ack=False)
+            except pika.exceptions.ChannelClosedByBroker as exc:
+                link.declared.discard(target)
+                link.reopen_channel()
+                if exc.reply_code == 404:  # no such queue: nothing was sent to it lately
+                    return 0, None
+                raise
+            if method is None:
+                return 0, None
+            link.channel.basic_nack(method.delivery_tag, requeue=True)
+            return int(method.message_count) + 1, self._sent_at(properties)
+
+        depths: dict[str, dict[str, float | None]] = {}
+        now = time.time()
+        for channel, target in targets.items():
+            depth, sent = self._call(functools.partial(run, target=target))
+            with self._lock:
+                depth += len(self._buffers.get(target, ()))
+            depths[channel] = {"depth": depth, "oldest_age": None if sent is None else max(0.0, now - sent)}
+        return depths
+
+    @staticmethod
+    def _sent_at(properties: Any) -> float | None:
+        """A message's send time: the millisecond header if present, else AMQP's whole-second timestamp."""
+        sent = (getattr(properties, "headers", None) or {}).get(SENT_HEADER)
+        if isinstance(sent, int) and not isinstance(sent, bool):
+            return sent / 1000
+        stamp = getattr(properties, "timestamp", None)
+        return float(stamp) if isinstance(stamp, int) else None
+
+    # -- announcements --------------------------------------------------------------------
+
+    def _announce(self, kind: str, ident: str, info: str, ttl: float) -> None:
+        # One board for all processes, {"kind:ident": [expires at, info]}, kept like a group's
+        # membership: one message in the queue asgi:status, changed under the lock asgi:status:lock.
+        # Each announce prunes the expired entries; readers skip them, so a process that stops
+        # heartbeating disappears after its ttl without anyone cleaning up.
+        member = f"{kind}:{ident}"
+
+        def change(board: dict[str, Any]) -> bool:
+            board[member] = [time.time() + ttl, info]
+            return True
+
+        self._locked_state(STATUS_QUEUE, STATUS_LOCK, STATUS_IDLE, self._live_announcements, change)
+
+    def _announcements(self) -> list[tuple[str, str, str]]:
+        board = self._locked_state(STATUS_QUEUE, STATUS_LOCK, STATUS_IDLE, self._live_announcements,
+                                   lambda board: False)
+        found = []
+        for member, (_, info) in board.items():
+            kind, _, ident = member.partition(":")
+            found.append((kind, ident, str(info)))
+        return found
+
+    @staticmethod
+    def _live_announcements(board: dict[str, Any]) -> dict[str, Any]:
+        now = time.time()
+        return {member: entry for member, entry in board.items()
+                if isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], (int, float))
+                and entry[0] > now}

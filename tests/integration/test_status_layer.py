@@ -1,4 +1,4 @@
-"""Channel depths and announcements of every backend (real redis-server ring, a real SQLite file)."""
+"""Channel depths and announcements of every backend (real redis-server ring, SQLite file, rabbitmq-server)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,25 @@ from channellayer import BaseChannelLayer, MemoryChannelLayer, get_channel_layer
 from channellayer.status import Heartbeat, render, snapshot
 
 
-@pytest.fixture(params=["redis-ring", "sqlite", "memory"])
+@pytest.fixture(scope="module")
+def rabbitmq_broker():
+    """One real rabbitmq-server for this module (it takes seconds to start)."""
+    from tests.support.rabbitmq import RabbitMQServer
+
+    broker = RabbitMQServer()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(params=["redis-ring", "sqlite", "memory", "rabbitmq"])
 def layer(request, tmp_path):
     if request.param == "redis-ring":
         ring = request.getfixturevalue("redis_ring")
         made = get_channel_layer("redis", {"hosts": [server.url for server in ring], "expiry": 60})
+    elif request.param == "rabbitmq":
+        made = get_channel_layer("rabbitmq", {"url": request.getfixturevalue("rabbitmq_broker").url, "expiry": 60})
     elif request.param == "sqlite":
         made = get_channel_layer("sqlite", {"path": str(tmp_path / "layer.db"), "expiry": 60})
     else:
@@ -40,6 +54,31 @@ def test_depth_and_oldest_age(layer):
     assert depths["daphne.response.abc!"]["depth"] == 1
     layer.receive(["http.request"])
     assert layer.channel_depths(["http.request"])["http.request"]["depth"] == 5
+
+
+def test_a_silent_process_disappears_after_its_ttl(layer):
+    """A process that stops heartbeating leaves announcements() after its ttl, while a live one stays."""
+    layer.announce("worker", "h:dead", {"pid": 7}, 0.5)
+    for _ in range(4):
+        layer.announce("worker", "h:live", {"pid": 8}, 0.5)
+        assert "h:live" in [entry["ident"] for entry in layer.announcements()]
+        time.sleep(0.2)
+    assert [entry["ident"] for entry in layer.announcements()] == ["h:live"]
+
+
+def test_rabbitmq_depth_peek_keeps_order_and_messages(rabbitmq_broker):
+    """Reading a RabbitMQ channel's head for its age leaves every message queued, in send order."""
+    layer = get_channel_layer("rabbitmq", {"url": rabbitmq_broker.url})
+    layer.flush()
+    for i in range(3):
+        layer.send("http.request", {"i": i})
+    for _ in range(3):
+        entry = layer.channel_depths(["http.request"])["http.request"]
+        assert entry["depth"] == 3 and entry["oldest_age"] is not None
+    assert [layer.receive(["http.request"])[1]["i"] for _ in range(3)] == [0, 1, 2]
+    assert layer.channel_depths(["http.request"])["http.request"] == {"depth": 0, "oldest_age": None}
+    layer.flush()
+    layer.close()
 
 
 def test_redis_depth_is_per_shard(redis_ring):
