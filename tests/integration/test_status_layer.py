@@ -81,6 +81,37 @@ def test_rabbitmq_depth_peek_keeps_order_and_messages(rabbitmq_broker):
     layer.close()
 
 
+def test_rabbitmq_depth_peeks_lose_nothing_to_a_concurrent_receiver(rabbitmq_broker):
+    """While channel_depths peeks at the head, a receiving process gets every message exactly once."""
+    import threading
+
+    layer = get_channel_layer("rabbitmq", {"url": rabbitmq_broker.url, "blocking_timeout": 1})
+    receiver = get_channel_layer("rabbitmq", {"url": rabbitmq_broker.url, "blocking_timeout": 1})
+    layer.flush()
+    for i in range(90):  # under the default capacity of 100
+        layer.send("http.request", {"i": i})
+    got: list[int] = []
+
+    def drain():
+        while True:
+            channel, message = receiver.receive(["http.request"], block=True)
+            if channel is None:
+                return
+            got.append(message["i"])
+
+    thread = threading.Thread(target=drain)
+    thread.start()
+    peeks = 0
+    while thread.is_alive() and peeks < 500:
+        layer.channel_depths(["http.request"])
+        peeks += 1
+    thread.join(10)
+    assert peeks >= 5 and sorted(got) == list(range(90))
+    layer.flush()
+    layer.close()
+    receiver.close()
+
+
 def test_redis_depth_is_per_shard(redis_ring):
     """On a ring, a normal channel's depth is the sum over shards, and each shard's share is reported."""
     layer = get_channel_layer("redis", {"hosts": [server.url for server in redis_ring]})
