@@ -23,13 +23,27 @@ Design (docs/channel-layers.md, "RabbitMQ"):
   one message per member list: a single copy as a normal message, several copies for one process list
   as one *batch* message (AMQP type ``asgi.batch``), so the broker accepts all of a list's copies or
   none of them, atomically, by its ``x-max-length``; the receiving layer hands them out one by one.
+- **Announcements** (heartbeats of workers and interface servers) are one status board kept like a
+  group's membership: the queue ``asgi:status`` holds one message ``{"kind:ident": [expires at,
+  info]}``, read and changed under the lock ``asgi:status:lock``. An announce sets its entry and drops
+  the expired ones; a reader skips expired entries, so a process that stops heartbeating leaves the
+  list after its ttl with no clean-up loop. (A queue per process with ``x-expires`` = ttl does not
+  work: every ``basic_get`` by a status reader renews a queue's lease, and AMQP cannot list queues.)
+  Expiry compares wall clocks, like the Redis layer's index.
+- **Depth and age**: messages carry their send time (AMQP ``timestamp`` in seconds, and the header
+  ``x-asgi-sent-ms``). ``channel_depths`` reads a normal channel's head with ``basic_get`` and at once
+  ``basic_nack`` with requeue (RabbitMQ puts it back at its original position; if this connection dies
+  the broker requeues it): one round trip gives the depth and the oldest message's age. Single-reader
+  lists (``!`` and ``?``) are only counted, by a passive ``queue_declare``: while the head is held,
+  their reader could be handed the second message first, out of order.
 - **Connections** are pika ``BlockingConnection`` objects, one per thread (pika is not thread-safe).
   The asyncio extension runs these calls in worker threads (``asyncio.to_thread``, the base class
   default) instead of a second AMQP client: one code path, and an interface server's waits do not
   block its event loop.
 
 What differs from Redis: ``global_statistics`` counts this process's sends (the broker keeps no such
-counter), ``channel_statistics`` reports queued messages but no age, a batch counts as one message
+counter), ``channel_statistics`` reports queued messages but no age (``channel_depths`` has it on normal
+channels), a batch counts as one message
 against a list's capacity, and ``flush`` deletes the queues and groups this layer object has used
 (without the management plugin AMQP cannot list a broker's queues).
 """
