@@ -16,12 +16,13 @@ Staying bounded on disk without a full scan on the hot path:
   seconds (a rotating window over the table, so a send pays no extra index). When a batch was
   full the next write sweeps again.
 * **Idle upkeep** (:meth:`Store.upkeep`) — run by a receive that waited its whole timeout for
-  nothing, at most every ``UPKEEP_INTERVAL`` seconds per process, never waiting for a lock (busy
-  means someone is working, so it is not idle): the sweep, waiter rows whose socket is dead (tested
-  with ``connect``, which wakes no one), ``PRAGMA incremental_vacuum`` to give freed pages back to
-  the file system, and ``PRAGMA wal_checkpoint(TRUNCATE)`` to empty the WAL.
-* While busy, SQLite's own auto-checkpoint (every 1,000 pages) and ``journal_size_limit`` keep
-  the WAL from growing past a few MiB; freed pages are reused.
+  nothing, at most every ``UPKEEP_INTERVAL`` seconds per process (jittered; ``UPKEEP_RETRY`` after
+  a step another process blocked), never waiting for a lock (busy means someone is working): the
+  sweep, waiter rows whose socket is dead (tested with ``connect``, which wakes no one), ``PRAGMA
+  incremental_vacuum`` to give freed pages back to the file system, and ``PRAGMA
+  wal_checkpoint(TRUNCATE)`` to empty the WAL.
+* While busy, freed pages are reused, and every process checks the WAL after its writes (every
+  ``WAL_CHECK_INTERVAL``) and restarts it once past ``JOURNAL_SIZE_LIMIT`` (:meth:`_limit_wal`).
 
 sqlite3 errors become :class:`BackendUnavailable` here, naming the path, with a hint for the
 errors a deployment can cause (read-only file or directory, full disk).
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import sqlite3
 import threading
 import time
@@ -50,6 +52,7 @@ SWEEP_INTERVAL = 5.0
 SWEEP_BATCH = 1000
 STATS_EXPIRY = 3600.0  # as asgi_redis's per-channel counters (TTL 3600)
 UPKEEP_INTERVAL = 30.0
+UPKEEP_RETRY = 2.0  # after an upkeep step another process blocked
 UPKEEP_VACUUM_PAGES = 4096  # 16 MiB of 4 KiB pages given back per upkeep at most
 UPKEEP_WAITER_PROBES = 64
 JOURNAL_SIZE_LIMIT = 4 * 1024 * 1024
@@ -127,8 +130,9 @@ class Store:
     def connection(self) -> sqlite3.Connection:
         """This thread's connection (opened on first use; a forked child never reuses its parent's).
 
-        In :meth:`instant` mode it is a second connection of the thread that never waits for a lock
-        (``busy_timeout`` 0) and never checkpoints (so never calls fsync).
+        Every connection has ``busy_timeout`` 0: :meth:`_retry` does the waiting. In :meth:`instant`
+        mode it is a second connection of the thread that never retries and never checkpoints (so
+        never calls fsync).
         """
         local = self._local
         if getattr(local, "pid", None) != os.getpid():
@@ -147,8 +151,10 @@ class Store:
             conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None,
                                    check_same_thread=False, cached_statements=256)
             self._prepare(conn)
+            # SQLite's own busy handler sleeps up to 100 ms between tries, so under steady contention
+            # a waiter can miss every free moment for seconds; _retry polls every 2 ms at most instead.
+            conn.execute("PRAGMA busy_timeout = 0")
             if instant:
-                conn.execute("PRAGMA busy_timeout = 0")
                 conn.execute("PRAGMA wal_autocheckpoint = 0")
         except sqlite3.Error as exc:
             if conn is not None:
@@ -168,6 +174,26 @@ class Store:
             yield
         finally:
             local.instant = previous
+
+    def _retry(self, attempt: Callable[[], T]) -> T:
+        """``attempt()`` again while SQLITE_BUSY, polling at most every 2 ms, for up to ``busy_timeout``.
+
+        ``attempt`` must do nothing when it fails busy (a BEGIN IMMEDIATE, one autocommit statement).
+        In instant mode there is no second try: WouldWait is raised at once.
+        """
+        deadline, delay = 0.0, 0.0001
+        while True:
+            try:
+                return attempt()
+            except sqlite3.OperationalError as exc:
+                if not _busy(exc) or getattr(self._local, "instant", False):
+                    raise
+                now = time.monotonic()
+                deadline = deadline or now + self.busy_timeout
+                if now >= deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.002)
 
     def _failed(self, exc: sqlite3.Error) -> BackendUnavailable:
         if getattr(self._local, "instant", False) and _busy(exc):
@@ -215,7 +241,7 @@ class Store:
         conn = self.connection()
         upkeep = write and not getattr(self._local, "instant", False)  # instant mode leaves it to others
         try:
-            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            self._retry(lambda: conn.execute("BEGIN IMMEDIATE" if write else "BEGIN"))
             try:
                 if upkeep and time.monotonic() >= self._next_sweep:
                     self._sweep(conn)
@@ -245,20 +271,20 @@ class Store:
                 return
         except OSError:
             return
+        # With busy_timeout 0 a RESTART that cannot get the locks does what a PASSIVE one would and
+        # reports busy; polling it (like _retry) gets in where SQLite's sleeping handler would not.
+        deadline = time.monotonic() + 0.1
         try:
-            conn.execute("PRAGMA busy_timeout = 100")
-            conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
+            while conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()[0] and time.monotonic() < deadline:
+                time.sleep(0.001)
         except sqlite3.Error:
             pass  # busy, or the disk: the next check tries again
-        finally:
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
 
     def statement(self, sql: str, parameters: tuple[object, ...] | list[object]) -> list[Any]:
         """One statement in its own (implicit) transaction, stepped to the end so its lock is released."""
         conn = self.connection()
         try:
-            rows = conn.execute(sql, parameters).fetchall()
+            rows = self._retry(lambda: conn.execute(sql, parameters).fetchall())
         except sqlite3.Error as exc:
             raise self._failed(exc) from exc
         if time.monotonic() >= self._next_wal_check and not getattr(self._local, "instant", False):
@@ -293,9 +319,9 @@ class Store:
 
     def upkeep(self) -> None:
         """Idle-time clean-up (see the module docstring); skips any step another process is blocking."""
-        self._next_upkeep = time.monotonic() + self.upkeep_interval
-        conn = self.connection()
-        conn.execute("PRAGMA busy_timeout = 0")  # idle work never waits for a lock
+        # Jittered, so the processes of one deployment (all idle since the same moment) do not collide.
+        self._next_upkeep = time.monotonic() + self.upkeep_interval * random.uniform(0.75, 1.0)
+        conn = self.connection()  # busy_timeout 0 and no _retry: idle work never waits for a lock
         try:
             self._sweep_waiters(conn)
             freed = conn.execute("PRAGMA freelist_count").fetchone()[0]
@@ -303,14 +329,14 @@ class Store:
                 # executescript steps it to the end (execute() would free one page: the pragma has no columns).
                 conn.executescript(f"PRAGMA incremental_vacuum({UPKEEP_VACUUM_PAGES});")
             if os.path.exists(self.path + "-wal") and os.path.getsize(self.path + "-wal"):
-                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+                if conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]:
+                    self._next_upkeep = time.monotonic() + UPKEEP_RETRY  # a reader was in the WAL: soon again
         except sqlite3.OperationalError as exc:
             if not _busy(exc):
                 raise explain(self.path, exc) from exc
+            self._next_upkeep = time.monotonic() + UPKEEP_RETRY  # another process was writing: soon again
         except sqlite3.Error as exc:
             raise explain(self.path, exc) from exc
-        finally:
-            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
 
     def _sweep_waiters(self, conn: sqlite3.Connection) -> None:
         """Sweep, and delete the rows (and socket files) of waiters whose process died."""
