@@ -69,11 +69,23 @@ class H2Request(http.Request):
         self.responding = False
         self.ended = False
         self.body_size = 0
+        self.held = 0  # body bytes taken from the process-wide body budget (released once sent or ended)
+        self.over_budget = False
 
     def handleContentChunk(self, data: bytes) -> None:
         self.body_size += len(data)
-        if self.body_size <= self.ctx.config.body_stream_threshold:
-            super().handleContentChunk(data)
+        if self.body_size > self.ctx.config.body_stream_threshold or self.over_budget:
+            return  # answered 413 / 503 in process(); nothing more is kept
+        if not self.ctx.body_budget.take(len(data)):
+            self.over_budget = True
+            return
+        self.held += len(data)
+        super().handleContentChunk(data)
+
+    def _release_body(self) -> None:
+        if self.held:
+            self.ctx.body_budget.give(self.held)
+            self.held = 0
 
     def process(self) -> None:
         ctx = self.ctx
@@ -82,6 +94,9 @@ class H2Request(http.Request):
             self.asgi_path, _ = split_target(self.uri)
             if self.body_size > config.body_stream_threshold:
                 raise ProtocolError(413, "Request body too large for HTTP/2; send it over HTTP/1.1")
+            if self.over_budget:
+                ctx.metrics.refused("body_budget")
+                raise ProtocolError(503, "Server is holding too many request bodies; try again.")
             headers = [(name.lower(), value) for name, values in self.requestHeaders.getAllRawHeaders()
                        for value in values]
             head = RequestHead(self.method, self.uri, "2", headers)
@@ -98,6 +113,7 @@ class H2Request(http.Request):
             root_path=config.root_path, body=self.content.read(),
             proxy_headers=config.proxy_headers and peer_is_trusted(client, config.proxy_trusted),
         )
+        self._release_body()  # the body now lives in the message, handed to the layer
         ctx.http_sweep.add(self)
         ctx.io.send("http.request", message).addCallbacks(self._sent, self._send_failed)
 
@@ -148,7 +164,16 @@ class H2Request(http.Request):
         self._end(logged=True)
         self.finish()
 
+    def fail_waiting(self) -> bool:
+        """The layer was lost: a stream still waiting for its response gets 503 now (True if it was waiting)."""
+        if self.ended or self.responding or not self.reply_channel:
+            return False
+        self.ctx.metrics.refused("layer_unavailable")
+        self._error(503, "Channel layer unavailable.")
+        return True
+
     def _end(self, logged: bool = False) -> None:
+        self._release_body()
         if self.ended:
             return
         self.ended = True

@@ -28,7 +28,7 @@ from .connection import Connection
 from .context import Context
 from .endpoints import endpoint_from_string
 from .exchange import Exchange
-from .http2 import H2_AVAILABLE
+from .http2 import H2_AVAILABLE, H2Request
 from .layerio import LayerIO
 from .lifecycle import HttpState, WsState
 from .metrics import Metrics, listen_metrics
@@ -113,6 +113,8 @@ class Server:
             elif isinstance(target, WebSocket) and target.state == WsState.OPEN:
                 target.close(1011, "Channel layer unavailable")
                 closed += 1
+            elif isinstance(target, H2Request) and target.fail_waiting():
+                failed += 1
         if failed or closed:
             logger.warning("Channel layer lost: answered %d waiting request(s) with 503, closed %d WebSocket(s) "
                            "with 1011", failed, closed)

@@ -150,3 +150,55 @@ def test_http2_post_body_and_size_limit(tls_server):
     status, body = h2_request(tls_server.port, headers, b"x" * 600_000)
     assert status == b"413" and b"send it over HTTP/1.1" in body
     assert '"POST /echo" 413' in tls_server.process.log()
+
+
+def test_http2_bodies_count_against_the_body_budget(redis_server):
+    """HTTP/2 request bodies take from --max-buffered-body like HTTP/1.1 ones: past it, 503, and the budget is returned."""
+    url = f"redis://127.0.0.1:{redis_server.port}/9"
+    worker = start_worker(url)
+    key, cert = self_signed(Path(tempfile.mkdtemp()))
+    port = free_port()
+    server = Daphne(url, "-e", f"ssl:{port}:interface=127.0.0.1:privateKey={key}:certKey={cert}",
+                    "--max-buffered-body", "4000", port=port, tcp=False)
+    try:
+        wait_for_port(port, process=server.process.popen, timeout=20)
+        headers = [(":method", "POST"), (":path", "/echo"), (":scheme", "https"), (":authority", "localhost")]
+        status, body = h2_request(port, headers, b"y" * 10_000)
+        assert status == b"503" and b"too many request bodies" in body
+        status, body = h2_request(port, headers, b"z" * 3_000)  # fits: the refused one gave its bytes back
+        assert status == b"200" and json.loads(body)["body_length"] == 3_000
+    finally:
+        server.stop()
+        worker.stop()
+
+
+def test_http2_stream_waiting_for_a_reply_gets_503_when_redis_goes():
+    """An HTTP/2 stream awaiting its response is answered 503 as soon as the reply reader loses Redis."""
+    import threading
+    import time
+
+    from tests.support.processes import RedisServer
+
+    redis = RedisServer()
+    url = f"redis://127.0.0.1:{redis.port}/0"
+    worker = start_worker(url)
+    key, cert = self_signed(Path(tempfile.mkdtemp()))
+    port = free_port()
+    server = Daphne(url, "-e", f"ssl:{port}:interface=127.0.0.1:privateKey={key}:certKey={cert}", port=port,
+                    tcp=False)
+    try:
+        wait_for_port(port, process=server.process.popen, timeout=20)
+        outcome: list = []
+        headers = [(":method", "GET"), (":path", "/never"), (":scheme", "https"), (":authority", "localhost")]
+        thread = threading.Thread(target=lambda: outcome.append(h2_request(port, headers)))
+        thread.start()
+        time.sleep(1.0)
+        stopped = time.monotonic()
+        redis.stop()
+        thread.join(15)
+        assert outcome and outcome[0][0] == b"503" and b"Channel layer unavailable" in outcome[0][1]
+        assert time.monotonic() - stopped < 5
+    finally:
+        server.stop()
+        worker.stop()
+        redis.stop()
