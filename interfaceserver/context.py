@@ -23,6 +23,9 @@ __all__ = ["Context", "ReplyTarget", "Sender", "random_letters"]
 
 logger = logging.getLogger("interfaceserver")
 
+#: Seconds between two warnings of one kind (Context.warn).
+_WARN_EVERY = 10.0
+
 
 def random_letters(count: int = 10) -> str:
     return "".join(random.choices(string.ascii_letters, k=count))
@@ -49,6 +52,7 @@ class Context:
                  access_log: AccessLog | None = None, prefix: str | None = None,
                  layer_message_limit: int | None = None, metrics: Metrics | None = None) -> None:
         self.config = config
+        self._warned: dict[str, tuple[float | None, int]] = {}
         #: Prometheus counters of this process (see metrics.py); always kept, served with --metrics-port.
         self.metrics = metrics if metrics is not None else Metrics()
         #: The layer's max_message_size (encoded bytes), or None when it states none; see websocket.py.
@@ -88,11 +92,27 @@ class Context:
     def unregister(self, reply_channel: str) -> None:
         self.replies.pop(reply_channel[len(self.prefix):], None)
 
+    def warn(self, kind: str, message: str, *args: Any) -> None:
+        """Log a warning of ``kind`` at most once per 10 s, saying how many like it were left out.
+
+        For trouble that hits every connection at once (a layer outage, a full channel under load):
+        one line per episode instead of one per request.
+        """
+        now = self.clock.seconds()
+        last, skipped = self._warned.get(kind, (None, 0))
+        if last is not None and now - last < _WARN_EVERY:
+            self._warned[kind] = (last, skipped + 1)
+            return
+        if skipped:
+            message += f" ({skipped} more like this in the last {_WARN_EVERY:.0f} s)"
+        logger.warning(message, *args)
+        self._warned[kind] = (now, 0)
+
     def notify(self, channel: str, message: dict[str, Any]) -> None:
         """Best-effort send (disconnects, aborted bodies): a full channel drops it, as in Daphne; errors are logged."""
 
         def failed(failure: Any) -> None:
-            logger.warning("Could not send %s: %s", channel, failure.getErrorMessage())
+            self.warn("notify", "Could not send %s: %s", channel, failure.getErrorMessage())
 
         result = self.io.send(channel, message)
         if hasattr(result, "addErrback"):

@@ -147,7 +147,7 @@ class Exchange:
 
     def _request_failed(self, failure: Failure) -> None:
         if failure.check(BackendUnavailable):
-            logger.warning("Channel layer unavailable: %s", failure.value)
+            self.conn.ctx.warn("layer", "Channel layer unavailable: %s", failure.value)
             self.conn.ctx.metrics.refused("layer_unavailable")
             self.fail(503, "Channel layer unavailable.", _RETRY_AFTER)
         else:

@@ -123,7 +123,7 @@ class H2Request(http.Request):
             self._error(503, "Request queue full.")
 
     def _send_failed(self, failure: Any) -> None:
-        logger.warning("Could not send http.request: %s", failure.getErrorMessage())
+        self.ctx.warn("layer", "Could not send http.request: %s", failure.getErrorMessage())
         if not (self.ended or self.responding):
             self.ctx.metrics.refused("layer_unavailable")
         self._error(503, "Channel layer unavailable.")

@@ -154,7 +154,7 @@ class WebSocket:
             self._connect_sent, self._connect_failed)
 
     def _connect_failed(self, failure: Failure) -> None:
-        logger.warning("Could not send websocket.connect: %s", failure.getErrorMessage())
+        self.conn.ctx.warn("layer", "Could not send websocket.connect: %s", failure.getErrorMessage())
         if self.state == WsState.HANDSHAKE:
             self.conn.ctx.metrics.refused("layer_unavailable")
             self._deny(503, "Channel layer unavailable")
@@ -256,7 +256,7 @@ class WebSocket:
 
     def _receive_sent(self, delivered: bool) -> None:
         if not delivered and not self.muted:
-            logger.warning("websocket.receive is full; closing %s with 1013", self.reply_channel)
+            self.conn.ctx.warn("receive-full", "websocket.receive is full; closing %s with 1013", self.reply_channel)
             self.muted = True
             self.close(1013, "Try again later")
 
@@ -266,7 +266,7 @@ class WebSocket:
         if failure.check(MessageTooLarge):
             self.close(1009, "Message too big")
         elif failure.check(BackendUnavailable):
-            logger.warning("Channel layer unavailable; closing %s with 1011", self.reply_channel)
+            self.conn.ctx.warn("layer", "Channel layer unavailable; closing %s with 1011", self.reply_channel)
             self.close(1011, "Channel layer unavailable")
         else:
             logger.error("Could not send websocket.receive: %s", failure.getErrorMessage())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 
 import pytest
 from twisted.internet.defer import fail, succeed
@@ -541,3 +542,18 @@ def test_empty_text_frames_both_ways():
     assert message["text"] == "" and message["order"] == 1
     h.ctx.dispatch(reply, {"text": ""})
     assert transport.value() == b"\x81\x00"
+
+
+def test_layer_trouble_is_logged_once_per_episode(caplog):
+    """Outage warnings hitting every request are logged once per 10 s, the next line counting what was left out."""
+    h = Harness(down=True)
+    with caplog.at_level(logging.WARNING, "interfaceserver"):
+        for _ in range(5):
+            conn, _ = h.connect()
+            conn.dataReceived(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        h.clock.advance(11)
+        conn, _ = h.connect()
+        conn.dataReceived(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    lines = [r.getMessage() for r in caplog.records if "Channel layer unavailable" in r.getMessage()]
+    assert len(lines) == 2, lines
+    assert lines[1].endswith("(4 more like this in the last 10 s)")
