@@ -59,7 +59,7 @@ setup(
         ],
         "lint": ["ruff>=0.5", "mypy>=1.10"],
         # The benchmark's PNG charts (bench/fullstack/charts.py); httptools for bench/parser_compare.py.
-        "bench": ["matplotlib>=3.7", "httptools>=0.6"],
+        "bench": ["matplotlib>=3.7", "httptools>=0.6", "py-spy>=0.3"],  # py-spy: bench.request_cost --flame
     },
     entry_points={
         "console_scripts": [
