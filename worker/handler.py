@@ -173,15 +173,19 @@ class ViewConsumer:
     stream_window: int = 4
     #: Seconds a chunk waits for the window before the channel's own capacity applies instead.
     stream_window_wait: float = 0.25
+    #: Seconds one response may wait in all for a client that stopped reading (ChannelPaused); after
+    #: that its chunks ignore the pause, so a client that never reads costs a worker at most this long.
+    stream_pause_limit: float = 10.0
 
     def __init__(self) -> None:
         self.handler = self.handler_class()
 
     def __call__(self, message: Any, **kwargs: Any) -> None:
         replies = self.handler(message)
+        paused_budget = [self.stream_pause_limit]  # seconds this response may still wait for a paused client
         try:
             for reply in replies:
-                if not self._send(message, reply):
+                if not self._send(message, reply, paused_budget):
                     _log.warning(
                         "Reply channel %s stayed full for %.0fs; abandoning the response",
                         message.reply_channel.name,
@@ -191,7 +195,7 @@ class ViewConsumer:
         finally:
             replies.close()
 
-    def _send(self, message: Any, reply: dict[str, Any]) -> bool:
+    def _send(self, message: Any, reply: dict[str, Any], paused_budget: list[float] | None = None) -> bool:
         layer = message.channel_layer
         full_error = getattr(layer, "ChannelFull", ChannelFull)
         deadline = time.monotonic() + self.reply_full_timeout
@@ -214,7 +218,13 @@ class ViewConsumer:
                 return True
             except full_error as exc:
                 now = time.monotonic()
-                if isinstance(exc, ChannelPaused):  # the client is not reading: wait for it, do not fall back
+                paused = isinstance(exc, ChannelPaused)
+                if paused and paused_budget is not None and paused_budget[0] <= 0:
+                    # This client has had its stream_pause_limit: stop waiting for it (a client that never
+                    # reads must not pin a worker); the server's --write-buffer-limit bounds it from here.
+                    windowed, pause, longest = False, 0.01, 0.5
+                    continue
+                if paused:  # the client is not reading: wait for it, do not fall back to full capacity
                     window_until = now + self.stream_window_wait
                 elif windowed and now >= window_until:
                     windowed, pause, longest = False, 0.01, 0.5
@@ -222,5 +232,8 @@ class ViewConsumer:
                 remaining = deadline - now
                 if remaining <= 0:
                     return False
-                time.sleep(min(pause, remaining))
+                slept = min(pause, remaining)
+                time.sleep(slept)
+                if paused and paused_budget is not None:
+                    paused_budget[0] -= slept
                 pause = min(pause * 2, longest)

@@ -396,3 +396,21 @@ def test_window_gives_way_when_nobody_drains(tmp_path):
     consumer.stream_window_wait = 0.05
     consumer(http_message(layer, path="/big/", query=b"size=%d" % (6 * 512 * 1024)))
     assert sum(len(m.get("content", b"")) for m in replies(layer)) == 6 * 512 * 1024
+
+
+def test_a_client_that_never_reads_costs_a_worker_at_most_stream_pause_limit(tmp_path):
+    """A stream whose client stays paused waits stream_pause_limit in all, then sends on (never pins the worker)."""
+    from channellayer import ChannelPaused
+
+    class AlwaysPaused(SQLiteChannelLayer):
+        def _push_window(self, channel, target, payload, capacity):
+            raise ChannelPaused(f"the connection behind {channel!r} is not reading")
+
+    layer = ChannelLayerWrapper(AlwaysPaused(path=str(tmp_path / "layer.db")), "default", [])
+    consumer = ViewConsumer()
+    consumer.stream_pause_limit = 0.3
+    started = time.monotonic()
+    consumer(http_message(layer, path="/big/", query=b"size=%d" % (4 * 512 * 1024)))
+    took = time.monotonic() - started
+    assert sum(len(m.get("content", b"")) for m in replies(layer)) == 4 * 512 * 1024
+    assert 0.3 <= took < 3, took  # the budget is for the whole response, not per chunk
