@@ -67,8 +67,10 @@ def find_interpreter(python: str) -> str | None:
     pyenv's shims are skipped: a shim exists for every installed version but fails unless that
     version is selected."""
     pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
-    candidates = sorted(pyenv.glob(f"{python}.*/bin/python{python}"),
-                        key=lambda p: tuple(int(x) for x in p.parts[-3].split(".") if x.isdigit()))
+    candidates = sorted(
+        pyenv.glob(f"{python}.*/bin/python{python}"),
+        key=lambda p: tuple(int(x) for x in p.parts[-3].split(".") if x.isdigit()),
+    )
     if candidates:
         return str(candidates[-1])
     path = os.pathsep.join(d for d in os.environ.get("PATH", "").split(os.pathsep) if "shims" not in Path(d).parts)
@@ -79,8 +81,9 @@ def cells() -> list[tuple[str, str]]:
     return [(p, d) for p in PYTHONS for d in DJANGOS if supported(p, d)]
 
 
-def summary(report_path: str, default_cell: str | None = None, default_result: str | None = None,
-            default_seconds: str = "") -> int:
+def summary(
+    report_path: str, default_cell: str | None = None, default_result: str | None = None, default_seconds: str = ""
+) -> int:
     """Print the matrix table; return 0 only if every supported cell passed."""
     results: dict[str, tuple[str, float]] = {}
     if os.path.exists(report_path):
@@ -93,7 +96,9 @@ def summary(report_path: str, default_cell: str | None = None, default_result: s
         for django in DJANGOS:
             name = cell_name(python, django)
             if not supported(python, django):
-                rows.append((name, "n/a", "", "Django {} needs Python >= {}.{}".format(django, *DJANGO_MIN_PYTHON[django])))
+                rows.append(
+                    (name, "n/a", "", "Django {} needs Python >= {}.{}".format(django, *DJANGO_MIN_PYTHON[django]))
+                )
                 continue
             if name == default_cell:
                 status = "passed" if default_result == "0" else "FAILED"
@@ -108,8 +113,14 @@ def summary(report_path: str, default_cell: str | None = None, default_result: s
             if result == "success":
                 rows.append((name, "passed", f"{seconds:.0f}", "fast part (noxfile.FAST_PART)"))
             else:
-                rows.append((name, "FAILED" if result else "NOT RUN", f"{seconds:.0f}" if result else "",
-                             f"nox result: {result or 'none'}"))
+                rows.append(
+                    (
+                        name,
+                        "FAILED" if result else "NOT RUN",
+                        f"{seconds:.0f}" if result else "",
+                        f"nox result: {result or 'none'}",
+                    )
+                )
                 ok = False
     print("\nPython x Django matrix")
     print(f"{'cell':<10} {'result':<8} {'seconds':>7}  detail")

@@ -56,8 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"no scenario matches {unknown}; scenarios: {', '.join(m for _, m in SCENARIOS)}")
     rounds = args.rounds or (2 if args.quick else 5)
-    ctx = Context(rounds=rounds, quick=args.quick, legacy_venv=legacy_venv(),
-                  scratch=Path(tempfile.mkdtemp(prefix="bench-")))
+    ctx = Context(
+        rounds=rounds, quick=args.quick, legacy_venv=legacy_venv(), scratch=Path(tempfile.mkdtemp(prefix="bench-"))
+    )
     sections: list[tuple[str, list[Table]]] = []
     started = time.monotonic()
     code = code_state()  # at the start: a shared checkout may move while the bench runs
@@ -75,17 +76,28 @@ def main(argv: list[str] | None = None) -> int:
             trace = traceback.format_exc()
             print(trace, file=sys.stderr, flush=True)
             last = trace.strip().splitlines()[-1]
-            tables = [Table("Section failed", f"This section raised before it had figures: `{last}` "
-                            "(the full traceback is in the bench run's output).", ["section", "error"],
-                            [[module_name, last]])]
+            tables = [
+                Table(
+                    "Section failed",
+                    f"This section raised before it had figures: `{last}` "
+                    "(the full traceback is in the bench run's output).",
+                    ["section", "error"],
+                    [[module_name, last]],
+                )
+            ]
         print(f"== {title}: {time.monotonic() - section_started:.0f} s", file=sys.stderr, flush=True)
         for table in tables:
             print(table.markdown(), file=sys.stderr, flush=True)
         sections.append((title, tables))
     if not args.no_report:
-        write_report(sections, [f"rounds per measurement: {rounds}" + (" (quick run)" if args.quick else ""),
-                                f"code at the start: {code}"],
-                     titles=report_order())
+        write_report(
+            sections,
+            [
+                f"rounds per measurement: {rounds}" + (" (quick run)" if args.quick else ""),
+                f"code at the start: {code}",
+            ],
+            titles=report_order(),
+        )
     print(f"== all: {time.monotonic() - started:.0f} s, {failed} section(s) failed", file=sys.stderr, flush=True)
     return 1 if failed else 0
 

@@ -30,14 +30,22 @@ def run_suite(form: str) -> tuple[list[dict[str, Any]], float]:
     report = Path(tempfile.mkstemp(prefix="faults-", suffix=".jsonl")[1])
     env = {**os.environ, "FAULTS_FORM": form, "FAULTS_REPORT": str(report)}
     started = datetime.datetime.now()
-    done = subprocess.run([sys.executable, "-m", "pytest", "tests/faults", "-q", "-p", "no:cacheprovider"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "tests/faults", "-q", "-p", "no:cacheprovider"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     elapsed = (datetime.datetime.now() - started).total_seconds()
     if done.returncode != 0:
         log = report.with_suffix(".log")
         log.write_text(done.stdout + done.stderr)
         failures = [line for line in done.stdout.splitlines() if line.startswith(("E ", "FAILED", "ERROR"))]
-        raise RuntimeError(f"the fault suite ({form} form) failed (whole output in {log}):\n" + "\n".join(failures[-60:]))
+        raise RuntimeError(
+            f"the fault suite ({form} form) failed (whole output in {log}):\n" + "\n".join(failures[-60:])
+        )
     return [json.loads(line) for line in report.read_text().splitlines() if line.strip()], elapsed
 
 
@@ -57,7 +65,7 @@ def table(figures: list[dict[str, Any]], form: str, elapsed: float) -> Table:
     return Table(
         title=f"Fault suite, {form} form ({len(figures)} scenarios, all assertions held, {elapsed:.0f} s)",
         method="Real redis-server, daphne and runworker processes of tests/e2e/project; each row is one test of "
-               "tests/faults with the figures it measured. Outcomes are counted per request as the clients saw them.",
+        "tests/faults with the figures it measured. Outcomes are counted per request as the clients saw them.",
         columns=["scenario", "figures"],
         rows=rows,
     )
@@ -68,30 +76,45 @@ def totals(figures: list[dict[str, Any]]) -> list[str]:
     by_test = {item["test"]: item for item in figures}
     requests = sum(int(item.get("requests", 0)) for item in figures)
     requests += sum(sum(item["others"].values()) for item in figures if isinstance(item.get("others"), dict))
-    lines = [f"- Load held: {requests:,} HTTP requests and WebSocket round trips counted by the load clients "
-             f"across the scenarios, every one answered as the table says (no hang, no connection error)",
-             f"- Faults survived: {len(figures)} scenarios, no process exited unless the test killed it, "
-             f"nothing restarted"]
+    lines = [
+        f"- Load held: {requests:,} HTTP requests and WebSocket round trips counted by the load clients "
+        f"across the scenarios, every one answered as the table says (no hang, no connection error)",
+        f"- Faults survived: {len(figures)} scenarios, no process exited unless the test killed it, nothing restarted",
+    ]
     slow = by_test.get("slow and abandoned clients")
     if slow:
-        lines.append(f"- Bad inputs tried: {slow['connections']:,} hostile connections at once "
-                     f"({slow['slowloris']} slowloris, {slow['slow_readers']} slow readers, "
-                     f"{slow['stalled_uploads']} stalled uploads, {slow['abandoned']:,} abandoned); Redis out of "
-                     f"memory; the malformed-protocol battery is tests/integration/test_is_badinput.py and "
-                     f"tests/compat/parity")
+        lines.append(
+            f"- Bad inputs tried: {slow['connections']:,} hostile connections at once "
+            f"({slow['slowloris']} slowloris, {slow['slow_readers']} slow readers, "
+            f"{slow['stalled_uploads']} stalled uploads, {slow['abandoned']:,} abandoned); Redis out of "
+            f"memory; the malformed-protocol battery is tests/integration/test_is_badinput.py and "
+            f"tests/compat/parity"
+        )
     drain = by_test.get("interface server SIGTERM under load")
     if drain:
-        lines.append(f"- Nothing lost: on SIGTERM {drain['completed_200']}/{drain['in_flight']} in-flight responses "
-                     f"completed and {drain['disconnects_consumed']}/{drain['websockets']} websocket.disconnect "
-                     f"messages were consumed by a worker; after a load run Redis held only the live socket's group"
-                     f", named-channel counters and the processes' heartbeats. (A worker killed mid-consumer loses its one message: at most once.)")
+        lines.append(
+            f"- Nothing lost: on SIGTERM {drain['completed_200']}/{drain['in_flight']} in-flight responses "
+            f"completed and {drain['disconnects_consumed']}/{drain['websockets']} websocket.disconnect "
+            f"messages were consumed by a worker; after a load run Redis held only the live socket's group"
+            f", named-channel counters and the processes' heartbeats. (A worker killed mid-consumer loses its one message: at most once.)"
+        )
     return lines
 
 
 def write_doc(result: Table, form: str, figures: list[dict[str, Any]] | None = None) -> None:
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    block = "\n".join([BEGIN, "", f"- Run: {now}, {form} form (`FAULTS_FORM={form}`)",
-                       f"- Machine: {machine_summary()}", *totals(figures or []), "", result.markdown(), END])
+    block = "\n".join(
+        [
+            BEGIN,
+            "",
+            f"- Run: {now}, {form} form (`FAULTS_FORM={form}`)",
+            f"- Machine: {machine_summary()}",
+            *totals(figures or []),
+            "",
+            result.markdown(),
+            END,
+        ]
+    )
     text = DOC.read_text()
     start, end = text.index(BEGIN), text.index(END) + len(END)
     DOC.write_text(text[:start] + block + text[end:])

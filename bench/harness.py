@@ -33,8 +33,14 @@ class Table:
     verdict: str = ""
 
     def markdown(self) -> str:
-        lines = [f"### {self.title}", "", self.method, "", "| " + " | ".join(self.columns) + " |",
-                 "|" + "---|" * len(self.columns)]
+        lines = [
+            f"### {self.title}",
+            "",
+            self.method,
+            "",
+            "| " + " | ".join(self.columns) + " |",
+            "|" + "---|" * len(self.columns),
+        ]
         for row in self.rows:
             lines.append("| " + " | ".join(_cell(c) for c in row) + " |")
         if self.verdict:
@@ -83,8 +89,9 @@ class Context:
 
 
 def legacy_venv() -> Path:
-    out = subprocess.run(["bash", str(ROOT / "tests" / "legacy" / "build.sh")], capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run(
+        ["bash", str(ROOT / "tests" / "legacy" / "build.sh")], capture_output=True, text=True, check=True
+    )
     return Path(out.stdout.strip().splitlines()[-1])
 
 
@@ -112,18 +119,25 @@ def previous_sections(text: str) -> dict[str, str]:
 
 def code_state() -> str:
     """The commit measured, and the product files that differed from it (a shared checkout moves)."""
+
     def git(*args: str) -> str:
         done = subprocess.run(["git", *args], capture_output=True, text=True, cwd=ROOT)
         return done.stdout.rstrip() if done.returncode == 0 else ""  # porcelain lines start with a space
 
     head = git("rev-parse", "--short", "HEAD") or "unknown commit"
-    dirty = [line[3:] for line in git("status", "--porcelain", "--", "channellayer", "interfaceserver", "worker",
-                                      "channels").splitlines() if line[:2].strip()]
+    dirty = [
+        line[3:]
+        for line in git(
+            "status", "--porcelain", "--", "channellayer", "interfaceserver", "worker", "channels"
+        ).splitlines()
+        if line[:2].strip()
+    ]
     return f"commit {head}" + (f" plus uncommitted changes to {', '.join(dirty)}" if dirty else "")
 
 
-def write_report(sections: list[tuple[str, list[Table]]], header_notes: list[str],
-                 titles: list[str] | None = None) -> None:
+def write_report(
+    sections: list[tuple[str, list[Table]]], header_notes: list[str], titles: list[str] | None = None
+) -> None:
     """Rewrite docs/benchmarks.md. With ``titles`` (every scenario's section title, in report order), a
     section this run did not measure keeps its text from the previous report, so a partial run
     (``--only``) replaces only what it measured; each section carries the date and rounds it was measured."""
@@ -131,8 +145,11 @@ def write_report(sections: list[tuple[str, list[Table]]], header_notes: list[str
     previous = REPORT.read_text() if titles is not None and REPORT.exists() else ""
     kept = previous_sections(previous)
     # A report from before per-section dates: its sections get the date of that whole run.
-    old_run = [line[2:].strip() for line in previous.splitlines()[:20]
-               if line.startswith(("- Run:", "- Machine:", "- Rounds per measurement:"))]
+    old_run = [
+        line[2:].strip()
+        for line in previous.splitlines()[:20]
+        if line.startswith(("- Run:", "- Machine:", "- Rounds per measurement:"))
+    ]
     for title, body in kept.items():
         if old_run and not body.lstrip().startswith("_Measured"):
             kept[title] = "\n_Measured " + "; ".join(old_run).replace("Run: ", "") + "._\n" + body

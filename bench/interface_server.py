@@ -76,21 +76,34 @@ class _Stack:
         self.port = free_port()
         self.responder: ManagedProcess | None = None
         if stack == "autobahn":
-            self.server = ManagedProcess("is-autobahn", [ctx.python, str(ROOT / "bench" / "autobahn_server.py"),
-                                                         str(self.port), str(ping_interval)], cwd=str(scratch))
+            self.server = ManagedProcess(
+                "is-autobahn",
+                [ctx.python, str(ROOT / "bench" / "autobahn_server.py"), str(self.port), str(ping_interval)],
+                cwd=str(scratch),
+            )
             wait_for_port(self.port, timeout=30, process=self.server.popen)
             return
         (scratch / f"is_layer_{stack}.py").write_text(_LAYER_MODULES[stack])
         python = ctx.python if stack == "ours" else ctx.legacy_python
         daphne = str(Path(python).parent / "daphne")
         # The legacy processes must not see this repo (its channels/ would shadow Channels 1.1.8).
-        env = {**os.environ, "IS_BENCH_REDIS": redis.url,
-               "PYTHONPATH": f"{scratch}:{ROOT}" if stack == "ours" else str(scratch)}
-        self.responder = ManagedProcess(f"is-responder-{stack}", [python, str(ROOT / "bench" / "is_responder.py"),
-                                                                   stack, redis.url], env=env, cwd=str(scratch))
-        self.server = ManagedProcess(f"is-daphne-{stack}", [daphne, "-p", str(self.port), "--ping-interval",
-                                                            str(ping_interval), f"is_layer_{stack}:channel_layer"],
-                                     env=env, cwd=str(scratch))
+        env = {
+            **os.environ,
+            "IS_BENCH_REDIS": redis.url,
+            "PYTHONPATH": f"{scratch}:{ROOT}" if stack == "ours" else str(scratch),
+        }
+        self.responder = ManagedProcess(
+            f"is-responder-{stack}",
+            [python, str(ROOT / "bench" / "is_responder.py"), stack, redis.url],
+            env=env,
+            cwd=str(scratch),
+        )
+        self.server = ManagedProcess(
+            f"is-daphne-{stack}",
+            [daphne, "-p", str(self.port), "--ping-interval", str(ping_interval), f"is_layer_{stack}:channel_layer"],
+            env=env,
+            cwd=str(scratch),
+        )
         wait_for_port(self.port, timeout=30, process=self.server.popen)
 
     def stop(self) -> None:
@@ -100,8 +113,18 @@ class _Stack:
 
 
 def _client(ctx: Context, mode: str, port: int, count: int, extra: tuple[str, ...] = ()) -> subprocess.Popen[str]:
-    argv = [ctx.python, str(ROOT / "bench" / "is_ws_client.py"), mode, "--port", str(port), "--count", str(count),
-            "--concurrency", "64", *extra]
+    argv = [
+        ctx.python,
+        str(ROOT / "bench" / "is_ws_client.py"),
+        mode,
+        "--port",
+        str(port),
+        "--count",
+        str(count),
+        "--concurrency",
+        "64",
+        *extra,
+    ]
     return subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
 
 
@@ -116,8 +139,9 @@ def _json_line(process: subprocess.Popen[str], timeout: float) -> dict[str, Any]
     return json.loads(line)
 
 
-def _idle_round(ctx: Context, stack: str, redis: RedisServer, count: int, window: float,
-                ping_interval: int) -> dict[str, float]:
+def _idle_round(
+    ctx: Context, stack: str, redis: RedisServer, count: int, window: float, ping_interval: int
+) -> dict[str, float]:
     redis.client().flushall()
     running = _Stack(ctx, stack, redis, ping_interval)
     holder = None
@@ -139,9 +163,16 @@ def _idle_round(ctx: Context, stack: str, redis: RedisServer, count: int, window
         end = _rss_kb(pid)
         out, _ = holder.communicate("close\n", timeout=120)
         closed = json.loads(out.strip().splitlines()[-1])
-        return {"opened": opened["opened"], "failed": opened["failed"], "open_seconds": opened["seconds"],
-                "alive": closed["alive_before_close"], "rss_before_mb": before / 1024, "rss_after_mb": end / 1024,
-                "kb_per_socket": (after - before) / max(opened["opened"], 1), "idle_cpu": cpu}
+        return {
+            "opened": opened["opened"],
+            "failed": opened["failed"],
+            "open_seconds": opened["seconds"],
+            "alive": closed["alive_before_close"],
+            "rss_before_mb": before / 1024,
+            "rss_after_mb": end / 1024,
+            "kb_per_socket": (after - before) / max(opened["opened"], 1),
+            "idle_cpu": cpu,
+        }
     finally:
         if holder is not None and holder.poll() is None:
             holder.send_signal(signal.SIGKILL)
@@ -203,45 +234,77 @@ def _med(results: list[dict[str, float]], key: str) -> float:
     return median([r[key] for r in results])
 
 
-def _idle_table(idle: dict[str, list[dict[str, float]]], quiet: dict[str, list[dict[str, float]]], sockets: int,
-                window: float, rounds: int) -> Table:
+def _idle_table(
+    idle: dict[str, list[dict[str, float]]],
+    quiet: dict[str, list[dict[str, float]]],
+    sockets: int,
+    window: float,
+    rounds: int,
+) -> Table:
     table = Table(
         title=f"{sockets:,} idle WebSockets held by one interface-server process",
-        method=(f"A separate asyncio client opens {sockets:,} WebSockets (64 handshakes in flight), each accepted by "
-                f"a responder worker over Redis, then holds them open, answering pings. KB/socket = (RSS after − RSS "
-                f"after a 20-socket warm-up) / sockets, from /proc/<pid>/status (both runs pooled); idle CPU = "
-                f"utime+stime of the server with every socket open, over 20 s with `--ping-interval "
-                f"{QUIET_PING_INTERVAL}` (no pings due) and over {window:.0f} s with the default `--ping-interval "
-                f"{PING_INTERVAL}` (each socket pinged about every {PING_INTERVAL} s, so about "
-                f"{window / PING_INTERVAL:.0f} times in the window). Median of {rounds} rounds, a fresh "
-                f"server each run. Daphne 1.4.2 reads replies in its 50 ms poll mode (no txredisapi). The third "
-                f"row is a bare Autobahn {_autobahn_version()} echo server on the same Twisted reactor "
-                f"(bench/autobahn_server.py: no layer, no HTTP handling, same ping settings), the floor for a server "
-                f"built on Autobahn's protocol class. Target (issue 3): ≤ 12 KB/socket and ≤ 1 % idle CPU at "
-                f"10,000 sockets."),
-        columns=["server", "sockets accepted", "open time (s)", "RSS before (MB)", "RSS after (MB)", "KB / socket",
-                 "idle CPU, no pings due (%)", "idle CPU with pings (%)", "still open at end"],
+        method=(
+            f"A separate asyncio client opens {sockets:,} WebSockets (64 handshakes in flight), each accepted by "
+            f"a responder worker over Redis, then holds them open, answering pings. KB/socket = (RSS after − RSS "
+            f"after a 20-socket warm-up) / sockets, from /proc/<pid>/status (both runs pooled); idle CPU = "
+            f"utime+stime of the server with every socket open, over 20 s with `--ping-interval "
+            f"{QUIET_PING_INTERVAL}` (no pings due) and over {window:.0f} s with the default `--ping-interval "
+            f"{PING_INTERVAL}` (each socket pinged about every {PING_INTERVAL} s, so about "
+            f"{window / PING_INTERVAL:.0f} times in the window). Median of {rounds} rounds, a fresh "
+            f"server each run. Daphne 1.4.2 reads replies in its 50 ms poll mode (no txredisapi). The third "
+            f"row is a bare Autobahn {_autobahn_version()} echo server on the same Twisted reactor "
+            f"(bench/autobahn_server.py: no layer, no HTTP handling, same ping settings), the floor for a server "
+            f"built on Autobahn's protocol class. Target (issue 3): ≤ 12 KB/socket and ≤ 1 % idle CPU at "
+            f"10,000 sockets."
+        ),
+        columns=[
+            "server",
+            "sockets accepted",
+            "open time (s)",
+            "RSS before (MB)",
+            "RSS after (MB)",
+            "KB / socket",
+            "idle CPU, no pings due (%)",
+            "idle CPU with pings (%)",
+            "still open at end",
+        ],
     )
-    names = {"ours": "ours (daphne, this repo)", "legacy": "Daphne 1.4.2",
-             "autobahn": f"bare Autobahn {_autobahn_version()} (no layer)"}
+    names = {
+        "ours": "ours (daphne, this repo)",
+        "legacy": "Daphne 1.4.2",
+        "autobahn": f"bare Autobahn {_autobahn_version()} (no layer)",
+    }
     for stack in IDLE_STACKS:
         rows = idle[stack] + quiet[stack]
-        table.rows.append([names[stack], int(_med(rows, "opened")), _med(rows, "open_seconds"),
-                           _med(rows, "rss_before_mb"), _med(rows, "rss_after_mb"), _med(rows, "kb_per_socket"),
-                           _med(quiet[stack], "idle_cpu"), _med(idle[stack], "idle_cpu"), int(_med(rows, "alive"))])
+        table.rows.append(
+            [
+                names[stack],
+                int(_med(rows, "opened")),
+                _med(rows, "open_seconds"),
+                _med(rows, "rss_before_mb"),
+                _med(rows, "rss_after_mb"),
+                _med(rows, "kb_per_socket"),
+                _med(quiet[stack], "idle_cpu"),
+                _med(idle[stack], "idle_cpu"),
+                int(_med(rows, "alive")),
+            ]
+        )
     ours_kb = _med(idle["ours"] + quiet["ours"], "kb_per_socket")
     ours_quiet, ours_pings = _med(quiet["ours"], "idle_cpu"), _med(idle["ours"], "idle_cpu")
     legacy_kb = _med(idle["legacy"] + quiet["legacy"], "kb_per_socket")
     table.verdict = (
         f"Ours: {ours_kb:.1f} KB/socket (" + ("meets" if ours_kb <= 12 else "**misses**") + " the 12 KB target; "
         f"Daphne 1.4.2: {legacy_kb:.1f} KB); idle CPU {ours_quiet:.2f} % with no pings due ("
-        + ("meets" if ours_quiet <= 1 else "**misses**") + " the 1 % target) and "
+        + ("meets" if ours_quiet <= 1 else "**misses**")
+        + " the 1 % target) and "
         f"{ours_pings:.2f} % including keep-alive pings ("
-        + ("meets" if ours_pings <= 1 else "**misses**") + " the 1 % target), against Daphne 1.4.2's "
+        + ("meets" if ours_pings <= 1 else "**misses**")
+        + " the 1 % target), against Daphne 1.4.2's "
         f"{_med(quiet['legacy'], 'idle_cpu'):.2f} % and {_med(idle['legacy'], 'idle_cpu'):.2f} %. "
         f"Autobahn's protocol alone costs {_med(idle['autobahn'] + quiet['autobahn'], 'kb_per_socket'):.1f} KB/socket "
         f"and {_med(idle['autobahn'], 'idle_cpu'):.2f} % with pings."
-        + ("" if sockets == 10000 else " (Quick run: fewer sockets than the target's 10,000.)"))
+        + ("" if sockets == 10000 else " (Quick run: fewer sockets than the target's 10,000.)")
+    )
     return table
 
 
@@ -254,15 +317,18 @@ def _autobahn_version() -> str:
 def _echo_table(echo: dict[str, list[dict[str, float]]], count: int, rounds: int) -> Table:
     table = Table(
         title="WebSocket echo round trip (client → interface server → Redis → worker → back)",
-        method=(f"One socket, {count:,} text frames sent one at a time after 50 warm-up frames; the responder echoes "
-                f"each. Figures are the medians over {rounds} rounds of each round's percentile, in milliseconds."),
+        method=(
+            f"One socket, {count:,} text frames sent one at a time after 50 warm-up frames; the responder echoes "
+            f"each. Figures are the medians over {rounds} rounds of each round's percentile, in milliseconds."
+        ),
         columns=["server", "median (ms)", "p90 (ms)", "p99 (ms)", "mean (ms)"],
     )
     names = {"ours": "ours (daphne, this repo)", "legacy": "Daphne 1.4.2"}
     for stack in STACKS:
         rows = echo[stack]
-        table.rows.append([names[stack], _med(rows, "median_ms"), _med(rows, "p90_ms"), _med(rows, "p99_ms"),
-                           _med(rows, "mean_ms")])
+        table.rows.append(
+            [names[stack], _med(rows, "median_ms"), _med(rows, "p90_ms"), _med(rows, "p99_ms"), _med(rows, "mean_ms")]
+        )
     ratio = _med(echo["legacy"], "median_ms") / max(_med(echo["ours"], "median_ms"), 1e-9)
     table.verdict = f"Median round trip: ours is {ratio:.1f}× faster than Daphne 1.4.2."
     return table

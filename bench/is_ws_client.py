@@ -71,7 +71,7 @@ class Client(asyncio.Protocol):
             if end < 0:
                 return
             head = bytes(self.buffer[:end])
-            del self.buffer[:end + 4]
+            del self.buffer[: end + 4]
             self.upgraded = head.startswith(b"HTTP/1.1 101")
             if not self.opened.done():
                 self.opened.set_result(self.upgraded)
@@ -97,8 +97,8 @@ class Client(asyncio.Protocol):
                 offset = 10
             if len(self.buffer) < offset + length:
                 return
-            payload = bytes(self.buffer[offset:offset + length])
-            del self.buffer[:offset + length]
+            payload = bytes(self.buffer[offset : offset + length])
+            del self.buffer[: offset + length]
             if opcode == 0x9:
                 self.transport.write(masked_frame(0xA, payload))  # type: ignore[union-attr]
             elif opcode == 0x8:
@@ -113,14 +113,18 @@ class Client(asyncio.Protocol):
             self.closed.set_result(True)
 
 
-async def open_one(host: str, port: int, path: str, index: int, gate: asyncio.Semaphore,
-                   timeout: float) -> Client | None:
+async def open_one(
+    host: str, port: int, path: str, index: int, gate: asyncio.Semaphore, timeout: float
+) -> Client | None:
     loop = asyncio.get_running_loop()
     async with gate:
         try:
             _, client = await asyncio.wait_for(
-                loop.create_connection(lambda: Client(host, port, path), host, port,
-                                       local_addr=(SOURCES[index % len(SOURCES)], 0)), timeout)
+                loop.create_connection(
+                    lambda: Client(host, port, path), host, port, local_addr=(SOURCES[index % len(SOURCES)], 0)
+                ),
+                timeout,
+            )
             if await asyncio.wait_for(client.opened, timeout):
                 return client
             client.transport.close()  # type: ignore[union-attr]
@@ -132,11 +136,20 @@ async def open_one(host: str, port: int, path: str, index: int, gate: asyncio.Se
 async def hold(args: argparse.Namespace) -> None:
     started = time.monotonic()
     gate = asyncio.Semaphore(args.concurrency)
-    results = await asyncio.gather(*(open_one(args.host, args.port, args.path, i, gate, args.timeout)
-                                     for i in range(args.count)))
+    results = await asyncio.gather(
+        *(open_one(args.host, args.port, args.path, i, gate, args.timeout) for i in range(args.count))
+    )
     clients = [c for c in results if c is not None]
-    print(json.dumps({"opened": len(clients), "failed": args.count - len(clients),
-                      "seconds": round(time.monotonic() - started, 3)}), flush=True)
+    print(
+        json.dumps(
+            {
+                "opened": len(clients),
+                "failed": args.count - len(clients),
+                "seconds": round(time.monotonic() - started, 3),
+            }
+        ),
+        flush=True,
+    )
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
     alive = sum(1 for c in clients if not c.closed.done())
     for client in clients:
@@ -166,8 +179,18 @@ async def echo(args: argparse.Namespace) -> None:
         if i >= args.warmup:
             times.append((time.perf_counter() - sent) * 1000)
     client.transport.close()  # type: ignore[union-attr]
-    print(json.dumps({"count": len(times), "median_ms": statistics.median(times), "p90_ms": percentile(times, 0.9),
-                      "p99_ms": percentile(times, 0.99), "mean_ms": statistics.fmean(times)}), flush=True)
+    print(
+        json.dumps(
+            {
+                "count": len(times),
+                "median_ms": statistics.median(times),
+                "p90_ms": percentile(times, 0.9),
+                "p99_ms": percentile(times, 0.99),
+                "mean_ms": statistics.fmean(times),
+            }
+        ),
+        flush=True,
+    )
 
 
 def main() -> None:

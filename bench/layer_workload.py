@@ -12,11 +12,22 @@ import statistics
 import time
 
 HTTP_REQUEST = {
-    "reply_channel": "daphne.response.AbCdEfGhIj!kLmNoPqRsT", "http_version": "1.1", "method": "GET",
-    "path": "/chat/room/", "query_string": b"a=1&b=2", "root_path": "", "scheme": "http",
-    "headers": [[b"host", b"127.0.0.1:8000"], [b"user-agent", b"bench/1.0"], [b"accept", b"*/*"],
-                [b"cookie", b"sessionid=abcdef0123456789"]],
-    "body": b"", "client": ["127.0.0.1", 50000], "server": ["127.0.0.1", 8000],
+    "reply_channel": "daphne.response.AbCdEfGhIj!kLmNoPqRsT",
+    "http_version": "1.1",
+    "method": "GET",
+    "path": "/chat/room/",
+    "query_string": b"a=1&b=2",
+    "root_path": "",
+    "scheme": "http",
+    "headers": [
+        [b"host", b"127.0.0.1:8000"],
+        [b"user-agent", b"bench/1.0"],
+        [b"accept", b"*/*"],
+        [b"cookie", b"sessionid=abcdef0123456789"],
+    ],
+    "body": b"",
+    "client": ["127.0.0.1", 50000],
+    "server": ["127.0.0.1", 8000],
 }
 
 
@@ -61,8 +72,7 @@ def throughput(stack, port, n):
 def pairs(layer, n):
     """send + blocking receive, alternating: a request in, a reply out."""
     layer.flush()
-    reply = {"status": 200, "headers": [[b"Content-Type", b"text/html"]], "content": b"x" * 200,
-             "more_content": False}
+    reply = {"status": 200, "headers": [[b"Content-Type", b"text/html"]], "content": b"x" * 200, "more_content": False}
     started = time.perf_counter()
     for _ in range(n):
         layer.send("http.request", HTTP_REQUEST)

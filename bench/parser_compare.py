@@ -42,8 +42,11 @@ STRICTNESS: list[tuple[str, bytes, str]] = [
     ("CR inside chunk extension", CHUNKED + b"3;a=\rb\r\nabc\r\n0\r\n\r\n", "400"),
     ("NUL inside chunk extension", CHUNKED + b"3;a=\x00b\r\nabc\r\n0\r\n\r\n", "400"),
     ("trailer line without colon", CHUNKED + b"3\r\nabc\r\n0\r\nNoColon\r\n\r\n", "400"),
-    ("2,000 trailer lines (200 KB)", CHUNKED + b"3\r\nabc\r\n0\r\n"
-     + b"".join(b"X-T%d: %s\r\n" % (i, b"v" * 90) for i in range(2000)) + b"\r\n", "431"),
+    (
+        "2,000 trailer lines (200 KB)",
+        CHUNKED + b"3\r\nabc\r\n0\r\n" + b"".join(b"X-T%d: %s\r\n" % (i, b"v" * 90) for i in range(2000)) + b"\r\n",
+        "431",
+    ),
     ("chunk size with 30 leading zeros", CHUNKED + b"0" * 30 + b"3\r\nabc\r\n0\r\n\r\n", "ok"),
     ("chunk size overflow (17 hex digits)", CHUNKED + b"1" + b"0" * 16 + b"\r\nabc\r\n0\r\n\r\n", "400"),
     ("chunk longer than its size", CHUNKED + b"3\r\nabcd\r\n0\r\n\r\n", "400"),
@@ -53,22 +56,32 @@ STRICTNESS: list[tuple[str, bytes, str]] = [
     ("invalid Host", b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n", "400"),
     ("HTTP/1.2 (serve as 1.1)", b"GET / HTTP/1.2\r\nHost: x\r\n\r\n", "ok"),
     ("HTTP/2.0 in an HTTP/1 request line", b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", "505"),
-    ("Content-Length and Transfer-Encoding", b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
-     b"Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", "400"),
-    ("two different Content-Lengths", b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n"
-     b"Content-Length: 2\r\n\r\nab", "400"),
+    (
+        "Content-Length and Transfer-Encoding",
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+        "400",
+    ),
+    (
+        "two different Content-Lengths",
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+        "400",
+    ),
     ("obs-fold header line", b"GET / HTTP/1.1\r\nHost: x\r\nA: b\r\n c\r\n\r\n", "400"),
     ("space before header colon", b"GET / HTTP/1.1\r\nHost : x\r\n\r\n", "400"),
 ]
 
 REQUESTS: dict[str, bytes] = {
-    "GET, 8 headers": (b"GET /chat/room/42?since=1700000000 HTTP/1.1\r\nHost: example.com\r\n"
-                       b"User-Agent: Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0\r\nAccept: text/html,*/*;q=0.8\r\n"
-                       b"Accept-Language: en-GB,en;q=0.5\r\nAccept-Encoding: gzip, deflate, br\r\n"
-                       b"Cookie: sessionid=abcdef0123456789; csrftoken=0123456789abcdef\r\n"
-                       b"Connection: keep-alive\r\nUpgrade-Insecure-Requests: 1\r\n\r\n"),
-    "POST, 1 KiB body": (b"POST /api/items HTTP/1.1\r\nHost: example.com\r\nContent-Type: application/json\r\n"
-                         b"Content-Length: 1024\r\n\r\n" + b"x" * 1024),
+    "GET, 8 headers": (
+        b"GET /chat/room/42?since=1700000000 HTTP/1.1\r\nHost: example.com\r\n"
+        b"User-Agent: Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0\r\nAccept: text/html,*/*;q=0.8\r\n"
+        b"Accept-Language: en-GB,en;q=0.5\r\nAccept-Encoding: gzip, deflate, br\r\n"
+        b"Cookie: sessionid=abcdef0123456789; csrftoken=0123456789abcdef\r\n"
+        b"Connection: keep-alive\r\nUpgrade-Insecure-Requests: 1\r\n\r\n"
+    ),
+    "POST, 1 KiB body": (
+        b"POST /api/items HTTP/1.1\r\nHost: example.com\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 1024\r\n\r\n" + b"x" * 1024
+    ),
     "POST, chunked 4 x 256 B": (CHUNKED + (b"100\r\n" + b"y" * 256 + b"\r\n") * 4 + b"0\r\n\r\n"),
 }
 
@@ -200,8 +213,10 @@ def _llhttp_idle() -> Any:
 def memory(count: int) -> str:
     a = _idle_bytes(_ours_idle, count)
     b = _idle_bytes(_llhttp_idle, count) if httptools is not None else float("nan")
-    return ("| parser per idle keep-alive socket | ours (bytes) | httptools (bytes) |\n|---|---|---|\n"
-            f"| after one request, tracemalloc over {count:,} | {a:.0f} | {b:.0f} |")
+    return (
+        "| parser per idle keep-alive socket | ours (bytes) | httptools (bytes) |\n|---|---|---|\n"
+        f"| after one request, tracemalloc over {count:,} | {a:.0f} | {b:.0f} |"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -39,22 +39,33 @@ def _cpu(pid: int) -> float:
 
 
 def _wrk(port: int, seconds: float) -> int:
-    out = subprocess.run(["wrk", "-t1", "-c10", f"-d{int(seconds)}s", f"http://127.0.0.1:{port}/hello/"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["wrk", "-t1", "-c10", f"-d{int(seconds)}s", f"http://127.0.0.1:{port}/hello/"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return int(next(line for line in out.splitlines() if "requests in" in line).split()[0])
 
 
-def measure(system: str, tree: Path, seconds: float, flame: Path | None, label: str,
-            legacy_venv: Path | None) -> dict[str, Any]:
+def measure(
+    system: str, tree: Path, seconds: float, flame: Path | None, label: str, legacy_venv: Path | None
+) -> dict[str, Any]:
     """One round: start the system, warm it up, then count CPU per request of every process."""
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk is missing: apt-get install wrk")
     with redis_servers(1) as servers:
         redis = servers[0]
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "PYTHONPATH"))}
-        env.update({"BENCH_STACK": system, "BENCH_REDIS_PORT": str(redis.port), "PYTHONUNBUFFERED": "1",
-                    "DJANGO_SETTINGS_MODULE": "benchsite.settings",
-                    "PYTHONPATH": f"{PROJECT}:{tree}" if system == "ours" else str(PROJECT)})
+        env.update(
+            {
+                "BENCH_STACK": system,
+                "BENCH_REDIS_PORT": str(redis.port),
+                "PYTHONUNBUFFERED": "1",
+                "DJANGO_SETTINGS_MODULE": "benchsite.settings",
+                "PYTHONPATH": f"{PROJECT}:{tree}" if system == "ours" else str(PROJECT),
+            }
+        )
         if system == "ours":
             python, daphne = sys.executable, [sys.executable, "-c", "from interfaceserver.cli import main; main()"]
         else:
@@ -63,11 +74,17 @@ def measure(system: str, tree: Path, seconds: float, flame: Path | None, label: 
         port = free_port()
         started: list[ManagedProcess] = []
         try:
-            server = ManagedProcess(f"{label}-daphne", [*daphne, "-b", "127.0.0.1", "-p", str(port), "-v", "0",
-                                                        "benchsite.asgi:channel_layer"], env=env, cwd=str(PROJECT))
+            server = ManagedProcess(
+                f"{label}-daphne",
+                [*daphne, "-b", "127.0.0.1", "-p", str(port), "-v", "0", "benchsite.asgi:channel_layer"],
+                env=env,
+                cwd=str(PROJECT),
+            )
             started.append(server)
-            workers = [ManagedProcess(f"{label}-worker{i}", [python, "manage.py", "runworker"], env=env,
-                                      cwd=str(PROJECT)) for i in range(WORKERS)]
+            workers = [
+                ManagedProcess(f"{label}-worker{i}", [python, "manage.py", "runworker"], env=env, cwd=str(PROJECT))
+                for i in range(WORKERS)
+            ]
             started.extend(workers)
             wait_for_port(port, timeout=60, process=server.popen)
             time.sleep(2.0)
@@ -79,10 +96,25 @@ def measure(system: str, tree: Path, seconds: float, flame: Path | None, label: 
             if flame is not None:
                 flame.mkdir(parents=True, exist_ok=True)
                 for role, pid in (("server", server.pid), ("worker", workers[0].pid)):
-                    spies.append(subprocess.Popen(
-                        [str(Path(sys.executable).parent / "py-spy"), "record", "-r", "250", "-d", str(int(seconds)),
-                         "-p", str(pid), "-o", str(flame / f"{label}-{role}.svg"), "--nonblocking"],
-                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                    spies.append(
+                        subprocess.Popen(
+                            [
+                                str(Path(sys.executable).parent / "py-spy"),
+                                "record",
+                                "-r",
+                                "250",
+                                "-d",
+                                str(int(seconds)),
+                                "-p",
+                                str(pid),
+                                "-o",
+                                str(flame / f"{label}-{role}.svg"),
+                                "--nonblocking",
+                            ],
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL,
+                        )
+                    )
             requests = _wrk(port, seconds)
             for spy in spies:
                 spy.wait(30)
@@ -117,7 +149,7 @@ def run(ctx: Context) -> list[Table]:
     seconds = 4 if ctx.quick else 8
     results: dict[str, list[dict[str, Any]]] = {"ours": [], "legacy": []}
     for round_number in range(ctx.rounds):
-        for system in (("ours", "legacy") if round_number % 2 == 0 else ("legacy", "ours")):
+        for system in ("ours", "legacy") if round_number % 2 == 0 else ("legacy", "ours"):
             results[system].append(measure(system, ROOT, seconds, None, system, ctx.legacy_venv))
     table = Table(
         "Where the time goes: CPU per HTTP hello request, by process",
@@ -129,13 +161,23 @@ def run(ctx: Context) -> list[Table]:
     for system in ("ours", "legacy"):
         rows = results[system]
         cost = {role: median([r["ms_per_request"][role] for r in rows]) for role in rows[0]["ms_per_request"]}
-        table.rows.append([system, cost["interface server"], cost["workers"], cost["redis"],
-                           sum(cost.values()), median([r["req_s"] for r in rows])])
+        table.rows.append(
+            [
+                system,
+                cost["interface server"],
+                cost["workers"],
+                cost["redis"],
+                sum(cost.values()),
+                median([r["req_s"] for r in rows]),
+            ]
+        )
     ours, legacy = table.rows
-    table.verdict = (f"Interface-server CPU per request: ours {ours[1]:.3f} ms vs legacy {legacy[1]:.3f} ms "
-                     f"({legacy[1] / ours[1]:.2f}x less); the issue's target for ours is 0.15 ms "
-                     f"({'met' if ours[1] <= 0.15 else 'missed'}); Redis {ours[3]:.3f} ms (target 0.1 ms: "
-                     f"{'met' if ours[3] <= 0.1 else 'missed'}).")
+    table.verdict = (
+        f"Interface-server CPU per request: ours {ours[1]:.3f} ms vs legacy {legacy[1]:.3f} ms "
+        f"({legacy[1] / ours[1]:.2f}x less); the issue's target for ours is 0.15 ms "
+        f"({'met' if ours[1] <= 0.15 else 'missed'}); Redis {ours[3]:.3f} ms (target 0.1 ms: "
+        f"{'met' if ours[3] <= 0.1 else 'missed'})."
+    )
     return [table]
 
 

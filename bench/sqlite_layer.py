@@ -83,14 +83,23 @@ def _wakeups(ctx: Context) -> Table:
         child.join(30)
         layer.close()
         values = sorted(value * 1000 for value in report["latencies"])
-        rows.append(["receive_async (asyncio)" if use_async else "receive(block=True)", count,
-                     statistics.median(values), values[int(len(values) * 0.9)],
-                     values[int(len(values) * 0.99)], values[-1]])
+        rows.append(
+            [
+                "receive_async (asyncio)" if use_async else "receive(block=True)",
+                count,
+                statistics.median(values),
+                values[int(len(values) * 0.9)],
+                values[int(len(values) * 0.99)],
+                values[-1],
+            ]
+        )
     worst = max(row[2] for row in rows)
     return Table(
         title="Wake-up latency: a receiver blocked in another process",
-        method=(f"One process sends {count} messages 20 ms apart to `wake!x`; another, blocked on `wake!`, takes each "
-                "and notes how long after the send it got it (send, commit, datagram, wake, pop)."),
+        method=(
+            f"One process sends {count} messages 20 ms apart to `wake!x`; another, blocked on `wake!`, takes each "
+            "and notes how long after the send it got it (send, commit, datagram, wake, pop)."
+        ),
         columns=["receive", "messages", "median, ms", "p90, ms", "p99, ms", "max, ms"],
         rows=rows,
         verdict=f"Target a few ms: **{'met' if worst < 5 else 'missed'}** (median {worst:.2f} ms at worst).",
@@ -101,13 +110,17 @@ def _wakeups(ctx: Context) -> Table:
 
 
 def _wrk(url: str, seconds: int) -> dict[str, float]:
-    out = subprocess.run(["wrk", "-t2", "-c32", f"-d{seconds}s", url], capture_output=True, text=True,
-                         timeout=seconds + 60).stdout
+    out = subprocess.run(
+        ["wrk", "-t2", "-c32", f"-d{seconds}s", url], capture_output=True, text=True, timeout=seconds + 60
+    ).stdout
     rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    return {"rate": float(rate.group(1)) if rate else 0.0, "non2xx": int(bad.group(1)) if bad else 0,
-            "socket_errors": sum(int(n) for n in errors.groups()) if errors else 0}
+    return {
+        "rate": float(rate.group(1)) if rate else 0.0,
+        "non2xx": int(bad.group(1)) if bad else 0,
+        "socket_errors": sum(int(n) for n in errors.groups()) if errors else 0,
+    }
 
 
 def _stack(ctx: Context) -> list[Table]:
@@ -150,24 +163,32 @@ def _stack(ctx: Context) -> list[Table]:
     near = final[0] <= baseline[0] + 64 * 1024 and final[1] <= baseline[1] + 64 * 1024
     soak_table = Table(
         title="Soak: 1 interface server + 4 workers + rundelay on one SQLite file",
-        method=(f"wrk (2 threads, 32 connections) on `/hello/` for {soak} s: {load['rate']:,.0f} requests/s, "
-                f"{load['non2xx']} non-2xx, {load['socket_errors']} socket errors, {locked} `database is locked` in "
-                f"any log; then {idle} s idle (upkeep every 30 s per process). Of 200 requests after the load the "
-                f"four workers served {', '.join(map(str, served))}. Sizes in bytes."),
+        method=(
+            f"wrk (2 threads, 32 connections) on `/hello/` for {soak} s: {load['rate']:,.0f} requests/s, "
+            f"{load['non2xx']} non-2xx, {load['socket_errors']} socket errors, {locked} `database is locked` in "
+            f"any log; then {idle} s idle (upkeep every 30 s per process). Of 200 requests after the load the "
+            f"four workers served {', '.join(map(str, served))}. Sizes in bytes."
+        ),
         columns=["moment", "database file", "WAL"],
-        rows=[["baseline (started, before load)", *baseline], ["peak under load", *peak],
-              ["right after the load", *after_load], [f"after {idle} s idle", *final]],
+        rows=[
+            ["baseline (started, before load)", *baseline],
+            ["peak under load", *peak],
+            ["right after the load", *after_load],
+            [f"after {idle} s idle", *final],
+        ],
         verdict=f"Back near baseline after idle (each within 64 KiB of it): **{'met' if near else 'missed'}**.",
     )
     cpu_table = Table(
         title="Idle CPU of every process of that deployment",
-        method=(f"CPU time (utime + stime from /proc/PID/stat) over {cpu_window} s of idleness after the soak; "
-                "every receiver is blocked on its wake-up socket and times out once a second "
-                "(`blocking_timeout` 1)."),
+        method=(
+            f"CPU time (utime + stime from /proc/PID/stat) over {cpu_window} s of idleness after the soak; "
+            "every receiver is blocked on its wake-up socket and times out once a second "
+            "(`blocking_timeout` 1)."
+        ),
         columns=["process", f"CPU ms over {cpu_window} s", "% of one core"],
         rows=[[name, used * 1000, f"{used / cpu_window * 100:.2f} %"] for name, used in cpu.items()],
         verdict=f"Idle CPU ≈ 0: **{'met' if max(cpu.values()) / cpu_window < 0.005 else 'missed'}** "
-                f"(worst {max(cpu.values()) / cpu_window * 100:.2f} % of a core).",
+        f"(worst {max(cpu.values()) / cpu_window * 100:.2f} % of a core).",
     )
     return [soak_table, cpu_table]
 
@@ -192,8 +213,10 @@ def _http(ctx: Context) -> Table:
                     for connections in (10, 100):
                         result = wrk.run(running.url + "/hello/", connections, seconds, script)
                         results.setdefault((system, connections), []).append(result["rps"])
-                        log(f"sqlite http r{round_number} {system} c{connections}: {result['rps']:.0f} req/s, "
-                            f"{result['errors']} errors")
+                        log(
+                            f"sqlite http r{round_number} {system} c{connections}: {result['rps']:.0f} req/s, "
+                            f"{result['errors']} errors"
+                        )
                 finally:
                     running.stop()
     finally:
@@ -203,14 +226,30 @@ def _http(ctx: Context) -> Table:
         rate = {system: statistics.median(results[system, connections]) for system in systems}
         versus_redis, versus_legacy = rate["ours-sqlite"] / rate["ours"], rate["ours-sqlite"] / rate["legacy"]
         met = met and versus_redis >= 0.5 and versus_legacy >= 1
-        rows.append([connections, rate["ours-sqlite"], rate["ours"], rate["legacy"], f"{versus_redis:.2f}x",
-                     f"{versus_legacy:.2f}x"])
+        rows.append(
+            [
+                connections,
+                rate["ours-sqlite"],
+                rate["ours"],
+                rate["legacy"],
+                f"{versus_redis:.2f}x",
+                f"{versus_legacy:.2f}x",
+            ]
+        )
     return Table(
         title="HTTP hello on the SQLite layer beside Redis (2 workers)",
-        method=(f"The full-stack project's `/hello/` through daphne + 2 `runworker` (bench/fullstack/systems.py), "
-                f"wrk with one thread, {seconds:g} s per case, {rounds} rounds, systems alternating; medians."),
-        columns=["connections", "ours on SQLite, req/s", "ours on Redis, req/s", "legacy on Redis, req/s",
-                 "SQLite / Redis", "SQLite / legacy"],
+        method=(
+            f"The full-stack project's `/hello/` through daphne + 2 `runworker` (bench/fullstack/systems.py), "
+            f"wrk with one thread, {seconds:g} s per case, {rounds} rounds, systems alternating; medians."
+        ),
+        columns=[
+            "connections",
+            "ours on SQLite, req/s",
+            "ours on Redis, req/s",
+            "legacy on Redis, req/s",
+            "SQLite / Redis",
+            "SQLite / legacy",
+        ],
         rows=rows,
         verdict=f"Target SQLite >= 0.5x Redis and >= legacy: **{'met' if met else 'missed'}**.",
     )

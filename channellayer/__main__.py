@@ -26,13 +26,18 @@ UNCONSUMED_EXIT = 3
 
 def add_status_arguments(parser: Any) -> None:
     """The options shared with ``manage.py channels_status`` (argparse or Django's CommandParser)."""
-    parser.add_argument("--channel", action="append", dest="channels", default=[],
-                        help="Also watch this channel (repeatable).")
+    parser.add_argument(
+        "--channel", action="append", dest="channels", default=[], help="Also watch this channel (repeatable)."
+    )
     parser.add_argument("--once", action="store_true", help="Print one view and exit (3 if a channel is unconsumed).")
     parser.add_argument("--json", action="store_true", help="JSON instead of the terminal view.")
     parser.add_argument("--interval", type=float, default=2.0, help="Seconds between refreshes (default 2).")
-    parser.add_argument("--metrics-port", type=int, default=None,
-                        help="Serve channel depths and liveness as Prometheus gauges on this port instead.")
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="Serve channel depths and liveness as Prometheus gauges on this port instead.",
+    )
     parser.add_argument("--metrics-bind", default="127.0.0.1", help="Address for --metrics-port (default 127.0.0.1).")
 
 

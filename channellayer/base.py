@@ -189,8 +189,9 @@ class BaseChannelLayer:
         names = self._receive_names(channels)
         return self._decode(await asyncio.to_thread(self._pop, names, True))
 
-    async def receive_batch_async(self, channel: str, limit: int = 64,
-                                  max_bytes: int = 1 << 20) -> list[tuple[str, dict[str, Any]]]:
+    async def receive_batch_async(
+        self, channel: str, limit: int = 64, max_bytes: int = 1 << 20
+    ) -> list[tuple[str, dict[str, Any]]]:
         """Wait like ``receive_async([channel])``, then return every message ready, up to ``limit``.
 
         ``max_bytes`` is a budget for one batch (a single larger message still comes alone). An
@@ -244,8 +245,10 @@ class BaseChannelLayer:
         for channel in channels:
             stats = self.channel_statistics(channel)
             age = stats.get("messages_max_age")
-            depths[channel] = {"depth": stats.get("messages_pending", 0),
-                               "oldest_age": None if age is None else float(age)}
+            depths[channel] = {
+                "depth": stats.get("messages_pending", 0),
+                "oldest_age": None if age is None else float(age),
+            }
         return depths
 
     def announce(self, kind: str, ident: str, info: Mapping[str, Any], ttl: float) -> None:

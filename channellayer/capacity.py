@@ -29,9 +29,7 @@ class CapacityTable:
     def __init__(self, default: int, overrides: Mapping[Any, int] | None = None) -> None:
         self.default = _positive_int("capacity", default)
         if overrides is not None and not isinstance(overrides, Mapping):
-            raise ValueError(
-                f"channel_capacity must be a dict of pattern -> capacity, not {type(overrides).__name__}"
-            )
+            raise ValueError(f"channel_capacity must be a dict of pattern -> capacity, not {type(overrides).__name__}")
         self._patterns: list[tuple[Pattern[str], int]] = []
         for pattern, capacity in (overrides or {}).items():
             _positive_int(f"channel_capacity[{pattern!r}]", capacity)
@@ -40,9 +38,7 @@ class CapacityTable:
             elif hasattr(pattern, "match"):
                 compiled = pattern
             else:
-                raise ValueError(
-                    f"channel_capacity key {pattern!r} must be a glob string or a compiled regex"
-                )
+                raise ValueError(f"channel_capacity key {pattern!r} must be a glob string or a compiled regex")
             self._patterns.append((compiled, capacity))
         self.lookup = functools.lru_cache(maxsize=4096)(self._lookup)
 

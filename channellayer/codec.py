@@ -64,8 +64,7 @@ class Codec:
                 symmetric_encryption_keys, (list, tuple)
             ):
                 raise ValueError(
-                    "symmetric_encryption_keys must be a list of keys, not "
-                    f"{type(symmetric_encryption_keys).__name__}"
+                    f"symmetric_encryption_keys must be a list of keys, not {type(symmetric_encryption_keys).__name__}"
                 )
             if not symmetric_encryption_keys:
                 raise ValueError("symmetric_encryption_keys is an empty list")
@@ -90,9 +89,7 @@ class Codec:
             data: bytes = msgpack.packb(message, use_bin_type=True)
         except (TypeError, ValueError, OverflowError) as exc:
             problem = _find_bad_value(message, "message") or str(exc)
-            raise InvalidMessage(
-                f"message for channel {channel!r} cannot be serialised: {problem}"
-            ) from None
+            raise InvalidMessage(f"message for channel {channel!r} cannot be serialised: {problem}") from None
         if len(data) > self.max_message_size:
             raise MessageTooLarge(channel, len(data), self.max_message_size)
         if self._crypter is not None:

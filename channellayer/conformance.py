@@ -94,8 +94,15 @@ class ConformanceSuite:
     def test_strings(self, make_layer: Factory) -> None:
         """bytes and str values keep their types and contents, nested too."""
         layer = make_layer()
-        message = {"bytes": b"\xc2\xa3", "nested": {"raw": b"\x01\x00\x03\x21", "text": "\u00a3"},
-                   "list": ["\U0001f612", b"\xff"], "int": -(2**62), "float": 1.5, "none": None, "bool": True}
+        message = {
+            "bytes": b"\xc2\xa3",
+            "nested": {"raw": b"\x01\x00\x03\x21", "text": "\u00a3"},
+            "list": ["\U0001f612", b"\xff"],
+            "int": -(2**62),
+            "float": 1.5,
+            "none": None,
+            "bool": True,
+        }
         layer.send("str_test", message)
         assert layer.receive(["str_test"]) == ("str_test", message)
 
@@ -326,7 +333,9 @@ class ConformanceSuite:
         """channel_capacity globs and regexes apply to the non-local name; the first match wins."""
         import re
 
-        layer = make_layer(capacity=10, channel_capacity={"daphne.response.*": 2, re.compile(r"^http\."): 3, "http.request": 7})
+        layer = make_layer(
+            capacity=10, channel_capacity={"daphne.response.*": 2, re.compile(r"^http\."): 3, "http.request": 7}
+        )
         assert layer.get_capacity("daphne.response.AbC!xyz") == 2
         assert layer.get_capacity("http.request") == 3
         assert layer.get_capacity("websocket.receive") == 10

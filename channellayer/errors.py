@@ -40,9 +40,7 @@ class MessageTooLarge(ChannelLayerError, ValueError):
     """The encoded message is larger than the layer accepts (1 MiB unless configured otherwise)."""
 
     def __init__(self, channel: str, size: int, limit: int) -> None:
-        super().__init__(
-            f"message for channel {channel!r} is {size} bytes encoded; the limit is {limit} bytes"
-        )
+        super().__init__(f"message for channel {channel!r} is {size} bytes encoded; the limit is {limit} bytes")
         self.channel = channel
         self.size = size
         self.limit = limit

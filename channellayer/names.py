@@ -62,9 +62,7 @@ def _check_group(name: str) -> str:
     if len(name) > MAX_NAME_LENGTH:
         raise InvalidName(f"{_describe('group', name)} is longer than {MAX_NAME_LENGTH} characters")
     if not _GROUP.fullmatch(name):
-        raise InvalidName(
-            f"{_describe('group', name)} is invalid: use ASCII letters, digits, '-', '_' and '.'"
-        )
+        raise InvalidName(f"{_describe('group', name)} is invalid: use ASCII letters, digits, '-', '_' and '.'")
     return name
 
 

@@ -227,8 +227,11 @@ class RabbitMQChannelLayer(BaseChannelLayer):
                 raise
             # PRECONDITION_FAILED: the queue exists with other arguments (another configuration
             # declared it first). Use it as it is, the broker enforces what it was declared with.
-            logger.warning("RabbitMQ queue %r exists with other arguments than this layer's (%s); using it as is",
-                           target, exc.reply_text)
+            logger.warning(
+                "RabbitMQ queue %r exists with other arguments than this layer's (%s); using it as is",
+                target,
+                exc.reply_text,
+            )
             link.reopen_channel().queue_declare(target, passive=True)
         link.declared.add(target)
         with self._lock:
@@ -335,6 +338,7 @@ class RabbitMQChannelLayer(BaseChannelLayer):
         deliveries: list[tuple[str, Any, Any, bytes]] = []
         tags: list[str] = []
         for target in queues:
+
             def on_message(ch: Any, method: Any, properties: Any, body: bytes, target: str = target) -> None:
                 deliveries.append((target, method, properties, body))
 
@@ -380,11 +384,18 @@ class RabbitMQChannelLayer(BaseChannelLayer):
             oldest = time.time() - self.group_expiry
             return {channel: added for channel, added in members.items() if added >= oldest}
 
-        return self._locked_state(GROUP_QUEUE + group, LOCK_QUEUE + group, self.group_expiry + QUEUE_IDLE_GRACE,
-                                  prune, change)
+        return self._locked_state(
+            GROUP_QUEUE + group, LOCK_QUEUE + group, self.group_expiry + QUEUE_IDLE_GRACE, prune, change
+        )
 
-    def _locked_state(self, queue: str, lock: str, idle: float, prune: Callable[[dict[str, Any]], dict[str, Any]],
-                      change: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    def _locked_state(
+        self,
+        queue: str,
+        lock: str,
+        idle: float,
+        prune: Callable[[dict[str, Any]], dict[str, Any]],
+        change: Callable[[dict[str, Any]], bool],
+    ) -> dict[str, Any]:
         """Read-modify-write the one message of a bookkeeping ``queue`` (a msgpack dict) under ``lock``.
 
         ``prune`` drops stale entries; ``change`` edits the live ones and returns True to store them.
@@ -556,8 +567,9 @@ class RabbitMQChannelLayer(BaseChannelLayer):
         self._locked_state(STATUS_QUEUE, STATUS_LOCK, STATUS_IDLE, self._live_announcements, change)
 
     def _announcements(self) -> list[tuple[str, str, str]]:
-        board = self._locked_state(STATUS_QUEUE, STATUS_LOCK, STATUS_IDLE, self._live_announcements,
-                                   lambda board: False)
+        board = self._locked_state(
+            STATUS_QUEUE, STATUS_LOCK, STATUS_IDLE, self._live_announcements, lambda board: False
+        )
         found = []
         for member, (_, info) in board.items():
             kind, _, ident = member.partition(":")
@@ -567,6 +579,8 @@ class RabbitMQChannelLayer(BaseChannelLayer):
     @staticmethod
     def _live_announcements(board: dict[str, Any]) -> dict[str, Any]:
         now = time.time()
-        return {member: entry for member, entry in board.items()
-                if isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], (int, float))
-                and entry[0] > now}
+        return {
+            member: entry
+            for member, entry in board.items()
+            if isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], (int, float)) and entry[0] > now
+        }

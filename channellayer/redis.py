@@ -138,8 +138,9 @@ class RedisChannelLayer(BaseChannelLayer):
         self._clients: list[redis.Redis] = [self._make_client(i) for i in range(self.ring_size)]
         self._send_cycle = itertools.cycle(range(self.ring_size))
         self._receive_cycle = itertools.cycle(range(self.ring_size))
-        self._sources = {name: _script_source(f"{name}.lua")
-                         for name in ("send", "receive", "receive_many", "group_send")}
+        self._sources = {
+            name: _script_source(f"{name}.lua") for name in ("send", "receive", "receive_many", "group_send")
+        }
         self._scripts = [
             {name: client.register_script(src) for name, src in self._sources.items()} for client in self._clients
         ]
@@ -170,8 +171,9 @@ class RedisChannelLayer(BaseChannelLayer):
     async def receive_async(self, channels: Sequence[str]) -> tuple[str | None, dict[str, Any] | None]:
         return await self._aio.receive(channels)
 
-    async def receive_batch_async(self, channel: str, limit: int = 64,
-                                  max_bytes: int = 1 << 20) -> list[tuple[str, dict[str, Any]]]:
+    async def receive_batch_async(
+        self, channel: str, limit: int = 64, max_bytes: int = 1 << 20
+    ) -> list[tuple[str, dict[str, Any]]]:
         return await self._aio.receive_batch(channel, limit, max_bytes)
 
     async def pause_async(self, channel: str, paused: bool) -> None:
@@ -499,10 +501,14 @@ class RedisChannelLayer(BaseChannelLayer):
         """
         targets = {channel: non_local_name(check_channel_name(channel, receive=True)) for channel in channels}
         depths: dict[str, dict[str, Any]] = {
-            channel: {"depth": 0, "oldest_age": None, "shards": [0] * self.ring_size} for channel in channels}
+            channel: {"depth": 0, "oldest_age": None, "shards": [0] * self.ring_size} for channel in channels
+        }
         for index in range(self.ring_size):
-            wanted = [channel for channel in channels
-                      if not self._hashed(targets[channel]) or self._shard_of(targets[channel]) == index]
+            wanted = [
+                channel
+                for channel in channels
+                if not self._hashed(targets[channel]) or self._shard_of(targets[channel]) == index
+            ]
             if not wanted:
                 continue
 
@@ -550,8 +556,10 @@ class RedisChannelLayer(BaseChannelLayer):
 
     def _announcements(self) -> list[tuple[str, str, str]]:
         def run(client: redis.Redis) -> list[tuple[str, str, str]]:
-            members = [m.decode() if isinstance(m, bytes) else str(m)
-                       for m in client.zrangebyscore(self._status_index(), time.time(), "+inf")]
+            members = [
+                m.decode() if isinstance(m, bytes) else str(m)
+                for m in client.zrangebyscore(self._status_index(), time.time(), "+inf")
+            ]
             if not members:
                 return []
             values = client.mget([f"{self._status_index()}:{member}" for member in members])

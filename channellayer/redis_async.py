@@ -60,8 +60,10 @@ def take_transport(conn: Any) -> asyncio.Transport:
     writer = getattr(conn, "_writer", None)
     transport = getattr(writer, "transport", None)
     if not isinstance(transport, asyncio.Transport):
-        raise RuntimeError(f"redis-py {redis.__version__} changed its connection internals: no asyncio "
-                           "transport under Connection._writer; channellayer.redis_async needs updating")
+        raise RuntimeError(
+            f"redis-py {redis.__version__} changed its connection internals: no asyncio "
+            "transport under Connection._writer; channellayer.redis_async needs updating"
+        )
     return transport
 
 
@@ -93,8 +95,9 @@ class _Replies(asyncio.Protocol):
 
     def connection_lost(self, exc: BaseException | None) -> None:
         if self.lost is None:
-            self.lost = redis.ConnectionError(f"Connection closed by server ({exc})" if exc else
-                                              "Connection closed by server.")
+            self.lost = redis.ConnectionError(
+                f"Connection closed by server ({exc})" if exc else "Connection closed by server."
+            )
         while self.waiting:
             future = self.waiting.popleft()
             if not future.done():
@@ -354,8 +357,10 @@ class AsyncRedisOps:
     async def send_group(self, group: str, message: dict[str, Any]) -> int:
         layer = self.layer
         key = layer._group_key(check_group_name(group))
-        _, members = await self._run(layer._shard_of(group), [
-            ("ZREMRANGEBYSCORE", key, 0, int(time.time()) - layer.group_expiry), ("ZRANGE", key, 0, -1)])
+        _, members = await self._run(
+            layer._shard_of(group),
+            [("ZREMRANGEBYSCORE", key, 0, int(time.time()) - layer.group_expiry), ("ZRANGE", key, 0, -1)],
+        )
         names = [m.decode("utf8") for m in members]
         if not names:
             layer._check_message(group, message)

@@ -72,6 +72,8 @@ MIGRATION_RETRY_SECONDS = 2.0
 
 def _not_executed(exc: BaseException) -> bool:
     return isinstance(exc, (redis.exceptions.TryAgainError, redis.exceptions.ClusterError))
+
+
 _STAMP = 13  # digits of the expiry stamp in front of every payload
 
 
@@ -135,7 +137,8 @@ class RedisClusterChannelLayer(BaseChannelLayer):
         self._client: RedisCluster | None = None
         self._scripts: dict[str, Any] = {}
         self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncRedisCluster] = (
-            weakref.WeakKeyDictionary())
+            weakref.WeakKeyDictionary()
+        )
         self._waiters: set[asyncio.Future[None]] = set()
 
     def __repr__(self) -> str:
@@ -259,7 +262,9 @@ class RedisClusterChannelLayer(BaseChannelLayer):
         # As the Redis layer: counters of per-process and single-reader lists live as long as a message.
         return self.expiry + 1 if all("!" in t or "?" in t for t in targets) else CHANNEL_STATS_EXPIRY
 
-    def _send_call(self, channel: str | None, target: str, payload: bytes, capacity: int) -> tuple[list[str], list[Any]]:
+    def _send_call(
+        self, channel: str | None, target: str, payload: bytes, capacity: int
+    ) -> tuple[list[str], list[Any]]:
         keys = [self._list_key(target), *self._counter_keys(target)]
         if channel is not None:
             keys.append(self._flow_key(channel))
@@ -404,8 +409,9 @@ class RedisClusterChannelLayer(BaseChannelLayer):
         return sum(int(self._script("group_send", keys, args)) for keys, args in self._group_calls(batches))
 
     def _flush(self) -> None:
-        patterns = ["".join(f"[{ch}]" if ch in "*?[]\\" else ch for ch in p) + "*"
-                    for p in (self.prefix, self.stats_prefix)]
+        patterns = [
+            "".join(f"[{ch}]" if ch in "*?[]\\" else ch for ch in p) + "*" for p in (self.prefix, self.stats_prefix)
+        ]
 
         def run(client: RedisCluster) -> None:
             for node in client.get_primaries():
@@ -452,7 +458,10 @@ class RedisClusterChannelLayer(BaseChannelLayer):
 
         sent, full, pending, first = self._call(run)
         stats: dict[str, int | float] = {
-            "messages_count": int(sent or 0), "channel_full_count": int(full or 0), "messages_pending": pending}
+            "messages_count": int(sent or 0),
+            "channel_full_count": int(full or 0),
+            "messages_pending": pending,
+        }
         if first:
             stats["messages_max_age"] = max(0.0, time.time() - (int(first[:_STAMP]) / 1000 - self.expiry))
         return stats
@@ -478,8 +487,10 @@ class RedisClusterChannelLayer(BaseChannelLayer):
 
     def _announcements(self) -> list[tuple[str, str, str]]:
         def run(client: RedisCluster) -> list[tuple[str, str, str]]:
-            members = [m.decode() if isinstance(m, bytes) else str(m)
-                       for m in client.zrangebyscore(self._status_key(), time.time(), "+inf")]
+            members = [
+                m.decode() if isinstance(m, bytes) else str(m)
+                for m in client.zrangebyscore(self._status_key(), time.time(), "+inf")
+            ]
             if not members:
                 return []
             values = client.mget_nonatomic([self._status_key(member) for member in members])
@@ -545,8 +556,9 @@ class RedisClusterChannelLayer(BaseChannelLayer):
                 if payload is not None:
                     return self._decode((self._target_of(popped[0]), payload))
 
-    async def receive_batch_async(self, channel: str, limit: int = 64,
-                                  max_bytes: int = 1 << 20) -> list[tuple[str, dict[str, Any]]]:
+    async def receive_batch_async(
+        self, channel: str, limit: int = 64, max_bytes: int = 1 << 20
+    ) -> list[tuple[str, dict[str, Any]]]:
         """Up to ``limit`` ready messages of one list in one script call; when empty, one BLPOP first."""
         name = self._receive_names([channel])[0]
         key = self._list_key(name)

@@ -149,8 +149,6 @@ def get_channel_layer(backend: str | type = "memory", config: Mapping[str, Any] 
             if option not in known:
                 close = difflib.get_close_matches(option, known, n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
-                raise TypeError(
-                    f"{cls.__name__} has no option {option!r}{hint} (options: {', '.join(sorted(known))})"
-                )
+                raise TypeError(f"{cls.__name__} has no option {option!r}{hint} (options: {', '.join(sorted(known))})")
     layer: BaseChannelLayer = cls(**options)
     return layer

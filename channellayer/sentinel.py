@@ -43,8 +43,14 @@ class RedisSentinelChannelLayer(RedisChannelLayer):
     ) -> None:
         if isinstance(services, str) or (services is not None and not isinstance(services, (list, tuple))):
             raise ValueError(f"services must be a list of Sentinel service names, not {services!r}")
-        if isinstance(sentinel_refresh_interval, bool) or not isinstance(sentinel_refresh_interval, (int, float)) or sentinel_refresh_interval < 0:
-            raise ValueError(f"sentinel_refresh_interval must be a number of seconds >= 0, not {sentinel_refresh_interval!r}")
+        if (
+            isinstance(sentinel_refresh_interval, bool)
+            or not isinstance(sentinel_refresh_interval, (int, float))
+            or sentinel_refresh_interval < 0
+        ):
+            raise ValueError(
+                f"sentinel_refresh_interval must be a number of seconds >= 0, not {sentinel_refresh_interval!r}"
+            )
         self.services = list(services or [])
         self.sentinel_refresh_interval = sentinel_refresh_interval
         self.sentinel_kwargs = dict(sentinel_kwargs or {})

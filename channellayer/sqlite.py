@@ -68,8 +68,10 @@ _RETURNING = " RETURNING id, channel, sent, expires, payload"
 
 
 #: Heartbeats of workers and interface servers (see ``announce``), made on first use.
-_STATUS_TABLE = ("CREATE TABLE IF NOT EXISTS status (kind TEXT NOT NULL, ident TEXT NOT NULL, info TEXT NOT NULL, "
-                 "expires REAL NOT NULL, PRIMARY KEY (kind, ident)) WITHOUT ROWID")
+_STATUS_TABLE = (
+    "CREATE TABLE IF NOT EXISTS status (kind TEXT NOT NULL, ident TEXT NOT NULL, info TEXT NOT NULL, "
+    "expires REAL NOT NULL, PRIMARY KEY (kind, ident)) WITHOUT ROWID"
+)
 
 
 def _marks(count: int) -> str:
@@ -81,8 +83,10 @@ def _head_query(count: int) -> str:
     if count == 1:
         return "SELECT (SELECT id FROM messages WHERE expires > ? AND channel = ? ORDER BY id LIMIT 1)"
     names = ", ".join("(?)" for _ in range(count))
-    return ("SELECT min((SELECT m.id FROM messages AS m WHERE m.channel = n.column1 AND m.expires > ? "
-            f"ORDER BY m.id LIMIT 1)) FROM (VALUES {names}) AS n")
+    return (
+        "SELECT min((SELECT m.id FROM messages AS m WHERE m.channel = n.column1 AND m.expires > ? "
+        f"ORDER BY m.id LIMIT 1)) FROM (VALUES {names}) AS n"
+    )
 
 
 class SQLiteChannelLayer(BaseChannelLayer):
@@ -119,8 +123,7 @@ class SQLiteChannelLayer(BaseChannelLayer):
 
     # -- sending ---------------------------------------------------------------------------
 
-    def _insert(self, conn: sqlite3.Connection, target: str, payloads: list[bytes], capacity: int,
-                now: float) -> bool:
+    def _insert(self, conn: sqlite3.Connection, target: str, payloads: list[bytes], capacity: int, now: float) -> bool:
         """Append ``payloads`` to ``target`` if it has fewer than ``capacity`` live messages."""
         expires = now + self.expiry
         if len(payloads) == 1:
@@ -142,8 +145,10 @@ class SQLiteChannelLayer(BaseChannelLayer):
                 count = counts.setdefault(target, [0, 0])
                 count[0 if ok else 1] += len(payloads) if ok else 1
             total = [sum(c[0] for c in counts.values()), sum(c[1] for c in counts.values())]
-            conn.executemany(_COUNT, [(name, sent, full, now) for name, (sent, full) in
-                                      [*counts.items(), (GLOBAL_STATS_NAME, total)]])
+            conn.executemany(
+                _COUNT,
+                [(name, sent, full, now) for name, (sent, full) in [*counts.items(), (GLOBAL_STATS_NAME, total)]],
+            )
             targets = [target for target, (sent, _) in counts.items() if sent]
             if not targets:
                 return delivered, []
@@ -159,8 +164,9 @@ class SQLiteChannelLayer(BaseChannelLayer):
         dead = self._waker.wake(addresses)
         if dead:
             with contextlib.suppress(BackendUnavailable):  # the next sender or the upkeep retries it
-                self._store.transaction(lambda c: c.executemany("DELETE FROM waiters WHERE address = ?",
-                                                                [(address,) for address in dead]))
+                self._store.transaction(
+                    lambda c: c.executemany("DELETE FROM waiters WHERE address = ?", [(address,) for address in dead])
+                )
             for address in dead:
                 with contextlib.suppress(OSError):
                     os.unlink(address)
@@ -204,8 +210,7 @@ class SQLiteChannelLayer(BaseChannelLayer):
 
         def work(conn: sqlite3.Connection) -> list[str]:
             conn.execute("INSERT INTO messages (id, channel, sent, expires, payload) VALUES (?, ?, ?, ?, ?)", row)
-            return [address for (address,) in
-                    conn.execute("SELECT address FROM waiters WHERE channel = ?", (row[1],))]
+            return [address for (address,) in conn.execute("SELECT address FROM waiters WHERE channel = ?", (row[1],))]
 
         self._wake(self._store.transaction(work))
 
@@ -274,8 +279,7 @@ class SQLiteChannelLayer(BaseChannelLayer):
                 self._submit(self._undo_when_done, future, undo)  # runs after ``fn``: one thread, in order
             raise
 
-    async def _now_or_off_loop(self, fn: Callable[..., T], *args: Any,
-                               undo: Callable[[Any], None] | None = None) -> T:
+    async def _now_or_off_loop(self, fn: Callable[..., T], *args: Any, undo: Callable[[Any], None] | None = None) -> T:
         """``fn(*args)`` on the loop if it can run without waiting for a lock, else on the layer's thread.
 
         ``fn`` must raise WouldWait only from its first write (so nothing happened): the layer's
@@ -369,8 +373,10 @@ class SQLiteChannelLayer(BaseChannelLayer):
         self._store.statement("DELETE FROM groups WHERE name = ? AND channel = ?", (group, channel))
 
     def _group_members(self, group: str) -> list[str]:
-        rows = self._store.statement("SELECT channel FROM groups WHERE name = ? AND added > ? ORDER BY added",
-                                     (group, time.time() - self.group_expiry))
+        rows = self._store.statement(
+            "SELECT channel FROM groups WHERE name = ? AND added > ? ORDER BY added",
+            (group, time.time() - self.group_expiry),
+        )
         return [str(row[0]) for row in rows]
 
     def _flush(self) -> None:
@@ -413,7 +419,9 @@ class SQLiteChannelLayer(BaseChannelLayer):
                 return {}
             rows = conn.execute(
                 f"SELECT channel, count(*), min(sent) FROM messages WHERE channel IN ({_marks(len(names))}) "
-                "AND expires > ? GROUP BY channel", (*names, time.time())).fetchall()
+                "AND expires > ? GROUP BY channel",
+                (*names, time.time()),
+            ).fetchall()
             return {str(name): (int(count), float(oldest)) for name, count, oldest in rows}
 
         found = self._store.transaction(work, write=False)
@@ -429,8 +437,10 @@ class SQLiteChannelLayer(BaseChannelLayer):
         def work(conn: sqlite3.Connection) -> None:
             conn.execute(_STATUS_TABLE)
             conn.execute("DELETE FROM status WHERE expires <= ?", (time.time(),))
-            conn.execute("INSERT OR REPLACE INTO status (kind, ident, info, expires) VALUES (?, ?, ?, ?)",
-                         (kind, ident, info, time.time() + ttl))
+            conn.execute(
+                "INSERT OR REPLACE INTO status (kind, ident, info, expires) VALUES (?, ?, ?, ?)",
+                (kind, ident, info, time.time() + ttl),
+            )
 
         self._store.transaction(work)
 

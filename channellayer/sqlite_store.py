@@ -109,8 +109,14 @@ class WouldWait(BackendUnavailable):
 class Store:
     """One database file: per-thread connections, transactions, the sweep and idle upkeep."""
 
-    def __init__(self, path: str, busy_timeout: float, group_expiry: float,
-                 upkeep_interval: float = UPKEEP_INTERVAL, stats_expiry: float = STATS_EXPIRY) -> None:
+    def __init__(
+        self,
+        path: str,
+        busy_timeout: float,
+        group_expiry: float,
+        upkeep_interval: float = UPKEEP_INTERVAL,
+        stats_expiry: float = STATS_EXPIRY,
+    ) -> None:
         self.path = path
         self.busy_timeout = busy_timeout
         self.group_expiry = group_expiry
@@ -148,8 +154,13 @@ class Store:
     def _open(self, instant: bool) -> sqlite3.Connection:
         conn = None
         try:
-            conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None,
-                                   check_same_thread=False, cached_statements=256)
+            conn = sqlite3.connect(
+                self.path,
+                timeout=self.busy_timeout,
+                isolation_level=None,
+                check_same_thread=False,
+                cached_statements=256,
+            )
             self._prepare(conn)
             # SQLite's own busy handler sleeps up to 100 ms between tries, so under steady contention
             # a waiter can miss every free moment for seconds; _retry polls every 2 ms at most instead.
@@ -297,18 +308,27 @@ class Store:
         """Delete one bounded batch of each kind of stale row; True if a batch was full (more to do)."""
         now = time.time()
         deleted = [
-            conn.execute("DELETE FROM messages WHERE id IN (SELECT id FROM messages WHERE expires <= ? LIMIT ?)",
-                         (now, SWEEP_BATCH)).rowcount,
-            conn.execute("DELETE FROM groups WHERE (name, channel) IN "
-                         "(SELECT name, channel FROM groups WHERE added <= ? LIMIT ?)",
-                         (now - self.group_expiry, SWEEP_BATCH)).rowcount,
+            conn.execute(
+                "DELETE FROM messages WHERE id IN (SELECT id FROM messages WHERE expires <= ? LIMIT ?)",
+                (now, SWEEP_BATCH),
+            ).rowcount,
+            conn.execute(
+                "DELETE FROM groups WHERE (name, channel) IN "
+                "(SELECT name, channel FROM groups WHERE added <= ? LIMIT ?)",
+                (now - self.group_expiry, SWEEP_BATCH),
+            ).rowcount,
         ]
         # Counters: a window of rowids per sweep, so a send never maintains an index on ``updated``.
-        window = conn.execute("SELECT rowid, updated, name FROM stats WHERE rowid > ? ORDER BY rowid LIMIT ?",
-                              (self._stats_cursor, SWEEP_BATCH)).fetchall()
+        window = conn.execute(
+            "SELECT rowid, updated, name FROM stats WHERE rowid > ? ORDER BY rowid LIMIT ?",
+            (self._stats_cursor, SWEEP_BATCH),
+        ).fetchall()
         self._stats_cursor = window[-1][0] if len(window) == SWEEP_BATCH else 0
-        stale = [(rowid,) for rowid, updated, name in window
-                 if updated <= now - self.stats_expiry and name != GLOBAL_STATS_NAME]
+        stale = [
+            (rowid,)
+            for rowid, updated, name in window
+            if updated <= now - self.stats_expiry and name != GLOBAL_STATS_NAME
+        ]
         conn.executemany("DELETE FROM stats WHERE rowid = ?", stale)
         more = any(count >= SWEEP_BATCH for count in deleted)
         self._next_sweep = 0.0 if more else time.monotonic() + SWEEP_INTERVAL
@@ -356,7 +376,9 @@ class Store:
             self._sweep(conn)
             rows = conn.execute(
                 "SELECT channel, address FROM waiters WHERE (channel, address) > (?, ?) "
-                "ORDER BY channel, address LIMIT ?", (*self._waiter_cursor, UPKEEP_WAITER_PROBES)).fetchall()
+                "ORDER BY channel, address LIMIT ?",
+                (*self._waiter_cursor, UPKEEP_WAITER_PROBES),
+            ).fetchall()
             self._waiter_cursor = rows[-1] if len(rows) == UPKEEP_WAITER_PROBES else ("", "")
             dead = sorted({address for _, address in rows if is_dead(address)})
             conn.executemany("DELETE FROM waiters WHERE address = ?", [(address,) for address in dead])

@@ -38,8 +38,7 @@ __all__ = ["KNOWN_CHANNELS", "Heartbeat", "StatusCollector", "identity", "render
 logger = logging.getLogger("channellayer")
 
 #: The channels interface servers send to; watched even when no worker announces them.
-KNOWN_CHANNELS = ("http.request", "http.disconnect", "websocket.connect", "websocket.receive",
-                  "websocket.disconnect")
+KNOWN_CHANNELS = ("http.request", "http.disconnect", "websocket.connect", "websocket.receive", "websocket.disconnect")
 #: Channels that must always have a consumer (every worker's routing serves http.request).
 REQUIRED_CHANNELS = ("http.request",)
 
@@ -56,8 +55,14 @@ class Heartbeat:
     announce is logged once per outage and retried at the next beat; it never reaches the caller.
     """
 
-    def __init__(self, layer: Any, kind: str, info: Callable[[], Mapping[str, Any]], interval: float = 5.0,
-                 ident: str | None = None) -> None:
+    def __init__(
+        self,
+        layer: Any,
+        kind: str,
+        info: Callable[[], Mapping[str, Any]],
+        interval: float = 5.0,
+        ident: str | None = None,
+    ) -> None:
         if interval <= 0:
             raise ValueError(f"heartbeat interval must be positive, not {interval!r}")
         self.layer = layer
@@ -73,8 +78,14 @@ class Heartbeat:
     def beat_once(self) -> bool:
         """Announce now; True if the layer took it."""
         try:
-            info = {"host": socket.gethostname(), "pid": os.getpid(), "started": self.started,
-                    "last_seen": time.time(), "interval": self.interval, **self.info()}
+            info = {
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+                "started": self.started,
+                "last_seen": time.time(),
+                "interval": self.interval,
+                **self.info(),
+            }
             self.layer.announce(self.kind, self.ident, info, self.interval * 3)
         except NotImplementedError as exc:
             logger.info("Not announcing this %s: %s", self.kind, exc)
@@ -126,8 +137,9 @@ def _rate(now: float, value: float | None, before: float | None, then: float | N
     return (value - before) / (now - then)
 
 
-def snapshot(layer: Any, channels: Sequence[str] = (), previous: Mapping[str, Any] | None = None,
-             rates: bool = True) -> dict[str, Any]:
+def snapshot(
+    layer: Any, channels: Sequence[str] = (), previous: Mapping[str, Any] | None = None, rates: bool = True
+) -> dict[str, Any]:
     """The state of the deployment on ``layer`` (see the module docstring), as plain JSON-able data.
 
     ``rates=False`` skips the per-channel send counters (one ``channel_statistics`` call per channel),
@@ -153,9 +165,14 @@ def snapshot(layer: Any, channels: Sequence[str] = (), previous: Mapping[str, An
     for name in watched:
         consumers = [w["ident"] for w in workers if name in w.get("channels", ())]
         depth = depths[name]["depth"] or 0
-        row = {"name": name, "depth": depth, "oldest_age": depths[name]["oldest_age"], "sent": counts.get(name),
-               "rate": _rate(now, counts.get(name), old_channels.get(name, {}).get("sent"), then),
-               "consumers": consumers}
+        row = {
+            "name": name,
+            "depth": depth,
+            "oldest_age": depths[name]["oldest_age"],
+            "sent": counts.get(name),
+            "rate": _rate(now, counts.get(name), old_channels.get(name, {}).get("sent"), then),
+            "consumers": consumers,
+        }
         rows.append(row)
         if heartbeats and not consumers and (depth > 0 or name in REQUIRED_CHANNELS):
             unconsumed.append(name)
@@ -164,13 +181,23 @@ def snapshot(layer: Any, channels: Sequence[str] = (), previous: Mapping[str, An
         worker["rate"] = _rate(now, worker.get("served"), old_workers.get(worker["ident"], {}).get("served"), then)
     for interface in interfaces:
         interface["age"] = max(0.0, now - float(interface.get("last_seen", now)))
-    warnings = [f"no live worker consumes {name} ({depths[name]['depth'] or 0} message(s) queued)"
-                for name in unconsumed]
+    warnings = [
+        f"no live worker consumes {name} ({depths[name]['depth'] or 0} message(s) queued)" for name in unconsumed
+    ]
     if not heartbeats:
-        warnings.append(f"{type(layer).__name__} keeps no heartbeats: live workers and interface servers, and "
-                        "channels without a consumer, cannot be shown")
-    return {"time": now, "channels": rows, "workers": workers, "interfaces": interfaces, "unconsumed": unconsumed,
-            "heartbeats": heartbeats, "warnings": warnings}
+        warnings.append(
+            f"{type(layer).__name__} keeps no heartbeats: live workers and interface servers, and "
+            "channels without a consumer, cannot be shown"
+        )
+    return {
+        "time": now,
+        "channels": rows,
+        "workers": workers,
+        "interfaces": interfaces,
+        "unconsumed": unconsumed,
+        "heartbeats": heartbeats,
+        "warnings": warnings,
+    }
 
 
 def to_json(state: Mapping[str, Any]) -> str:
@@ -192,17 +219,42 @@ def render(state: Mapping[str, Any]) -> str:
     lines = [f"channels-classic status at {time.strftime('%H:%M:%S', time.localtime(state['time']))}"]
     lines += [f"WARNING: {warning}" for warning in state["warnings"]]
     lines += ["", "Channels"]
-    lines += _table(("channel", "depth", "oldest s", "sent/s", "consumers"),
-                    ((c["name"], str(c["depth"]), _num(c["oldest_age"]), _num(c["rate"]), str(len(c["consumers"])))
-                     for c in state["channels"]))
+    lines += _table(
+        ("channel", "depth", "oldest s", "sent/s", "consumers"),
+        (
+            (c["name"], str(c["depth"]), _num(c["oldest_age"]), _num(c["rate"]), str(len(c["consumers"])))
+            for c in state["channels"]
+        ),
+    )
     lines += ["", f"Workers ({len(state['workers'])} live)"]
-    lines += _table(("worker", "channels", "served", "msg/s", "seen s ago", "version"),
-                    ((w["ident"], ",".join(w.get("channels", ())), str(w.get("served", "-")), _num(w["rate"]),
-                      _num(w["age"]), str(w.get("version", "-"))) for w in state["workers"]))
+    lines += _table(
+        ("worker", "channels", "served", "msg/s", "seen s ago", "version"),
+        (
+            (
+                w["ident"],
+                ",".join(w.get("channels", ())),
+                str(w.get("served", "-")),
+                _num(w["rate"]),
+                _num(w["age"]),
+                str(w.get("version", "-")),
+            )
+            for w in state["workers"]
+        ),
+    )
     lines += ["", f"Interface servers ({len(state['interfaces'])} live)"]
-    lines += _table(("server", "prefix", "connections", "websockets", "seen s ago"),
-                    ((i["ident"], str(i.get("prefix", "-")), str(i.get("connections", "-")),
-                      str(i.get("websockets", "-")), _num(i["age"])) for i in state["interfaces"]))
+    lines += _table(
+        ("server", "prefix", "connections", "websockets", "seen s ago"),
+        (
+            (
+                i["ident"],
+                str(i.get("prefix", "-")),
+                str(i.get("connections", "-")),
+                str(i.get("websockets", "-")),
+                _num(i["age"]),
+            )
+            for i in state["interfaces"]
+        ),
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -222,13 +274,17 @@ class StatusCollector:
 
         state = self.last = snapshot(self.layer, self.channels, self.last, rates=False)
         depth = GaugeMetricFamily("channels_channel_depth", "Messages queued on the channel", labels=["channel"])
-        age = GaugeMetricFamily("channels_channel_oldest_age_seconds", "Age of the oldest queued message",
-                                labels=["channel"])
-        unconsumed = GaugeMetricFamily("channels_channel_unconsumed",
-                                       "1 when the channel needs a consumer and no live worker listens on it",
-                                       labels=["channel"])
-        consumers = GaugeMetricFamily("channels_channel_consumers", "Live workers listening on the channel",
-                                      labels=["channel"])
+        age = GaugeMetricFamily(
+            "channels_channel_oldest_age_seconds", "Age of the oldest queued message", labels=["channel"]
+        )
+        unconsumed = GaugeMetricFamily(
+            "channels_channel_unconsumed",
+            "1 when the channel needs a consumer and no live worker listens on it",
+            labels=["channel"],
+        )
+        consumers = GaugeMetricFamily(
+            "channels_channel_consumers", "Live workers listening on the channel", labels=["channel"]
+        )
         warned = set(state["unconsumed"])
         for row in state["channels"]:
             depth.add_metric([row["name"]], row["depth"])
@@ -237,5 +293,6 @@ class StatusCollector:
             consumers.add_metric([row["name"]], len(row["consumers"]))
         yield from (depth, age, unconsumed, consumers)
         yield GaugeMetricFamily("channels_workers_live", "Workers with a live heartbeat", value=len(state["workers"]))
-        yield GaugeMetricFamily("channels_interface_servers_live", "Interface servers with a live heartbeat",
-                                value=len(state["interfaces"]))
+        yield GaugeMetricFamily(
+            "channels_interface_servers_live", "Interface servers with a live heartbeat", value=len(state["interfaces"])
+        )

@@ -74,8 +74,14 @@ class Child:
     def start(self) -> None:
         if self.log_path is not None:
             self.log_file = open(self.log_path, "ab")
-        self.popen = subprocess.Popen(self.argv, cwd=PROJECT, env=self.env, start_new_session=True,
-                                      stdout=self.log_file, stderr=subprocess.STDOUT if self.log_file else None)
+        self.popen = subprocess.Popen(
+            self.argv,
+            cwd=PROJECT,
+            env=self.env,
+            start_new_session=True,
+            stdout=self.log_file,
+            stderr=subprocess.STDOUT if self.log_file else None,
+        )
 
     def alive(self) -> bool:
         return self.popen is not None and self.popen.poll() is None
@@ -105,8 +111,15 @@ class Child:
 class Demo:
     """The example project's processes: prepare (migrate + a login), start, restart workers, stop."""
 
-    def __init__(self, port: int, workers: int = 2, report_workers: int = 1, run_dir: str | None = None,
-                 log_dir: Path | None = None, venv: Path | None = None) -> None:
+    def __init__(
+        self,
+        port: int,
+        workers: int = 2,
+        report_workers: int = 1,
+        run_dir: str | None = None,
+        log_dir: Path | None = None,
+        venv: Path | None = None,
+    ) -> None:
         self.port = port
         self.url = f"http://127.0.0.1:{port}/"
         self.log_dir = log_dir
@@ -115,12 +128,20 @@ class Demo:
             self.env["CHAT_RUN_DIR"] = run_dir
         bin_dir = venv / "bin" if venv else BIN
         self.python = python = str(bin_dir / "python") if venv else sys.executable
-        self.interface = Child("daphne", [str(bin_dir / "daphne"), "chatsite.asgi:channel_layer",
-                                          "-b", "127.0.0.1", "-p", str(port)], self.env, log_dir)
-        self.workers = [Child(f"worker-{n}", [python, "manage.py", "runworker", "--exclude-channels=reports.*"],
-                              self.env, log_dir) for n in range(1, workers + 1)]
-        self.report_workers = [Child(f"reports-{n}", [python, "manage.py", "runworker", "--only-channels=reports.*"],
-                                     self.env, log_dir) for n in range(1, report_workers + 1)]
+        self.interface = Child(
+            "daphne",
+            [str(bin_dir / "daphne"), "chatsite.asgi:channel_layer", "-b", "127.0.0.1", "-p", str(port)],
+            self.env,
+            log_dir,
+        )
+        self.workers = [
+            Child(f"worker-{n}", [python, "manage.py", "runworker", "--exclude-channels=reports.*"], self.env, log_dir)
+            for n in range(1, workers + 1)
+        ]
+        self.report_workers = [
+            Child(f"reports-{n}", [python, "manage.py", "runworker", "--only-channels=reports.*"], self.env, log_dir)
+            for n in range(1, report_workers + 1)
+        ]
         self._generation = 1
 
     @property
@@ -133,8 +154,9 @@ class Demo:
 
     def manage(self, *args: str) -> str:
         """Run ``manage.py ARGS`` to completion; its output (SystemExit with the output on failure)."""
-        done = subprocess.run([self.python, "manage.py", *args], cwd=PROJECT, env=self.env,
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            [self.python, "manage.py", *args], cwd=PROJECT, env=self.env, capture_output=True, text=True
+        )
         if done.returncode != 0:
             raise SystemExit(f"manage.py {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
         return done.stdout
@@ -222,8 +244,9 @@ class Browser:
         import websocket  # websocket-client, installed by `make demo` / `make test`
 
         cookie = "; ".join(f"{c.name}={c.value}" for c in self.cookies)
-        return websocket.create_connection(self.url.replace("http://", "ws://") + path.lstrip("/"),
-                                           timeout=15, cookie=cookie)
+        return websocket.create_connection(
+            self.url.replace("http://", "ws://") + path.lstrip("/"), timeout=15, cookie=cookie
+        )
 
 
 def _next_json(ws: Any, predicate: Any) -> Any:
@@ -258,7 +281,7 @@ def check(demo: Demo) -> str:
     alice.login("alice", "alice-pw")
     bob.login("bob", "bob-pw")
     url, page = alice.get("")
-    assert url.endswith("/rooms/lobby/") and "signed in as <b id=\"me\">alice</b>" in page, page[:300]
+    assert url.endswith("/rooms/lobby/") and 'signed in as <b id="me">alice</b>' in page, page[:300]
     visits = [_visits(alice.get("rooms/lobby/")[1]) for _ in "12"]
     assert visits[1] == visits[0] + 1, f"the session did not survive across requests: visits {visits}"
     assert "/static/channels/js/websocketbridge.js" in page
@@ -284,7 +307,9 @@ def check(demo: Demo) -> str:
     done = _next_json(lives[0], lambda d: d.get("stream") == "reports")["payload"]
     assert done["status"] == "done" and done["report"] == queued["report"], done
     assert done["summary"] == "Room lobby: 1 messages, 1 notes.", done
-    assert done["rendered_by"] in {c.pid for c in demo.report_workers}, "the report was not rendered by the reports pool"
+    assert done["rendered_by"] in {c.pid for c in demo.report_workers}, (
+        "the report was not rendered by the reports pool"
+    )
     assert "alice: 1 messages" in alice.get(done["url"])[1]
 
     # The binding's has_permission: alice may not delete bob's note; bob may. (The live socket has
@@ -295,7 +320,9 @@ def check(demo: Demo) -> str:
     after = _next_json(lives[1], lambda d: d.get("stream") == "notes")["payload"]
     assert after["action"] == "create" and after["data"]["text"] == "by alice", f"alice deleted bob's note: {after}"
     lives[1].send(json.dumps({"stream": "notes", "payload": {"action": "delete", "pk": bobs_note}}))
-    deleted = _next_json(lives[0], lambda d: d.get("stream") == "notes" and d["payload"]["action"] != "create")["payload"]
+    deleted = _next_json(lives[0], lambda d: d.get("stream") == "notes" and d["payload"]["action"] != "create")[
+        "payload"
+    ]
     assert deleted["action"] == "delete" and deleted["pk"] == bobs_note, deleted
     # A frame the chat does not understand is ignored; the socket stays usable.
     chats[1].send("not json")
@@ -315,8 +342,10 @@ def check(demo: Demo) -> str:
         _, body = alice.get("healthz")
         pids.add(json.loads(body)["worker_pid"])
     assert pids == {c.pid for c in demo.workers}, f"expected every main worker to serve requests, saw pids {pids}"
-    return (f"demo check passed: login + session, WebSocket chat, live list, background report, "
-            f"{len(demo.workers)} workers + {len(demo.report_workers)} reports worker")
+    return (
+        f"demo check passed: login + session, WebSocket chat, live list, background report, "
+        f"{len(demo.workers)} workers + {len(demo.report_workers)} reports worker"
+    )
 
 
 def _take_terminal() -> Callable[[], None]:
@@ -356,19 +385,28 @@ def main() -> int:
     parser.add_argument("--report-workers", type=int, default=1, help="processes in the reports pool (default 1)")
     parser.add_argument("--username", default="demo", help="the demo login's name (default demo)")
     parser.add_argument("--password", default=None, help="the demo login's password (default: random)")
-    parser.add_argument("--log-dir", type=Path, default=None,
-                        help="write each process's output to DIR/NAME.log instead of this terminal")
-    parser.add_argument("--venv", type=Path, default=None,
-                        help="run the processes from this virtualenv's bin/ (e.g. one with Channels 1.1.8 and "
-                             "Daphne 1.4.2, with REDIS_URL) instead of this Python's")
+    parser.add_argument(
+        "--log-dir",
+        type=Path,
+        default=None,
+        help="write each process's output to DIR/NAME.log instead of this terminal",
+    )
+    parser.add_argument(
+        "--venv",
+        type=Path,
+        default=None,
+        help="run the processes from this virtualenv's bin/ (e.g. one with Channels 1.1.8 and "
+        "Daphne 1.4.2, with REDIS_URL) instead of this Python's",
+    )
     parser.add_argument("--check", action="store_true", help="start on a free port, self-test, stop, exit 0")
     args = parser.parse_args()
     run_dir = tempfile.mkdtemp(prefix="chat-demo-") if args.check else None
     log_dir = args.log_dir or (Path(run_dir) if run_dir else None)
     if log_dir:
         log_dir.mkdir(parents=True, exist_ok=True)
-    demo = Demo(free_port() if args.check else args.port, args.workers, args.report_workers, run_dir, log_dir,
-                args.venv)
+    demo = Demo(
+        free_port() if args.check else args.port, args.workers, args.report_workers, run_dir, log_dir, args.venv
+    )
 
     # Ctrl-C and SIGTERM both mean "stop everything cleanly": the children are stopped by pid below.
     def stop(*_: object) -> None:
@@ -387,10 +425,13 @@ def main() -> int:
                 print(demo.logs(), file=sys.stderr)
                 raise
             return 0
-        print(f"\nChat demo on {demo.url} (1 interface server + {len(demo.workers)} workers + "
-              f"{len(demo.report_workers)} reports worker on {demo.layer}).\n"
-              f"Log in with {login.split(': ', 1)[1]}. Ctrl-C stops it.\n"
-              f"processes: {', '.join(f'{c.name} {c.pid}' for c in demo.children)}\n", flush=True)
+        print(
+            f"\nChat demo on {demo.url} (1 interface server + {len(demo.workers)} workers + "
+            f"{len(demo.report_workers)} reports worker on {demo.layer}).\n"
+            f"Log in with {login.split(': ', 1)[1]}. Ctrl-C stops it.\n"
+            f"processes: {', '.join(f'{c.name} {c.pid}' for c in demo.children)}\n",
+            flush=True,
+        )
         while True:
             demo.raise_if_died()
             time.sleep(0.5)

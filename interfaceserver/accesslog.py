@@ -14,8 +14,13 @@ from .messages import Peer
 __all__ = ["AccessLog", "format_entry"]
 
 
-def format_entry(client: Peer, request: str, status: int | None = None, length: int | None = None,
-                 when: datetime.datetime | None = None) -> str:
+def format_entry(
+    client: Peer,
+    request: str,
+    status: int | None = None,
+    length: int | None = None,
+    when: datetime.datetime | None = None,
+) -> str:
     host = f"{client[0]}:{client[1]}" if client else None
     date = (when or datetime.datetime.now()).strftime("%d/%b/%Y:%H:%M:%S")
     return f'{host} - - [{date}] "{request}" {status or "-"} {length or "-"}\n'
@@ -29,8 +34,15 @@ class AccessLog:
     def __init__(self, stream: IO[str]) -> None:
         self.stream = stream
 
-    def http(self, client: Peer, method: str, path: str, status: int | None, length: int | None,
-             time_taken: float | None = None) -> None:
+    def http(
+        self,
+        client: Peer,
+        method: str,
+        path: str,
+        status: int | None,
+        length: int | None,
+        time_taken: float | None = None,
+    ) -> None:
         """``time_taken`` (seconds since the request arrived) is for hooks such as runserver's console."""
         self.stream.write(format_entry(client, f"{method} {path}", status, length))
 

@@ -59,8 +59,13 @@ class BodyBudget:
         """Reserve ``size`` bytes; False (and nothing reserved) when that would pass the limit."""
         if self.held + size > self.limit:
             if not self.refused:  # one line per episode, not one per refused request
-                logger.warning("Request bodies held in memory reached the budget (%d + %d > %d bytes); "
-                               "answering 503 until it frees", self.held, size, self.limit)
+                logger.warning(
+                    "Request bodies held in memory reached the budget (%d + %d > %d bytes); "
+                    "answering 503 until it frees",
+                    self.held,
+                    size,
+                    self.limit,
+                )
             self.refused += 1
             return False
         self.held += size
@@ -71,8 +76,13 @@ class BodyBudget:
         """Return ``size`` bytes taken earlier."""
         self.held -= size
         if self.refused and self.held <= self.limit // 2:  # the episode of refusals is over
-            logger.info("Request bodies held in memory down to %d of %d bytes (peak %d; %d refused with 503)",
-                        self.held, self.limit, self.peak, self.refused)
+            logger.info(
+                "Request bodies held in memory down to %d of %d bytes (peak %d; %d refused with 503)",
+                self.held,
+                self.limit,
+                self.peak,
+                self.refused,
+            )
             self.refused = 0
         if self.held == 0 and self.peak >= _TRIM_AFTER and self.trim_call is None:
             self.trim_call = self.clock.callLater(_TRIM_DELAY, self._emptied)

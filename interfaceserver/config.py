@@ -76,8 +76,16 @@ class Config:
             raise ValueError("a channel layer is required: module.path:attr or a layer backend name")
         if not self.endpoints:
             raise ValueError("at least one endpoint is required")
-        for name in ("max_request_body", "max_header_size", "max_headers", "max_ws_message",
-                     "body_stream_threshold", "write_buffer_limit", "backlog", "max_buffered_body"):
+        for name in (
+            "max_request_body",
+            "max_header_size",
+            "max_headers",
+            "max_ws_message",
+            "body_stream_threshold",
+            "write_buffer_limit",
+            "backlog",
+            "max_buffered_body",
+        ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, not {getattr(self, name)!r}")
         if self.body_stream_threshold > 900 * 1024:

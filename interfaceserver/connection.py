@@ -80,8 +80,21 @@ def _peer(address: Any) -> Peer:
 class Connection:
     """One client socket; see the module docstring."""
 
-    __slots__ = ("ctx", "transport", "parser", "exchange", "ws", "head_deadline", "writes_paused", "buffered",
-                 "reading_paused", "h2", "direct", "aborted", "__weakref__")
+    __slots__ = (
+        "ctx",
+        "transport",
+        "parser",
+        "exchange",
+        "ws",
+        "head_deadline",
+        "writes_paused",
+        "buffered",
+        "reading_paused",
+        "h2",
+        "direct",
+        "aborted",
+        "__weakref__",
+    )
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -110,8 +123,12 @@ class Connection:
         # Plain TCP/UNIX sockets can be written to directly when Twisted's buffer is empty (see write()).
         transport = self.transport
         set_no_delay(transport)
-        self.direct = (isinstance(transport, tcp.Connection) and not ISSLTransport.providedBy(transport)
-                       and hasattr(transport, "_tempDataBuffer") and hasattr(transport, "dataBuffer"))
+        self.direct = (
+            isinstance(transport, tcp.Connection)
+            and not ISSLTransport.providedBy(transport)
+            and hasattr(transport, "_tempDataBuffer")
+            and hasattr(transport, "dataBuffer")
+        )
         self.ctx.connections.add(self)
         self.transport.registerProducer(self, True)
         self._await_head()
@@ -184,8 +201,11 @@ class Connection:
             if self.buffered > _FLOW_PAUSE and self.exchange is not None:
                 self.exchange.flow_pause(True)  # a streaming worker waits until the client catches up
             if self.buffered > self.ctx.config.write_buffer_limit:
-                logger.warning("Client %s reads too slowly (%d bytes waiting); dropping it",
-                               self.transport.getPeer(), self.buffered)
+                logger.warning(
+                    "Client %s reads too slowly (%d bytes waiting); dropping it",
+                    self.transport.getPeer(),
+                    self.buffered,
+                )
                 self.abort()
                 return
         elif self.direct:
@@ -203,8 +223,12 @@ class Connection:
         only taken when Twisted's own buffer is empty.
         """
         transport = self.transport
-        if (transport._tempDataBuffer or len(transport.dataBuffer) > transport.offset
-                or not transport.connected or transport.disconnecting):
+        if (
+            transport._tempDataBuffer
+            or len(transport.dataBuffer) > transport.offset
+            or not transport.connected
+            or transport.disconnecting
+        ):
             return data
         try:
             sent = transport.socket.send(data)

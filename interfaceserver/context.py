@@ -48,9 +48,18 @@ class ReplyTarget(Protocol):
 class Context:
     """Shared state of one interface-server process (see the module docstring)."""
 
-    def __init__(self, config: Config, clock: Any, io: Sender, *, group_expiry: float = 86400,
-                 access_log: AccessLog | None = None, prefix: str | None = None,
-                 layer_message_limit: int | None = None, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        clock: Any,
+        io: Sender,
+        *,
+        group_expiry: float = 86400,
+        access_log: AccessLog | None = None,
+        prefix: str | None = None,
+        layer_message_limit: int | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.config = config
         self._warned: dict[str, tuple[float | None, int]] = {}
         #: Prometheus counters of this process (see metrics.py); always kept, served with --metrics-port.
@@ -90,7 +99,7 @@ class Context:
                 return self.prefix + local
 
     def unregister(self, reply_channel: str) -> None:
-        self.replies.pop(reply_channel[len(self.prefix):], None)
+        self.replies.pop(reply_channel[len(self.prefix) :], None)
 
     def warn(self, kind: str, message: str, *args: Any) -> None:
         """Log a warning of ``kind`` at most once per 10 s, saying how many like it were left out.
@@ -120,7 +129,7 @@ class Context:
 
     def dispatch(self, channel: str, message: dict[str, Any]) -> None:
         """Hand a reply from the process's list to its owner; unknown names are dropped (DEBUG)."""
-        target = self.replies.get(channel[len(self.prefix):]) if channel.startswith(self.prefix) else None
+        target = self.replies.get(channel[len(self.prefix) :]) if channel.startswith(self.prefix) else None
         if target is None:
             logger.debug("Message on unknown channel %r - discarding", channel)
             return

@@ -73,7 +73,7 @@ class AdoptedSocketEndpoint:
 def _parse_fd(description: str) -> int:
     value = description[3:]
     if value.startswith("fileno="):
-        value = value[len("fileno="):]
+        value = value[len("fileno=") :]
     if not value.isdigit():
         raise ValueError(f"invalid fd endpoint {description!r}: expected fd:fileno=N")
     return int(value)

@@ -49,9 +49,29 @@ def _declared_length(headers: list[tuple[bytes, bytes]]) -> int | None:
 class Exchange:
     """State of one request/response; see the module docstring."""
 
-    __slots__ = ("conn", "head", "path", "state", "reply_channel", "started", "body", "body_size", "body_done",
-                 "body_channel", "chunk_in_flight", "retry_delay", "keep_alive", "chunked", "status", "sent",
-                 "head_request", "declared", "overrun", "held", "flow_paused")
+    __slots__ = (
+        "conn",
+        "head",
+        "path",
+        "state",
+        "reply_channel",
+        "started",
+        "body",
+        "body_size",
+        "body_done",
+        "body_channel",
+        "chunk_in_flight",
+        "retry_delay",
+        "keep_alive",
+        "chunked",
+        "status",
+        "sent",
+        "head_request",
+        "declared",
+        "overrun",
+        "held",
+        "flow_paused",
+    )
 
     def __init__(self, conn: Connection, head: RequestHead, path: str) -> None:
         self.conn = conn
@@ -127,8 +147,15 @@ class Exchange:
         ctx = conn.ctx
         self.reply_channel = ctx.register(self)
         return http_request_message(
-            self.head, reply_channel=self.reply_channel, client=client, server=server, scheme=scheme,
-            root_path=ctx.config.root_path, proxy_headers=conn.proxy_trusted(), body=body, body_channel=body_channel,
+            self.head,
+            reply_channel=self.reply_channel,
+            client=client,
+            server=server,
+            scheme=scheme,
+            root_path=ctx.config.root_path,
+            proxy_headers=conn.proxy_trusted(),
+            body=body,
+            body_channel=body_channel,
         )
 
     def _send_request(self, body: bytes, body_channel: str | None) -> None:
@@ -231,8 +258,12 @@ class Exchange:
             conn.ctx.metrics.response_started(conn.ctx.clock.seconds() - self.started)
             keep_alive = self.keep_alive and not conn.ctx.draining and (self.body_done or self.body_channel is None)
             data, self.chunked, self.keep_alive = response_head(
-                self.head.http_version, status, headers, body_length=None if more or self.head_request else len(content),
-                keep_alive=keep_alive, head_request=self.head_request,
+                self.head.http_version,
+                status,
+                headers,
+                body_length=None if more or self.head_request else len(content),
+                keep_alive=keep_alive,
+                head_request=self.head_request,
             )
             self.state = advance(self.state, "respond" if more else "respond_all")
             out.append(data)
@@ -249,8 +280,12 @@ class Exchange:
         if complete and self.declared is not None and self.sent < self.declared:
             # The client waits for bytes that never come; only closing ends its response (and keeps
             # the next response on this connection from being misread).
-            logger.warning("HTTP response on %s ended %d bytes short of its Content-Length %d; closing the connection",
-                           self.reply_channel, self.declared - self.sent, self.declared)
+            logger.warning(
+                "HTTP response on %s ended %d bytes short of its Content-Length %d; closing the connection",
+                self.reply_channel,
+                self.declared - self.sent,
+                self.declared,
+            )
             self.keep_alive = False
         if complete and self.chunked:
             out.append(LAST_CHUNK)
@@ -269,9 +304,12 @@ class Exchange:
             return content
         if not self.overrun:  # one line per response, however many replies overrun
             self.overrun = True
-            logger.warning("HTTP response on %s is longer than its Content-Length %d; the surplus is dropped",
-                           self.reply_channel, declared)
-        return content[:declared - self.sent]
+            logger.warning(
+                "HTTP response on %s is longer than its Content-Length %d; the surplus is dropped",
+                self.reply_channel,
+                declared,
+            )
+        return content[: declared - self.sent]
 
     def flow_pause(self, paused: bool) -> None:
         """Tell windowed senders of this response to wait (the client stopped reading) or go on."""
@@ -281,8 +319,9 @@ class Exchange:
         channel = self.reply_channel
 
         def failed(failure: Failure) -> None:
-            logger.warning("Could not %s the stream on %s: %s", "pause" if paused else "resume", channel,
-                           failure.getErrorMessage())
+            logger.warning(
+                "Could not %s the stream on %s: %s", "pause" if paused else "resume", channel, failure.getErrorMessage()
+            )
 
         self.conn.ctx.io.pause(channel, paused).addErrback(failed)
 
@@ -301,8 +340,14 @@ class Exchange:
                 client, _ = forwarded(self.head.headers, client, "http")
             # Daphne logged the raw request target (query included) and the body bytes sent.
             target = self.head.target.decode("latin-1")
-            ctx.access_log.http(client, self.head.method.decode("ascii"), target, self.status, self.sent,
-                                ctx.clock.seconds() - self.started)
+            ctx.access_log.http(
+                client,
+                self.head.method.decode("ascii"),
+                target,
+                self.status,
+                self.sent,
+                ctx.clock.seconds() - self.started,
+            )
         # A body still arriving for an answered request cannot be skipped safely: close instead.
         keep_alive = self.keep_alive and self.body_done and self.state == HttpState.COMPLETE
         self.conn.exchange_finished(self, keep_alive)

@@ -46,7 +46,9 @@ _TOKEN = re.compile(rb"[" + _TCHAR + rb"]+\Z")
 _BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _TARGET = re.compile(rb"[\x21-\xff]+\Z")
 #: A whole valid field line: token name, colon, value without leading or trailing whitespace.
-_FIELD = re.compile(rb"([" + _TCHAR + rb"]+):[ \t]*((?:[^\x00-\x08\x0a-\x1f\x7f]*[^\x00-\x08\x0a-\x1f\x7f \t])?)[ \t]*\Z")
+_FIELD = re.compile(
+    rb"([" + _TCHAR + rb"]+):[ \t]*((?:[^\x00-\x08\x0a-\x1f\x7f]*[^\x00-\x08\x0a-\x1f\x7f \t])?)[ \t]*\Z"
+)
 _VERSION = re.compile(rb"HTTP/(\d)\.(\d)\Z")
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]+\Z")
 _QUOTED = rb'"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"'
@@ -69,8 +71,17 @@ _HEAD, _LENGTH, _CHUNK_SIZE_LINE, _CHUNK_DATA, _CHUNK_CRLF, _TRAILER, _DONE = ra
 class RequestHead:
     """A parsed request line and header block. Header names are lowercased; order and duplicates kept."""
 
-    __slots__ = ("method", "target", "http_version", "headers", "keep_alive", "content_length", "chunked",
-                 "expect_continue", "upgrade")
+    __slots__ = (
+        "method",
+        "target",
+        "http_version",
+        "headers",
+        "keep_alive",
+        "content_length",
+        "chunked",
+        "expect_continue",
+        "upgrade",
+    )
 
     def __init__(self, method: bytes, target: bytes, http_version: str, headers: list[tuple[bytes, bytes]]) -> None:
         self.method = method
@@ -194,8 +205,19 @@ def parse_head(block: bytes, max_headers: int) -> RequestHead:
 class RequestParser:
     """Turns the bytes of one connection into request events; see the module docstring."""
 
-    __slots__ = ("_buffer", "_offset", "_scan", "_state", "_remaining", "_max_head", "_max_headers", "_lines",
-                 "_section", "_start", "_body")
+    __slots__ = (
+        "_buffer",
+        "_offset",
+        "_scan",
+        "_state",
+        "_remaining",
+        "_max_head",
+        "_max_headers",
+        "_lines",
+        "_section",
+        "_start",
+        "_body",
+    )
 
     def __init__(self, max_head_size: int = 16384, max_headers: int = 100) -> None:
         self._buffer = _EMPTY
@@ -213,7 +235,7 @@ class RequestParser:
     @property
     def buffered(self) -> bytes:
         """Bytes received but not parsed yet (what follows an upgrade request, for example)."""
-        return bytes(self._buffer[self._offset:])
+        return bytes(self._buffer[self._offset :])
 
     @property
     def buffered_size(self) -> int:
@@ -246,7 +268,7 @@ class RequestParser:
                 self._finish(events)
         if self._offset:  # one compaction per feed: drop what earlier calls consumed
             buffer = self._buffer
-            del buffer[:self._offset]  # CPython moves the start of a bytearray: no copy
+            del buffer[: self._offset]  # CPython moves the start of a bytearray: no copy
             self._rebase(buffer)
         if not data:
             pass
@@ -308,7 +330,7 @@ class RequestParser:
             if not available:
                 return False
             take = min(available, self._remaining)
-            piece = bytes(buffer[offset:offset + take])
+            piece = bytes(buffer[offset : offset + take])
             if self._body is None:
                 self._body = [piece]
             else:
@@ -326,7 +348,7 @@ class RequestParser:
                 if available == 1 and buffer[offset] != 0x0D:
                     raise ProtocolError(400, "Missing CRLF after chunk data")
                 return False
-            if buffer[offset:offset + 2] != b"\r\n":
+            if buffer[offset : offset + 2] != b"\r\n":
                 raise ProtocolError(400, "Missing CRLF after chunk data")
             self._offset = self._scan = self._start = offset + 2
             self._state = _CHUNK_SIZE_LINE
@@ -402,7 +424,7 @@ class RequestParser:
             self._lines += 1
             if self._lines > self._max_headers + 1:
                 raise ProtocolError(431, "Too many request headers")
-        self._head_parsed(events, parse_head(bytes(buffer[self._section:start - 2]), self._max_headers), end + 2)
+        self._head_parsed(events, parse_head(bytes(buffer[self._section : start - 2]), self._max_headers), end + 2)
         return True
 
     def _complete_head(self, events: list[Event]) -> bool:

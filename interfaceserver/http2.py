@@ -97,8 +97,9 @@ class H2Request(http.Request):
             if self.over_budget:
                 ctx.metrics.refused("body_budget")
                 raise ProtocolError(503, "Server is holding too many request bodies; try again.")
-            headers = [(name.lower(), value) for name, values in self.requestHeaders.getAllRawHeaders()
-                       for value in values]
+            headers = [
+                (name.lower(), value) for name, values in self.requestHeaders.getAllRawHeaders() for value in values
+            ]
             head = RequestHead(self.method, self.uri, "2", headers)
         except ProtocolError as exc:
             self._error(exc.status, exc.detail)
@@ -109,8 +110,13 @@ class H2Request(http.Request):
         self.reply_channel = ctx.register(self)
         assert self.content is not None
         message = http_request_message(
-            head, reply_channel=self.reply_channel, client=client, server=server, scheme="https",
-            root_path=config.root_path, body=self.content.read(),
+            head,
+            reply_channel=self.reply_channel,
+            client=client,
+            server=server,
+            scheme="https",
+            root_path=config.root_path,
+            body=self.content.read(),
             proxy_headers=config.proxy_headers and peer_is_trusted(client, config.proxy_trusted),
         )
         self._release_body()  # the body now lives in the message, handed to the layer
@@ -186,8 +192,14 @@ class H2Request(http.Request):
         if logged and ctx.access_log is not None:
             peer = self.getClientAddress()
             client = [peer.host, peer.port] if hasattr(peer, "host") else None
-            ctx.access_log.http(client, self.method.decode("ascii", "replace"), self.uri.decode("latin-1"), self.code,
-                                self.sentLength, ctx.clock.seconds() - self.started)
+            ctx.access_log.http(
+                client,
+                self.method.decode("ascii", "replace"),
+                self.uri.decode("latin-1"),
+                self.code,
+                self.sentLength,
+                ctx.clock.seconds() - self.started,
+            )
 
     def sweep(self, now: float) -> None:
         timeout = self.ctx.http_timeout

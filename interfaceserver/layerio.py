@@ -69,9 +69,15 @@ def _deferred(coro: Coroutine[Any, Any, T]) -> Deferred[T]:
 class LayerIO:
     """Sends, new_channel and the reply reader of one process (see the module docstring)."""
 
-    def __init__(self, layer: Any, prefix: str, dispatch: Callable[[str, dict[str, Any]], None],
-                 on_outage: Callable[[], None] | None = None, send_timeout: float = 0.8,
-                 metrics: Metrics | None = None) -> None:
+    def __init__(
+        self,
+        layer: Any,
+        prefix: str,
+        dispatch: Callable[[str, dict[str, Any]], None],
+        on_outage: Callable[[], None] | None = None,
+        send_timeout: float = 0.8,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.layer = layer
         self.metrics = metrics if metrics is not None else Metrics()
         self.prefix = prefix

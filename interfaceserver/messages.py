@@ -188,9 +188,7 @@ def _header_bytes(value: object, what: str) -> bytes:
     raise ReplyError(f"response header {what} must be bytes, not {type(value).__name__}")
 
 
-def parse_response(
-    message: dict[str, Any], started: bool
-) -> tuple[int | None, list[tuple[bytes, bytes]], bytes, bool]:
+def parse_response(message: dict[str, Any], started: bool) -> tuple[int | None, list[tuple[bytes, bytes]], bytes, bool]:
     """Validate a Response (``started`` False) or Response Chunk: ``(status, headers, content, more_content)``.
 
     Raises ReplyError for a first message without ``status`` or a later one with it (Daphne's

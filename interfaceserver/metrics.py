@@ -34,25 +34,30 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.connections = Gauge("channels_interface_open_connections", "Open client connections (any protocol)",
-                                 registry=r)
+        self.connections = Gauge(
+            "channels_interface_open_connections", "Open client connections (any protocol)", registry=r
+        )
         self.websockets = Gauge("channels_interface_open_websockets", "Open (accepted) WebSockets", registry=r)
-        self._responses = Counter("channels_interface_http_responses", "HTTP responses by status code",
-                                  ["code"], registry=r)
+        self._responses = Counter(
+            "channels_interface_http_responses", "HTTP responses by status code", ["code"], registry=r
+        )
         self._by_code: dict[int, Any] = {}
-        self._sent = Counter("channels_interface_messages_sent", "Messages the channel layer took from us",
-                             registry=r)
-        self._received = Counter("channels_interface_messages_received", "Replies read from the channel layer",
-                                 registry=r)
-        self._first_byte = Histogram("channels_interface_response_start_seconds",
-                                     "From the request head to the first response byte", buckets=_BUCKETS,
-                                     registry=r)
+        self._sent = Counter("channels_interface_messages_sent", "Messages the channel layer took from us", registry=r)
+        self._received = Counter(
+            "channels_interface_messages_received", "Replies read from the channel layer", registry=r
+        )
+        self._first_byte = Histogram(
+            "channels_interface_response_start_seconds",
+            "From the request head to the first response byte",
+            buckets=_BUCKETS,
+            registry=r,
+        )
         refusals = Counter("channels_interface_refusals", "503 answers by cause", ["cause"], registry=r)
         self._refusals = {cause: refusals.labels(cause) for cause in REFUSAL_CAUSES}
-        self._layer_errors = Counter("channels_interface_layer_errors",
-                                     "Failed channel-layer operations (send batches, reply reads)", registry=r)
-        self._channel_full = Counter("channels_interface_channel_full", "Sends refused with ChannelFull",
-                                     registry=r)
+        self._layer_errors = Counter(
+            "channels_interface_layer_errors", "Failed channel-layer operations (send batches, reply reads)", registry=r
+        )
+        self._channel_full = Counter("channels_interface_channel_full", "Sends refused with ChannelFull", registry=r)
 
     def bind(self, connections: Callable[[], float], websockets: Callable[[], float]) -> None:
         """Read the two gauges from these functions at scrape time."""
@@ -109,8 +114,9 @@ def _resource(metrics: Metrics, healthy: Callable[[], bool]) -> Any:
     return Page()
 
 
-def listen_metrics(reactor: Any, metrics: Metrics, healthy: Callable[[], bool], port: int,
-                   interface: str = "127.0.0.1") -> Any:
+def listen_metrics(
+    reactor: Any, metrics: Metrics, healthy: Callable[[], bool], port: int, interface: str = "127.0.0.1"
+) -> Any:
     """Listen for ``/metrics`` and ``/healthz`` on ``interface:port``; returns the listening port."""
     from twisted.web.server import Site
 

@@ -65,7 +65,9 @@ def response_head(
     application's own Content-Length is honoured; without one a streamed HTTP/1.1 response is
     chunked and a streamed HTTP/1.0 response ends the connection.
     """
-    status_line = b"HTTP/" + http_version.encode("ascii") + b" " + str(status).encode("ascii") + b" " + reason_phrase(status)
+    status_line = (
+        b"HTTP/" + http_version.encode("ascii") + b" " + str(status).encode("ascii") + b" " + reason_phrase(status)
+    )
     # As Twisted's Headers did for Daphne: canonical names, repeats grouped under the first occurrence.
     table: dict[bytes, tuple[bytes, list[bytes]]] = {}
     for name, value in headers:
@@ -107,8 +109,14 @@ def chunk(data: bytes) -> bytes:
     return b"%x\r\n" % len(data) + data + b"\r\n"
 
 
-def error_page(status: int, detail: str, *, http_version: str = "1.1", keep_alive: bool = False,
-               extra_headers: list[tuple[bytes, bytes]] | None = None) -> bytes:
+def error_page(
+    status: int,
+    detail: str,
+    *,
+    http_version: str = "1.1",
+    keep_alive: bool = False,
+    extra_headers: list[tuple[bytes, bytes]] | None = None,
+) -> bytes:
     """A complete small HTML error response, e.g. the 503 "Request queue full." page."""
     title = f"{status} {reason_phrase(status).decode('ascii')}"
     body = (

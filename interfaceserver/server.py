@@ -77,14 +77,24 @@ class Server:
         self.metrics = Metrics()
         self.io = LayerIO(layer, "", self._dispatch, on_outage=self._layer_down, metrics=self.metrics)
         limit = getattr(getattr(layer, "codec", None), "max_message_size", None)
-        self.ctx = Context(config, reactor, self.io, group_expiry=getattr(layer, "group_expiry", 86400),
-                           access_log=AccessLog(access_stream) if access_stream is not None else None,
-                           layer_message_limit=limit if isinstance(limit, int) else None, metrics=self.metrics)
+        self.ctx = Context(
+            config,
+            reactor,
+            self.io,
+            group_expiry=getattr(layer, "group_expiry", 86400),
+            access_log=AccessLog(access_stream) if access_stream is not None else None,
+            layer_message_limit=limit if isinstance(limit, int) else None,
+            metrics=self.metrics,
+        )
         self.metrics.bind(lambda: len(self.ctx.connections), self._open_websockets)
         if isinstance(limit, int) and config.max_ws_message > limit - RECEIVE_ENVELOPE:
-            logger.info("--max-ws-message %d is more than the channel layer carries (max_message_size %d): "
-                        "incoming WebSocket messages are limited to %d bytes minus the path", config.max_ws_message,
-                        limit, limit - RECEIVE_ENVELOPE)
+            logger.info(
+                "--max-ws-message %d is more than the channel layer carries (max_message_size %d): "
+                "incoming WebSocket messages are limited to %d bytes minus the path",
+                config.max_ws_message,
+                limit,
+                limit - RECEIVE_ENVELOPE,
+            )
         self.io.prefix = self.ctx.prefix
         self.factory = ConnectionFactory(self.ctx)
         self.ports: list[Any] = []
@@ -116,8 +126,11 @@ class Server:
             elif isinstance(target, H2Request) and target.fail_waiting():
                 failed += 1
         if failed or closed:
-            logger.warning("Channel layer lost: answered %d waiting request(s) with 503, closed %d WebSocket(s) "
-                           "with 1011", failed, closed)
+            logger.warning(
+                "Channel layer lost: answered %d waiting request(s) with 503, closed %d WebSocket(s) with 1011",
+                failed,
+                closed,
+            )
 
     def _open_websockets(self) -> int:
         # A copy first: the heartbeat thread calls this while the reactor adds and removes connections.
@@ -131,16 +144,22 @@ class Server:
         """The ``--metrics-port`` endpoint (on the reactor) and the heartbeat on the layer (a daemon thread)."""
         config = self.config
         if config.metrics_port is not None:
-            self.metrics_port = listen_metrics(self.reactor, self.metrics, self.healthy, config.metrics_port,
-                                               config.metrics_bind)
+            self.metrics_port = listen_metrics(
+                self.reactor, self.metrics, self.healthy, config.metrics_port, config.metrics_bind
+            )
             logger.info("Metrics on http://%s:%d/metrics", config.metrics_bind, self.metrics_port.getHost().port)
         if hasattr(self.layer, "announce"):
             self.heartbeat = Heartbeat(self.layer, "interface", self._announcement, config.heartbeat_interval)
             self.heartbeat.start()
 
     def _announcement(self) -> dict[str, Any]:
-        return {"prefix": self.ctx.prefix, "connections": len(self.ctx.connections),
-                "websockets": self._open_websockets(), "version": _version(), "draining": self.ctx.draining}
+        return {
+            "prefix": self.ctx.prefix,
+            "connections": len(self.ctx.connections),
+            "websockets": self._open_websockets(),
+            "version": _version(),
+            "draining": self.ctx.draining,
+        }
 
     def listen(self) -> Deferred[list[Any]]:
         """Listen on every configured endpoint; fires with the listening ports."""

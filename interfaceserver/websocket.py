@@ -57,8 +57,12 @@ _PING = encode_frame(PING, b"")
 
 
 #: Encoded bytes of a ``websocket.receive`` around its payload, besides the reply channel and path.
-RECEIVE_ENVELOPE = len(msgpack.packb({"reply_channel": "", "path": "", "order": 2**64 - 1, "bytes": b""},
-                                     use_bin_type=True)) + 3 + 4 + 4  # bin32 header 5 not 2; str32 headers 5 not 1
+RECEIVE_ENVELOPE = (
+    len(msgpack.packb({"reply_channel": "", "path": "", "order": 2**64 - 1, "bytes": b""}, use_bin_type=True))
+    + 3
+    + 4
+    + 4
+)  # bin32 header 5 not 2; str32 headers 5 not 1
 
 
 def message_limit(max_ws_message: int, layer_limit: int | None, reply_channel: str, path: str) -> int:
@@ -88,9 +92,27 @@ def connect_queue_wait(connect_timeout: float | None) -> float:
 class WebSocket:
     """The WebSocket side of a connection after an upgrade request; see the module docstring."""
 
-    __slots__ = ("conn", "state", "reply_channel", "path", "raw_path", "key", "subprotocol", "frames", "order", "muted",
-                 "created", "last_activity", "ping_sent", "closing_at", "close_code", "pending", "announced",
-                 "connect_message", "connect_retry")
+    __slots__ = (
+        "conn",
+        "state",
+        "reply_channel",
+        "path",
+        "raw_path",
+        "key",
+        "subprotocol",
+        "frames",
+        "order",
+        "muted",
+        "created",
+        "last_activity",
+        "ping_sent",
+        "closing_at",
+        "close_code",
+        "pending",
+        "announced",
+        "connect_message",
+        "connect_retry",
+    )
 
     def __init__(self, conn: Connection, head: RequestHead, path: str, key: bytes, offered: list[str]) -> None:
         ctx = conn.ctx
@@ -110,8 +132,9 @@ class WebSocket:
         self.pending = b""
         self.announced = False
         self.reply_channel = ctx.register(self)
-        self.frames = FrameParser(message_limit(ctx.config.max_ws_message, ctx.layer_message_limit,
-                                                self.reply_channel, path))
+        self.frames = FrameParser(
+            message_limit(ctx.config.max_ws_message, ctx.layer_message_limit, self.reply_channel, path)
+        )
         client, server, _ = conn.addresses()
         message = websocket_connect_message(
             head, reply_channel=self.reply_channel, client=client, server=server, proxy_headers=conn.proxy_trusted()
@@ -151,7 +174,8 @@ class WebSocket:
         if self.state != WsState.HANDSHAKE or self.muted or self.connect_message is None:
             return
         self.conn.ctx.io.send("websocket.connect", self.connect_message).addCallbacks(
-            self._connect_sent, self._connect_failed)
+            self._connect_sent, self._connect_failed
+        )
 
     def _connect_failed(self, failure: Failure) -> None:
         self.conn.ctx.warn("layer", "Could not send websocket.connect: %s", failure.getErrorMessage())
@@ -205,7 +229,9 @@ class WebSocket:
                 self.close(value)
             else:
                 self.last_activity = self.conn.ctx.clock.seconds()
-                self.conn.write(encode_frame(BINARY, value) if action == "bytes" else encode_frame(TEXT, value.encode("utf8")))
+                self.conn.write(
+                    encode_frame(BINARY, value) if action == "bytes" else encode_frame(TEXT, value.encode("utf8"))
+                )
 
     def close(self, code: int, reason: str = "") -> None:
         """Start the closing handshake with ``code`` (the peer has 5 s to answer)."""
@@ -301,7 +327,10 @@ class WebSocket:
                 logger.warning(
                     "WebSocket %s rejected: no consumer accepted it within the connect timeout (%gs). "
                     "A websocket.connect consumer must reply {'accept': True} (code ported from "
-                    "Channels 0.x often lacks one).", self.raw_path, ctx.connect_timeout)
+                    "Channels 0.x often lacks one).",
+                    self.raw_path,
+                    ctx.connect_timeout,
+                )
                 self.reject()
             elif ctx.handshake_timeout is not None and now - self.created > ctx.handshake_timeout:
                 self.conn.abort()

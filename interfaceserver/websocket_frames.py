@@ -192,7 +192,7 @@ class FrameParser:
         end = position + 4 + length
         if len(buffer) < end:
             return None
-        payload = _unmask(buffer[position + 4:end], buffer[position:position + 4])
+        payload = _unmask(buffer[position + 4 : end], buffer[position : position + 4])
         return end, bool(first & 0x80), opcode, payload
 
     def _on_frame(self, fin: bool, opcode: int, payload: bytes) -> tuple[int, Any] | None:

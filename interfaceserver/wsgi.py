@@ -41,8 +41,18 @@ logger = logging.getLogger(__name__)
 StartResponse = Callable[..., Any]
 
 #: Response headers a WSGI application must not set (PEP 3333): the server owns the connection.
-_HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
-                         "transfer-encoding", "upgrade"})
+_HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
 _READ_SIZE = 64 * 1024
 
 
@@ -55,8 +65,9 @@ def _request_path(environ: dict[str, Any]) -> str:
     return _wsgi_text(environ.get("SCRIPT_NAME", "")) + _wsgi_text(environ.get("PATH_INFO", "")) or "/"
 
 
-def request_message(environ: dict[str, Any], reply_channel: str, body: bytes = b"",
-                    body_channel: str | None = None) -> dict[str, Any]:
+def request_message(
+    environ: dict[str, Any], reply_channel: str, body: bytes = b"", body_channel: str | None = None
+) -> dict[str, Any]:
     """The ``http.request`` message for a WSGI ``environ`` (pure; keys in Daphne 1.4.2's order).
 
     ``path`` is ``SCRIPT_NAME + PATH_INFO`` and ``root_path`` is ``SCRIPT_NAME``, both text (the
@@ -120,8 +131,9 @@ def response_headers(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, 
 
 def _error(start_response: StartResponse, status: int, detail: str, retry_after: int | None = None) -> list[bytes]:
     title = status_line(status)
-    body = (f"<html><head><title>{title}</title></head><body><h1>{title}</h1>"
-            f"<p>{html.escape(detail)}</p></body></html>").encode()
+    body = (
+        f"<html><head><title>{title}</title></head><body><h1>{title}</h1><p>{html.escape(detail)}</p></body></html>"
+    ).encode()
     headers = [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(body)))]
     if retry_after is not None:
         headers.append(("Retry-After", str(retry_after)))
@@ -206,8 +218,10 @@ class WsgiToAsgiAdapter:
         queue_size: int = 64,
     ) -> None:
         if not 0 < body_threshold <= 900 * 1024:
-            raise ValueError(f"body_threshold must be between 1 and 921600 bytes (the layer's message limit "
-                             f"is 1 MiB), not {body_threshold!r}")
+            raise ValueError(
+                f"body_threshold must be between 1 and 921600 bytes (the layer's message limit "
+                f"is 1 MiB), not {body_threshold!r}"
+            )
         if http_timeout <= 0:
             raise ValueError(f"http_timeout must be positive, not {http_timeout!r}")
         self.channel_layer = channel_layer
@@ -227,8 +241,9 @@ class WsgiToAsgiAdapter:
         """This process's reply reader (a new one after a fork: threads do not survive it)."""
         with self._reader_lock:
             if self._reader is None or self._reader.pid != os.getpid():
-                self._reader = ReplyReader(self.channel_layer, channel_prefix=self.channel_prefix,
-                                           queue_size=self.queue_size)
+                self._reader = ReplyReader(
+                    self.channel_layer, channel_prefix=self.channel_prefix, queue_size=self.queue_size
+                )
             return self._reader
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -256,8 +271,9 @@ class WsgiToAsgiAdapter:
             raise
         return _ResponseBody(self, reply_channel, replies, environ, content, more)
 
-    def _forward(self, environ: dict[str, Any], reply_channel: str,
-                 replies: queue.Queue[dict[str, Any]]) -> dict[str, Any]:
+    def _forward(
+        self, environ: dict[str, Any], reply_channel: str, replies: queue.Queue[dict[str, Any]]
+    ) -> dict[str, Any]:
         """Send the request (and its body chunks); return the first reply message."""
         body = _BodyReader(environ, self.max_body_size)
         first_part = body.read(self.body_threshold)
@@ -324,8 +340,15 @@ class WsgiToAsgiAdapter:
 class _ResponseBody:
     """The WSGI response iterable: the first content, then each Response Chunk until ``more_content`` ends."""
 
-    def __init__(self, adapter: WsgiToAsgiAdapter, reply_channel: str, replies: queue.Queue[dict[str, Any]],
-                 environ: dict[str, Any], content: bytes, more: bool) -> None:
+    def __init__(
+        self,
+        adapter: WsgiToAsgiAdapter,
+        reply_channel: str,
+        replies: queue.Queue[dict[str, Any]],
+        environ: dict[str, Any],
+        content: bytes,
+        more: bool,
+    ) -> None:
         self.adapter = adapter
         self.reply_channel = reply_channel
         self.replies = replies
@@ -354,7 +377,8 @@ class _ResponseBody:
         if not self.finished:
             # The client went away (or the body failed) mid-response: tell the application, as Daphne did.
             try:
-                self.adapter.channel_layer.send("http.disconnect",
-                                                {"reply_channel": self.reply_channel, "path": self.path})
+                self.adapter.channel_layer.send(
+                    "http.disconnect", {"reply_channel": self.reply_channel, "path": self.path}
+                )
             except (ChannelFull, BackendUnavailable):
                 pass

@@ -51,8 +51,14 @@ class ReplyReader:
     step of its loop, for tests.
     """
 
-    def __init__(self, channel_layer: Any, *, channel_prefix: str = "wsgi.response.", queue_size: int = 64,
-                 retry_delay: float = 1.0) -> None:
+    def __init__(
+        self,
+        channel_layer: Any,
+        *,
+        channel_prefix: str = "wsgi.response.",
+        queue_size: int = 64,
+        retry_delay: float = 1.0,
+    ) -> None:
         if queue_size < 1:
             raise ValueError(f"queue_size must be at least 1, not {queue_size!r}")
         self.layer = channel_layer
@@ -82,7 +88,7 @@ class ReplyReader:
     def unregister(self, reply_channel: str) -> None:
         """Forget a reply channel; later messages for it are dropped."""
         with self._lock:
-            self._waiting.pop(reply_channel[len(self.prefix):], None)
+            self._waiting.pop(reply_channel[len(self.prefix) :], None)
 
     @property
     def waiting(self) -> int:
@@ -94,7 +100,9 @@ class ReplyReader:
         try:
             channel, message = self.layer.receive([self.prefix], block=True)
         except BackendUnavailable as exc:
-            logger.warning("Reply reader %s: channel layer unavailable (%s); failing waiting requests", self.prefix, exc)
+            logger.warning(
+                "Reply reader %s: channel layer unavailable (%s); failing waiting requests", self.prefix, exc
+            )
             self._broadcast(BACKEND_DOWN)
             self._stopping.wait(self.retry_delay)
             return False
@@ -105,7 +113,7 @@ class ReplyReader:
 
     def dispatch(self, channel: str, message: dict[str, Any]) -> None:
         """Hand ``message`` to the request waiting on ``channel``, or drop it if none is."""
-        local = channel[len(self.prefix):] if channel.startswith(self.prefix) else None
+        local = channel[len(self.prefix) :] if channel.startswith(self.prefix) else None
         with self._lock:
             replies = self._waiting.get(local) if local is not None else None
             if replies is None:
@@ -117,8 +125,9 @@ class ReplyReader:
                 # The client reads slower than the application writes: give up on this one response
                 # rather than buffer without bound or stall every other request's replies.
                 del self._waiting[local]  # type: ignore[arg-type]
-                logger.warning("Response on %s outran its client (%d messages queued); aborting it",
-                               channel, self.queue_size)
+                logger.warning(
+                    "Response on %s outran its client (%d messages queued); aborting it", channel, self.queue_size
+                )
                 self._replace_contents(replies, OVERFLOW)
 
     def close(self) -> None:

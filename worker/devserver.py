@@ -47,20 +47,32 @@ class ActionLog:
     def _client(client: Any) -> str | None:
         return f"{client[0]}:{client[1]}" if client else None
 
-    def http(self, client: Any, method: str, path: str, status: int | None, length: int | None,
-             time_taken: float | None = None) -> None:
-        self.action_logger("http", "complete", {
-            "method": method,
-            "path": path,
-            "status": status,
-            "client": self._client(client),
-            "time_taken": time_taken,
-            "size": length,
-        })
+    def http(
+        self,
+        client: Any,
+        method: str,
+        path: str,
+        status: int | None,
+        length: int | None,
+        time_taken: float | None = None,
+    ) -> None:
+        self.action_logger(
+            "http",
+            "complete",
+            {
+                "method": method,
+                "path": path,
+                "status": status,
+                "client": self._client(client),
+                "time_taken": time_taken,
+                "size": length,
+            },
+        )
 
     def websocket(self, client: Any, action: str, path: str) -> None:
-        self.action_logger("websocket", _WEBSOCKET_ACTIONS.get(action, action.lower()),
-                           {"path": path, "client": self._client(client)})
+        self.action_logger(
+            "websocket", _WEBSOCKET_ACTIONS.get(action, action.lower()), {"path": path, "client": self._client(client)}
+        )
 
 
 class DevServer:

@@ -205,8 +205,11 @@ class ViewConsumer:
         # The in-memory layer is read in-process (tests read replies after the consumer returns), and
         # a list nobody drains (a stopped server) gets the normal capacity rule after stream_window_wait.
         backend = getattr(layer, "channel_layer", layer)  # the ChannelLayerWrapper's layer
-        windowed = ("status" not in reply and isinstance(backend, BaseChannelLayer)
-                    and not isinstance(backend, MemoryChannelLayer))
+        windowed = (
+            "status" not in reply
+            and isinstance(backend, BaseChannelLayer)
+            and not isinstance(backend, MemoryChannelLayer)
+        )
         window_until = time.monotonic() + self.stream_window_wait
         pause, longest = (0.001, 0.01) if windowed else (0.01, 0.5)
         while True:

@@ -66,8 +66,9 @@ def _secrets() -> list[str]:
 
 def _legacy_data_mac(session: SessionBase, serialized: bytes, secret: str) -> str:
     # Django < 3.1 salted the MAC with the session class's plain name ("SessionStore").
-    return salted_hmac("django.contrib.sessions" + type(session).__name__, serialized, secret,
-                       algorithm="sha1").hexdigest()
+    return salted_hmac(
+        "django.contrib.sessions" + type(session).__name__, serialized, secret, algorithm="sha1"
+    ).hexdigest()
 
 
 def legacy_encode(session: SessionBase, session_dict: dict[str, Any]) -> str:

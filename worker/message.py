@@ -35,7 +35,9 @@ class Message:
     def __init__(self, content: dict[str, Any], channel_name: str | None, channel_layer: Any) -> None:
         self.content = content
         self.channel = (
-            Channel.unnamed(channel_layer) if channel_name is None else Channel(channel_name, channel_layer=channel_layer)
+            Channel.unnamed(channel_layer)
+            if channel_name is None
+            else Channel(channel_name, channel_layer=channel_layer)
         )
         self.channel_layer = channel_layer
         reply = content.get("reply_channel")

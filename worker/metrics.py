@@ -30,7 +30,7 @@ def channel_label(channel: str) -> str:
     """The label for ``channel``: its name, or for a process-specific / ``?`` channel its shared prefix."""
     for mark in "!?":
         if mark in channel:
-            return channel[:channel.index(mark) + 1]
+            return channel[: channel.index(mark) + 1]
     return channel
 
 
@@ -41,12 +41,22 @@ class WorkerMetrics:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self._messages = Counter("channels_worker_messages", "Messages handled, by channel", ["channel"], registry=r)
-        self._seconds = Histogram("channels_worker_consume_seconds", "Time in the consumer, by channel",
-                                  ["channel"], buckets=_BUCKETS, registry=r)
-        self._exceptions = Counter("channels_worker_consumer_exceptions",
-                                   "Consumers that raised (logged and dropped), by channel", ["channel"], registry=r)
-        self._layer_errors = Counter("channels_worker_layer_errors", "Failed receives from the channel layer",
-                                     registry=r)
+        self._seconds = Histogram(
+            "channels_worker_consume_seconds",
+            "Time in the consumer, by channel",
+            ["channel"],
+            buckets=_BUCKETS,
+            registry=r,
+        )
+        self._exceptions = Counter(
+            "channels_worker_consumer_exceptions",
+            "Consumers that raised (logged and dropped), by channel",
+            ["channel"],
+            registry=r,
+        )
+        self._layer_errors = Counter(
+            "channels_worker_layer_errors", "Failed receives from the channel layer", registry=r
+        )
         self._children: dict[str, tuple[Any, Any, Any]] = {}
         self._lock = threading.Lock()
 
@@ -55,8 +65,9 @@ class WorkerMetrics:
         children = self._children.get(label)
         if children is None:
             with self._lock:
-                children = self._children.setdefault(label, (
-                    self._messages.labels(label), self._seconds.labels(label), self._exceptions.labels(label)))
+                children = self._children.setdefault(
+                    label, (self._messages.labels(label), self._seconds.labels(label), self._exceptions.labels(label))
+                )
         return children
 
     def consumed(self, channel: str, seconds: float, failed: bool = False) -> None:
@@ -77,8 +88,9 @@ class WorkerMetrics:
 METRICS = WorkerMetrics()
 
 
-def serve_metrics(port: int, bind: str = "127.0.0.1", healthy: Callable[[], bool] = lambda: True,
-                  metrics: WorkerMetrics = METRICS) -> ThreadingHTTPServer:
+def serve_metrics(
+    port: int, bind: str = "127.0.0.1", healthy: Callable[[], bool] = lambda: True, metrics: WorkerMetrics = METRICS
+) -> ThreadingHTTPServer:
     """Serve ``/metrics`` and ``/healthz`` on ``bind:port`` from a daemon thread; ``shutdown()`` stops it."""
 
     class Handler(BaseHTTPRequestHandler):
@@ -87,8 +99,9 @@ def serve_metrics(port: int, bind: str = "127.0.0.1", healthy: Callable[[], bool
                 self._answer(200, metrics.render(), CONTENT_TYPE_LATEST)
             elif self.path == "/healthz":
                 ok = healthy()
-                self._answer(200 if ok else 503, b"ok\n" if ok else b"unhealthy: channel layer unreachable or "
-                             b"stopping\n")
+                self._answer(
+                    200 if ok else 503, b"ok\n" if ok else b"unhealthy: channel layer unreachable or stopping\n"
+                )
             else:
                 self._answer(404, b"not found: try /metrics or /healthz\n")
 

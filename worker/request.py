@@ -111,7 +111,9 @@ class AsgiRequest(http.HttpRequest):
     def _fill_headers(self, headers: Any) -> None:
         if isinstance(headers, dict):
             # The pre-1.0 ASGI form {name: value}; 1.1.8 still accepted it.
-            headers = [(name.encode("latin1") if isinstance(name, str) else name, value) for name, value in headers.items()]
+            headers = [
+                (name.encode("latin1") if isinstance(name, str) else name, value) for name, value in headers.items()
+            ]
         for raw_name, raw_value in headers:
             name = raw_name.decode("latin1") if isinstance(raw_name, bytes) else raw_name
             value = raw_value.decode("latin1") if isinstance(raw_value, bytes) else raw_value

@@ -62,9 +62,7 @@ def _compile_filters(owner: str, filters: dict[str, Any]) -> dict[str, re.Patter
     for key, pattern in filters.items():
         regex = pattern if isinstance(pattern, re.Pattern) else re.compile(_text(pattern))
         if regex.groups != len(regex.groupindex):
-            raise ValueError(
-                f"Filter for {key} on {owner} contains positional groups; only named groups are allowed."
-            )
+            raise ValueError(f"Filter for {key} on {owner} contains positional groups; only named groups are allowed.")
         compiled[key] = regex
     return compiled
 
@@ -207,7 +205,7 @@ class Include:
                 if found is None:
                     return None
                 kwargs.update(found.groupdict())
-                message[key] = value[found.end():]
+                message[key] = value[found.end() :]
         for entry in self.routing:
             matched = entry.match(message)
             if matched is not None:

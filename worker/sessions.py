@@ -138,7 +138,9 @@ def enforce_ordering(func: Callable[..., Any] | None = None, slight: bool = Fals
         @functools.wraps(func)
         def inner(message: Message, *args: Any, **kwargs: Any) -> None:
             if "order" not in message.content:
-                raise ValueError("No `order` value in message; @enforce_ordering can only be used on messages containing it.")
+                raise ValueError(
+                    "No `order` value in message; @enforce_ordering can only be used on messages containing it."
+                )
             order = int(message.content["order"])
             session = message.channel_session
             if order == session.get(_NEXT_ORDER, 0):

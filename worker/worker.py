@@ -117,7 +117,11 @@ class Worker:
         logger.info("Listening on channels %s", ", ".join(channels) or "(none)")
         pool = WorkerPool(
             lambda state: WorkerLoop(
-                self.channel_layer, channels, self.handle, state=state, backoff=self.backoff,
+                self.channel_layer,
+                channels,
+                self.handle,
+                state=state,
+                backoff=self.backoff,
                 should_stop=lambda: self.termed,
             ),
             threads=self.threads,
@@ -154,11 +158,15 @@ class Worker:
             consumer(message, **kwargs)
         except DenyConnection:
             if channel != "websocket.connect":
-                logger.error("DenyConnection raised by %s on %s; it only works on websocket.connect.",
-                             name_that_thing(consumer), channel)
+                logger.error(
+                    "DenyConnection raised by %s on %s; it only works on websocket.connect.",
+                    name_that_thing(consumer),
+                    channel,
+                )
             elif message.reply_channel is None:
-                logger.error("DenyConnection raised by %s for a message without reply_channel.",
-                             name_that_thing(consumer))
+                logger.error(
+                    "DenyConnection raised by %s for a message without reply_channel.", name_that_thing(consumer)
+                )
             else:
                 message.reply_channel.send({"close": True})
         except ChannelSocketException as exc:
@@ -188,8 +196,11 @@ class Worker:
                 return
             except (ChannelFull, BackendUnavailable) as exc:
                 if time.monotonic() >= deadline:
-                    logger.error("Dropped a ConsumeLater message on channel %s: could not requeue it (%s).",
-                                 channel, exc or type(exc).__name__)
+                    logger.error(
+                        "Dropped a ConsumeLater message on channel %s: could not requeue it (%s).",
+                        channel,
+                        exc or type(exc).__name__,
+                    )
                     return
                 time.sleep(delay)
                 delay = min(delay * 2, 0.25)

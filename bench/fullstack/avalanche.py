@@ -31,8 +31,13 @@ async def _avalanche(port: int) -> dict[str, Any]:
     close_all(opened.clients)
     await asyncio.sleep(0.5)
     times = opened.accept_times
-    return {"accepted_pct": 100.0 * len(opened.clients) / CLIENTS, "all_s": times[-1] if times else float("nan"),
-            "p50_s": percentile(times, 0.5), "complete": not opened.failed, "refusals": opened.refusals}
+    return {
+        "accepted_pct": 100.0 * len(opened.clients) / CLIENTS,
+        "all_s": times[-1] if times else float("nan"),
+        "p50_s": percentile(times, 0.5),
+        "complete": not opened.failed,
+        "refusals": opened.refusals,
+    }
 
 
 def _refusals(runs: list[dict[str, Any]]) -> str:
@@ -63,22 +68,42 @@ def run(ctx: Context) -> list[Table]:
         redis.stop()
     table = Table(
         title=f"Connection avalanche: {CLIENTS:,} WebSocket clients at once",
-        method=(f"{CLIENTS:,} handshakes started together from the harness process (source addresses rotating "
-                f"over 127.0.0.2–33), no retry, {TIMEOUT:g} s timeout; {WORKERS} workers accept through the connect "
-                f"consumer. {rounds} rounds, a fresh server each, order alternating. accepted % is the worst "
-                "round's; times are medians (seconds from the first attempt)."),
-        columns=["system", "accepted % (worst)", "rounds with all accepted", "median accept s", "last accept s",
-                 "refused (all rounds)"],
+        method=(
+            f"{CLIENTS:,} handshakes started together from the harness process (source addresses rotating "
+            f"over 127.0.0.2–33), no retry, {TIMEOUT:g} s timeout; {WORKERS} workers accept through the connect "
+            f"consumer. {rounds} rounds, a fresh server each, order alternating. accepted % is the worst "
+            "round's; times are medians (seconds from the first attempt)."
+        ),
+        columns=[
+            "system",
+            "accepted % (worst)",
+            "rounds with all accepted",
+            "median accept s",
+            "last accept s",
+            "refused (all rounds)",
+        ],
     )
     for system in SYSTEMS:
         runs = results.get(system)
         if runs:
-            table.rows.append([label(system), min(r["accepted_pct"] for r in runs),
-                               f"{sum(r['complete'] for r in runs)}/{len(runs)}", med(runs, "p50_s"),
-                               med(runs, "all_s"), _refusals(runs)])
+            table.rows.append(
+                [
+                    label(system),
+                    min(r["accepted_pct"] for r in runs),
+                    f"{sum(r['complete'] for r in runs)}/{len(runs)}",
+                    med(runs, "p50_s"),
+                    med(runs, "all_s"),
+                    _refusals(runs),
+                ]
+            )
     ours = results.get("ours")
     if ours:
         worst = min(r["accepted_pct"] for r in ours)
-        table.verdict = "Target (issue 7) " + target("avalanche of 1,000: 100 % accepted", worst >= 100.0,
-                                                     f"worst round {worst:.1f} %; {_refusals(ours)}") + "."
+        table.verdict = (
+            "Target (issue 7) "
+            + target(
+                "avalanche of 1,000: 100 % accepted", worst >= 100.0, f"worst round {worst:.1f} %; {_refusals(ours)}"
+            )
+            + "."
+        )
     return [table]

@@ -36,9 +36,22 @@ def _sender(ctx: Context, system: str, redis: RedisServer, count: int) -> subpro
     python = ctx.python if system == "ours" else ctx.legacy_python
     env = {**os.environ, "PYTHONPATH": str(ROOT) if system == "ours" else str(PROJECT)}
     env.pop("PYTHONHOME", None)
-    sender = subprocess.Popen([python, str(ROOT / "bench" / "fullstack" / "broadcast_sender.py"), system, redis.url,
-                               GROUP, str(count), str(INTERVAL)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              text=True, env=env, cwd=str(ctx.scratch))
+    sender = subprocess.Popen(
+        [
+            python,
+            str(ROOT / "bench" / "fullstack" / "broadcast_sender.py"),
+            system,
+            redis.url,
+            GROUP,
+            str(count),
+            str(INTERVAL),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=str(ctx.scratch),
+    )
     assert sender.stdout is not None
     if sender.stdout.readline().strip() != "ready":
         sender.kill()
@@ -46,8 +59,9 @@ def _sender(ctx: Context, system: str, redis: RedisServer, count: int) -> subpro
     return sender
 
 
-async def _broadcast(ctx: Context, system: str, redis: RedisServer, port: int, sockets: int,
-                     messages: int) -> dict[str, Any]:
+async def _broadcast(
+    ctx: Context, system: str, redis: RedisServer, port: int, sockets: int, messages: int
+) -> dict[str, Any]:
     opened = await open_all(port, "/broadcast/", sockets, 50, timeout=60)
     if opened.failed:
         close_all(opened.clients)
@@ -84,10 +98,14 @@ async def _broadcast(ctx: Context, system: str, redis: RedisServer, port: int, s
                 latencies.append((received - stamp["t"]) * 1000)
         delivered += len(seen)
     close_all(opened.clients)
-    return {"accepted": len(opened.clients), "delivered_pct": 100.0 * delivered / (sockets * messages),
-            "p50_ms": percentile(latencies, 0.5), "p99_ms": percentile(latencies, 0.99),
-            "max_ms": max(latencies) if latencies else float("nan"),
-            "send_group_ms": sorted(report["send_ms"])[len(report["send_ms"]) // 2]}
+    return {
+        "accepted": len(opened.clients),
+        "delivered_pct": 100.0 * delivered / (sockets * messages),
+        "p50_ms": percentile(latencies, 0.5),
+        "p99_ms": percentile(latencies, 0.99),
+        "max_ms": max(latencies) if latencies else float("nan"),
+        "send_group_ms": sorted(report["send_ms"])[len(report["send_ms"]) // 2],
+    }
 
 
 def run(ctx: Context) -> list[Table]:
@@ -115,43 +133,79 @@ def run(ctx: Context) -> list[Table]:
     return [_table(results, rounds, messages, sizes)]
 
 
-def _table(results: dict[tuple[str, int], list[dict[str, Any]]], rounds: int, messages: int,
-           sizes: tuple[int, ...]) -> Table:
+def _table(
+    results: dict[tuple[str, int], list[dict[str, Any]]], rounds: int, messages: int, sizes: tuple[int, ...]
+) -> Table:
     table = Table(
         title="Broadcast to 1,000 and 5,000 WebSockets on one interface server",
-        method=(f"{messages} group messages {INTERVAL:g} s apart from a sender process of the same stack; latency = "
-                "client receive time − send time, both CLOCK_MONOTONIC (one clock for every process); "
-                "delivered = frames received / (sockets × messages), waiting after the last send until all are in "
-                f"or 3 s pass without a new one (at most 10 s). {WORKERS} workers "
-                f"(they run the connect consumer that joins the group). {rounds} rounds, order alternating, "
-                "medians. Default capacity (100) everywhere."),
-        columns=["sockets", "system", "accepted", "delivered %", "p50 ms", "p99 ms", "p99 × legacy", "max ms",
-                 "send_group ms"],
+        method=(
+            f"{messages} group messages {INTERVAL:g} s apart from a sender process of the same stack; latency = "
+            "client receive time − send time, both CLOCK_MONOTONIC (one clock for every process); "
+            "delivered = frames received / (sockets × messages), waiting after the last send until all are in "
+            f"or 3 s pass without a new one (at most 10 s). {WORKERS} workers "
+            f"(they run the connect consumer that joins the group). {rounds} rounds, order alternating, "
+            "medians. Default capacity (100) everywhere."
+        ),
+        columns=[
+            "sockets",
+            "system",
+            "accepted",
+            "delivered %",
+            "p50 ms",
+            "p99 ms",
+            "p99 × legacy",
+            "max ms",
+            "send_group ms",
+        ],
     )
     fig: dict[tuple[str, int], dict[str, float]] = {}
     for key, runs in results.items():
-        fig[key] = {"accepted": min(r["accepted"] for r in runs),
-                    "delivered": min(r["delivered_pct"] for r in runs),
-                    "p50": med(runs, "p50_ms"), "p99": med(runs, "p99_ms"), "max": max(r["max_ms"] for r in runs),
-                    "send": med(runs, "send_group_ms")}
+        fig[key] = {
+            "accepted": min(r["accepted"] for r in runs),
+            "delivered": min(r["delivered_pct"] for r in runs),
+            "p50": med(runs, "p50_ms"),
+            "p99": med(runs, "p99_ms"),
+            "max": max(r["max_ms"] for r in runs),
+            "send": med(runs, "send_group_ms"),
+        }
     for sockets in sizes:
         for system in SYSTEMS:
             f = fig.get((system, sockets))
             if f:
                 legacy_p99 = fig.get(("legacy", sockets), {}).get("p99", 0)
-                table.rows.append([sockets, label(system), int(f["accepted"]), f["delivered"], f["p50"], f["p99"],
-                                   ratio(f["p99"], legacy_p99), f["max"], f["send"]])
+                table.rows.append(
+                    [
+                        sockets,
+                        label(system),
+                        int(f["accepted"]),
+                        f["delivered"],
+                        f["p50"],
+                        f["p99"],
+                        ratio(f["p99"], legacy_p99),
+                        f["max"],
+                        f["send"],
+                    ]
+                )
     ours = fig.get(("ours", 1000))
     if ours:
-        table.verdict = "Target (issue 7) " + target(
-            "broadcast to 1,000: 100 % delivered, p99 ≤ 100 ms", ours["delivered"] >= 100.0 and ours["p99"] <= 100.0,
-            f"worst round {ours['delivered']:.1f} % delivered, p99 {ours['p99']:.1f} ms") + (
-            ". Delivered % and max are the worst round's.")
+        table.verdict = (
+            "Target (issue 7) "
+            + target(
+                "broadcast to 1,000: 100 % delivered, p99 ≤ 100 ms",
+                ours["delivered"] >= 100.0 and ours["p99"] <= 100.0,
+                f"worst round {ours['delivered']:.1f} % delivered, p99 {ours['p99']:.1f} ms",
+            )
+            + (". Delivered % and max are the worst round's.")
+        )
     from . import charts
 
     table.verdict += "\n\n" + charts.grouped_bars(
-        "fullstack-broadcast.png", "Broadcast latency p99 (lower is better, log scale)",
+        "fullstack-broadcast.png",
+        "Broadcast latency p99 (lower is better, log scale)",
         [f"{n:,} sockets" for n in sizes],
-        {s: [fig.get((s, n), {}).get("p99", float("nan")) for n in sizes] for s in SYSTEMS}, "p99 ms",
-        "Broadcast p99 latency", log_scale=True)
+        {s: [fig.get((s, n), {}).get("p99", float("nan")) for n in sizes] for s in SYSTEMS},
+        "p99 ms",
+        "Broadcast p99 latency",
+        log_scale=True,
+    )
     return table

@@ -37,8 +37,11 @@ SQLITE_CASES = {"hello"}
 
 
 def _cases(system: str, workers: int) -> list[tuple[str, str, int, int]]:
-    return [(name, path, conns, post) for name, path, conns, post, counts in CASES
-            if workers in counts and (system != "ours-sqlite" or name in SQLITE_CASES)]
+    return [
+        (name, path, conns, post)
+        for name, path, conns, post, counts in CASES
+        if workers in counts and (system != "ours-sqlite" or name in SQLITE_CASES)
+    ]
 
 
 def run(ctx: Context) -> list[Table]:
@@ -67,11 +70,20 @@ def run(ctx: Context) -> list[Table]:
                         for system in _rotated(SYSTEMS, step):
                             if (name, path, conns, post) not in _cases(system, workers):
                                 continue
-                            result = _measure(running[system], launcher, path, conns, seconds, scripts[post],
-                                              (name, workers, conns) == CPU_CASE)
+                            result = _measure(
+                                running[system],
+                                launcher,
+                                path,
+                                conns,
+                                seconds,
+                                scripts[post],
+                                (name, workers, conns) == CPU_CASE,
+                            )
                             results.setdefault((system, workers, name, conns), []).append(result)
-                            log(f"http r{round_number} {system} w{workers} {name} c{conns}: {result['rps']:.0f} req/s "
-                                f"p50 {result['p50_ms']:.2f} p99 {result['p99_ms']:.2f} ms, {result['errors']} errors")
+                            log(
+                                f"http r{round_number} {system} w{workers} {name} c{conns}: {result['rps']:.0f} req/s "
+                                f"p50 {result['p50_ms']:.2f} p99 {result['p99_ms']:.2f} ms, {result['errors']} errors"
+                            )
             finally:
                 for started in running.values():
                     started.stop()
@@ -83,12 +95,13 @@ def run(ctx: Context) -> list[Table]:
 
 def _rotated(systems: tuple[str, ...], step: int) -> list[str]:
     """Every system once, starting at a different one each step, and backwards on odd steps."""
-    turn = list(systems[step % len(systems):] + systems[:step % len(systems)])
+    turn = list(systems[step % len(systems) :] + systems[: step % len(systems)])
     return order(turn, step)
 
 
-def _measure(running: Any, launcher: Launcher, path: str, conns: int, seconds: float, lua: Any,
-             measure_cpu: bool) -> dict[str, Any]:
+def _measure(
+    running: Any, launcher: Launcher, path: str, conns: int, seconds: float, lua: Any, measure_cpu: bool
+) -> dict[str, Any]:
     redis = launcher.redis_for(running.system)
     before = _cpu_snapshot(running, redis) if measure_cpu else {}
     result = wrk.run(running.url + path, conns, seconds, lua)
@@ -113,9 +126,11 @@ def _cpu_table(results: dict[tuple[str, int, str, int], list[dict[str, Any]]]) -
     roles = ["interface server", "workers", "redis", "server processes", "wrk"]
     table = Table(
         title=f"Where the CPU goes: {name}, {workers} workers, {conns} connections",
-        method=("CPU time (utime + stime from /proc, 10 ms ticks) each role spent during the measured wrk run, "
-                "divided by the requests served; medians over the rounds. \"server processes\" are all the "
-                "processes of a system without a layer (with their children); wrk's is its own rusage."),
+        method=(
+            "CPU time (utime + stime from /proc, 10 ms ticks) each role spent during the measured wrk run, "
+            'divided by the requests served; medians over the rounds. "server processes" are all the '
+            "processes of a system without a layer (with their children); wrk's is its own rusage."
+        ),
         columns=["system", *[f"{role} ms/req" for role in roles], "total ms/req"],
     )
     for system in SYSTEMS:
@@ -128,13 +143,21 @@ def _cpu_table(results: dict[tuple[str, int, str, int], list[dict[str, Any]]]) -
     return table
 
 
-def summarize(results: dict[tuple[str, int, str, int], list[dict[str, Any]]]) -> dict[tuple[str, int, str, int],
-                                                                                       dict[str, Any]]:
-    return {key: {"rps": med(runs, "rps"), "p50": med(runs, "p50_ms"), "p99": med(runs, "p99_ms"),
-                  "errors": sum(r["errors"] for r in runs),
-                  "error_kinds": {kind: sum(r["raw"][kind] for r in runs)
-                                  for kind in ("status", "connect", "read", "write", "timeout")}}
-            for key, runs in results.items()}
+def summarize(
+    results: dict[tuple[str, int, str, int], list[dict[str, Any]]],
+) -> dict[tuple[str, int, str, int], dict[str, Any]]:
+    return {
+        key: {
+            "rps": med(runs, "rps"),
+            "p50": med(runs, "p50_ms"),
+            "p99": med(runs, "p99_ms"),
+            "errors": sum(r["errors"] for r in runs),
+            "error_kinds": {
+                kind: sum(r["raw"][kind] for r in runs) for kind in ("status", "connect", "read", "write", "timeout")
+            },
+        }
+        for key, runs in results.items()
+    }
 
 
 def _errors(fig: dict[str, Any]) -> str:
@@ -147,17 +170,31 @@ def _table(results: dict[tuple[str, int, str, int], list[dict[str, Any]]], round
     figures = summarize(results)
     table = Table(
         title="HTTP through the whole stack: hello, 100 KB response, 1 MB POST (wrk)",
-        method=(f"Every system serves the same Django project (bench/fullstack/project, no middleware) on this "
-                f"machine, started by the harness. wrk, one thread, keep-alive connections, {seconds:g} s per case "
-                f"after a 1 s warm-up; all systems of one worker count run at once (idle but for the one under load) "
-                f"and {rounds} rounds interleave them case by case, order alternating; medians over the rounds, "
-                "errors summed. Ours and legacy have a Redis each. Workers = processes running Django "
-                "(ours and legacy add one interface server and Redis; Daphne 4 runs N processes on one "
-                "inherited socket; uvicorn `--workers N`; gunicorn sync workers close the connection after "
-                "every response, as they do). The load generator shares the 2 cores. Errors: wrk's socket errors "
-                "(connect/read/write/timeout) plus non-2xx/3xx responses (status)."),
-        columns=["case", "workers", "conns", "system", "req/s", "× legacy", "× gunicorn", "p50 ms", "p99 ms",
-                 "p99 × legacy", "p99 × gunicorn", "errors"],
+        method=(
+            f"Every system serves the same Django project (bench/fullstack/project, no middleware) on this "
+            f"machine, started by the harness. wrk, one thread, keep-alive connections, {seconds:g} s per case "
+            f"after a 1 s warm-up; all systems of one worker count run at once (idle but for the one under load) "
+            f"and {rounds} rounds interleave them case by case, order alternating; medians over the rounds, "
+            "errors summed. Ours and legacy have a Redis each. Workers = processes running Django "
+            "(ours and legacy add one interface server and Redis; Daphne 4 runs N processes on one "
+            "inherited socket; uvicorn `--workers N`; gunicorn sync workers close the connection after "
+            "every response, as they do). The load generator shares the 2 cores. Errors: wrk's socket errors "
+            "(connect/read/write/timeout) plus non-2xx/3xx responses (status)."
+        ),
+        columns=[
+            "case",
+            "workers",
+            "conns",
+            "system",
+            "req/s",
+            "× legacy",
+            "× gunicorn",
+            "p50 ms",
+            "p99 ms",
+            "p99 × legacy",
+            "p99 × gunicorn",
+            "errors",
+        ],
     )
     for name, _path, conns, _post, counts in CASES:
         for workers in counts:
@@ -167,10 +204,22 @@ def _table(results: dict[tuple[str, int, str, int], list[dict[str, Any]]], round
                 fig = figures.get((system, workers, name, conns))
                 if fig is None:
                     continue
-                table.rows.append([name, workers, conns, label(system), fig["rps"],
-                                   ratio(fig["rps"], legacy.get("rps", 0)), ratio(fig["rps"], gunicorn.get("rps", 0)),
-                                   fig["p50"], fig["p99"], ratio(fig["p99"], legacy.get("p99", 0)),
-                                   ratio(fig["p99"], gunicorn.get("p99", 0)), _errors(fig)])
+                table.rows.append(
+                    [
+                        name,
+                        workers,
+                        conns,
+                        label(system),
+                        fig["rps"],
+                        ratio(fig["rps"], legacy.get("rps", 0)),
+                        ratio(fig["rps"], gunicorn.get("rps", 0)),
+                        fig["p50"],
+                        fig["p99"],
+                        ratio(fig["p99"], legacy.get("p99", 0)),
+                        ratio(fig["p99"], gunicorn.get("p99", 0)),
+                        _errors(fig),
+                    ]
+                )
     table.verdict = verdict(figures) + "\n\n" + charts.http_chart(figures, SYSTEMS)
     return table
 
@@ -182,18 +231,41 @@ def verdict(figures: dict[tuple[str, int, str, int], dict[str, float]]) -> str:
     if not (ours and legacy and gunicorn):
         return "Targets not evaluated: a system is missing from this run."
     lines = ["Targets (issue 7), hello, 2 workers, 10 connections:"]
-    lines.append("- " + target("HTTP hello 2w/10c ≥ 3× legacy req/s", ours["rps"] >= 3 * legacy["rps"],
-                               f"{ours['rps']:,.0f} vs {legacy['rps']:,.0f} req/s = {ours['rps'] / legacy['rps']:.2f}×"))
-    lines.append("- " + target("HTTP hello 2w/10c ≥ 0.5× gunicorn req/s", ours["rps"] >= 0.5 * gunicorn["rps"],
-                               f"{ours['rps']:,.0f} vs {gunicorn['rps']:,.0f} req/s = "
-                               f"{ours['rps'] / gunicorn['rps']:.2f}×"))
-    lines.append("- " + target("HTTP hello 2w/10c p99 ≤ ⅓ of legacy's", ours["p99"] <= legacy["p99"] / 3,
-                               f"{ours['p99']:.2f} ms vs {legacy['p99']:.2f} ms"))
+    lines.append(
+        "- "
+        + target(
+            "HTTP hello 2w/10c ≥ 3× legacy req/s",
+            ours["rps"] >= 3 * legacy["rps"],
+            f"{ours['rps']:,.0f} vs {legacy['rps']:,.0f} req/s = {ours['rps'] / legacy['rps']:.2f}×",
+        )
+    )
+    lines.append(
+        "- "
+        + target(
+            "HTTP hello 2w/10c ≥ 0.5× gunicorn req/s",
+            ours["rps"] >= 0.5 * gunicorn["rps"],
+            f"{ours['rps']:,.0f} vs {gunicorn['rps']:,.0f} req/s = {ours['rps'] / gunicorn['rps']:.2f}×",
+        )
+    )
+    lines.append(
+        "- "
+        + target(
+            "HTTP hello 2w/10c p99 ≤ ⅓ of legacy's",
+            ours["p99"] <= legacy["p99"] / 3,
+            f"{ours['p99']:.2f} ms vs {legacy['p99']:.2f} ms",
+        )
+    )
     for peer in ("daphne4", "uvicorn"):
         fig = get.get(peer)
         if fig:
-            lines.append("- " + target(f"HTTP hello 2w/10c ahead of {label(peer)}", ours["rps"] > fig["rps"],
-                                       f"{ours['rps']:,.0f} vs {fig['rps']:,.0f} req/s"))
+            lines.append(
+                "- "
+                + target(
+                    f"HTTP hello 2w/10c ahead of {label(peer)}",
+                    ours["rps"] > fig["rps"],
+                    f"{ours['rps']:,.0f} vs {fig['rps']:,.0f} req/s",
+                )
+            )
     errors = sum(int(f["errors"]) for (s, *_), f in figures.items() if s == "ours")
     lines.append(f"- errors in every case of ours: {errors}")
     return "\n".join(lines)

@@ -95,8 +95,10 @@ async def _drive(port: int, load: Load) -> None:
         load.ready.set()
         return
     load.ready.set()
-    await asyncio.gather(*(_socket_loop(c, i, load) for i, c in enumerate(opened.clients)),
-                         *(_http_loop(port, load) for _ in range(HTTP_CLIENTS)))
+    await asyncio.gather(
+        *(_socket_loop(c, i, load) for i, c in enumerate(opened.clients)),
+        *(_http_loop(port, load) for _ in range(HTTP_CLIENTS)),
+    )
     load.dropped = sum(1 for c in opened.clients if c.closed.done())
     close_all(opened.clients)
 
@@ -143,11 +145,20 @@ def _rollout_round(launcher: Launcher, running: Running) -> dict[str, Any]:
     steady_ws = [ms for t, ms in load.ws if t < rollout_start]
     during_http = [ms for t, ms in load.http if rollout_start <= t <= rollout_end]
     during_ws = [ms for t, ms in load.ws if rollout_start <= t <= rollout_end]
-    return {"dropped": load.dropped, "lost": load.sent - load.received, "failed": load.failed_requests,
-            "exit_codes": codes, "echoes": load.received, "requests": len(load.http),
-            "steady_http_p99": percentile(steady_http, 0.99), "during_http_max": max(during_http, default=float("nan")),
-            "steady_ws_p99": percentile(steady_ws, 0.99), "during_ws_max": max(during_ws, default=float("nan")),
-            "rollout_s": rollout_end - rollout_start, "failures": load.failures[:5]}
+    return {
+        "dropped": load.dropped,
+        "lost": load.sent - load.received,
+        "failed": load.failed_requests,
+        "exit_codes": codes,
+        "echoes": load.received,
+        "requests": len(load.http),
+        "steady_http_p99": percentile(steady_http, 0.99),
+        "during_http_max": max(during_http, default=float("nan")),
+        "steady_ws_p99": percentile(steady_ws, 0.99),
+        "during_ws_max": max(during_ws, default=float("nan")),
+        "rollout_s": rollout_end - rollout_start,
+        "failures": load.failures[:5],
+    }
 
 
 def run(ctx: Context) -> list[Table]:
@@ -170,32 +181,57 @@ def run(ctx: Context) -> list[Table]:
         redis.stop()
     table = Table(
         title="Rollout under load: every worker replaced twice",
-        method=(f"{WORKERS} workers; {SOCKETS} WebSockets echoing in a loop and {HTTP_CLIENTS} keep-alive HTTP "
-                f"clients on /hello/; after 2 s, {GENERATIONS} generations of {WORKERS} new workers each replace the "
-                "running ones (new ones listening first, then SIGTERM to the old). Totals over "
-                f"{rounds} rounds; latencies: steady p99 before the rollout, largest round trip during it "
-                "(medians over rounds)."),
-        columns=["system", "dropped sockets", "lost messages", "failed requests", "old workers' exit codes",
-                 "echoes / requests served", "HTTP p99 steady ms", "HTTP max during ms", "WS p99 steady ms",
-                 "WS max during ms"],
+        method=(
+            f"{WORKERS} workers; {SOCKETS} WebSockets echoing in a loop and {HTTP_CLIENTS} keep-alive HTTP "
+            f"clients on /hello/; after 2 s, {GENERATIONS} generations of {WORKERS} new workers each replace the "
+            "running ones (new ones listening first, then SIGTERM to the old). Totals over "
+            f"{rounds} rounds; latencies: steady p99 before the rollout, largest round trip during it "
+            "(medians over rounds)."
+        ),
+        columns=[
+            "system",
+            "dropped sockets",
+            "lost messages",
+            "failed requests",
+            "old workers' exit codes",
+            "echoes / requests served",
+            "HTTP p99 steady ms",
+            "HTTP max during ms",
+            "WS p99 steady ms",
+            "WS max during ms",
+        ],
     )
     for system in SYSTEMS:
         runs = results.get(system)
         if not runs:
             continue
         codes = sorted({str(c) for r in runs for c in r["exit_codes"]})
-        table.rows.append([label(system), sum(r["dropped"] for r in runs), sum(r["lost"] for r in runs),
-                           sum(r["failed"] for r in runs), ", ".join(codes),
-                           f"{sum(r['echoes'] for r in runs)} / {sum(r['requests'] for r in runs)}",
-                           med(runs, "steady_http_p99"), med(runs, "during_http_max"), med(runs, "steady_ws_p99"),
-                           med(runs, "during_ws_max")])
+        table.rows.append(
+            [
+                label(system),
+                sum(r["dropped"] for r in runs),
+                sum(r["lost"] for r in runs),
+                sum(r["failed"] for r in runs),
+                ", ".join(codes),
+                f"{sum(r['echoes'] for r in runs)} / {sum(r['requests'] for r in runs)}",
+                med(runs, "steady_http_p99"),
+                med(runs, "during_http_max"),
+                med(runs, "steady_ws_p99"),
+                med(runs, "during_ws_max"),
+            ]
+        )
     ours = results.get("ours")
     if ours:
         bad = sum(r["dropped"] + r["lost"] + r["failed"] for r in ours)
         clean = all(c == 0 for r in ours for c in r["exit_codes"])
         failures = sorted({f for r in ours for f in r["failures"]})
-        table.verdict = "Target (issue 7) " + target(
-            "rollout: zero dropped, lost or failed", bad == 0,
-            f"{bad} in all; old workers {'all exited 0' if clean else 'did not all exit 0'}") + (
-            f". First failures: {'; '.join(failures[:5])}." if failures else ".")
+        table.verdict = (
+            "Target (issue 7) "
+            + target(
+                "rollout: zero dropped, lost or failed",
+                bad == 0,
+                f"{bad} in all; old workers {'all exited 0' if clean else 'did not all exit 0'}",
+            )
+            + (f". First failures: {'; '.join(failures[:5])}." if failures else ".")
+        )
     return [table]

@@ -28,7 +28,9 @@ SYSTEMS = ("ours", "legacy", "gunicorn", "uvicorn")
 WORKERS = 2
 
 
-async def _probe(port: int, count: int | None, until: asyncio.Future[Any] | None, pause: float) -> tuple[list[float], int]:
+async def _probe(
+    port: int, count: int | None, until: asyncio.Future[Any] | None, pause: float
+) -> tuple[list[float], int]:
     """Sequential GET /hello/ on one connection: ``count`` of them, or until ``until`` is done."""
     conn = HttpConn(port)
     times: list[float] = []
@@ -56,17 +58,34 @@ async def _stream_round(port: int, megabytes: int) -> dict[str, Any]:
     idle, idle_failures = await _probe(port, 200, None, 0.0)
     started = time.monotonic()
     curl = await asyncio.create_subprocess_exec(
-        "curl", "-s", "-o", "/dev/null", "--max-time", "180", "-w", "%{http_code} %{size_download} %{time_total}",
-        f"http://127.0.0.1:{port}/stream/?mb={megabytes}", stdout=subprocess.PIPE)
+        "curl",
+        "-s",
+        "-o",
+        "/dev/null",
+        "--max-time",
+        "180",
+        "-w",
+        "%{http_code} %{size_download} %{time_total}",
+        f"http://127.0.0.1:{port}/stream/?mb={megabytes}",
+        stdout=subprocess.PIPE,
+    )
     finished: asyncio.Future[Any] = asyncio.ensure_future(curl.communicate())
     loaded, loaded_failures = await _probe(port, None, finished, 0.005)
     out, _ = await finished
     code, size, total = out.decode().split()
-    return {"status": int(code), "bytes": int(size), "complete": int(size) == megabytes * 1024 * 1024,
-            "mb_per_s": int(size) / 1024 / 1024 / max(float(total), 1e-6), "seconds": time.monotonic() - started,
-            "idle_p50": percentile(idle, 0.5), "idle_p99": percentile(idle, 0.99),
-            "load_p50": percentile(loaded, 0.5), "load_p99": percentile(loaded, 0.99), "probes": len(loaded),
-            "probe_failures": idle_failures + loaded_failures}
+    return {
+        "status": int(code),
+        "bytes": int(size),
+        "complete": int(size) == megabytes * 1024 * 1024,
+        "mb_per_s": int(size) / 1024 / 1024 / max(float(total), 1e-6),
+        "seconds": time.monotonic() - started,
+        "idle_p50": percentile(idle, 0.5),
+        "idle_p99": percentile(idle, 0.99),
+        "load_p50": percentile(loaded, 0.5),
+        "load_p99": percentile(loaded, 0.99),
+        "probes": len(loaded),
+        "probe_failures": idle_failures + loaded_failures,
+    }
 
 
 def run(ctx: Context) -> list[Table]:
@@ -89,11 +108,24 @@ def run(ctx: Context) -> list[Table]:
         redis.stop()
     table = Table(
         title=f"Streaming {megabytes} MB while a probe requests /hello/ (head-of-line blocking)",
-        method=(f"curl downloads a {megabytes} MiB StreamingHttpResponse (64 KiB parts) while a probe client makes "
-                "sequential keep-alive requests to /hello/ (5 ms apart); the probe's idle figures are 200 requests "
-                f"just before. {WORKERS} workers, {rounds} rounds, fresh servers, order alternating, medians."),
-        columns=["system", "MB/s", "MB/s × legacy", "MB/s × gunicorn", "complete downloads", "probe idle p50 ms", "probe idle p99 ms",
-                 "probe p50 ms while streaming", "probe p99 ms while streaming", "p50 × idle", "probe failures"],
+        method=(
+            f"curl downloads a {megabytes} MiB StreamingHttpResponse (64 KiB parts) while a probe client makes "
+            "sequential keep-alive requests to /hello/ (5 ms apart); the probe's idle figures are 200 requests "
+            f"just before. {WORKERS} workers, {rounds} rounds, fresh servers, order alternating, medians."
+        ),
+        columns=[
+            "system",
+            "MB/s",
+            "MB/s × legacy",
+            "MB/s × gunicorn",
+            "complete downloads",
+            "probe idle p50 ms",
+            "probe idle p99 ms",
+            "probe p50 ms while streaming",
+            "probe p99 ms while streaming",
+            "p50 × idle",
+            "probe failures",
+        ],
     )
     for system in SYSTEMS:
         runs = results.get(system)
@@ -101,25 +133,45 @@ def run(ctx: Context) -> list[Table]:
             continue
         idle50, load50 = med(runs, "idle_p50"), med(runs, "load_p50")
         rate = med(runs, "mb_per_s")
-        table.rows.append([label(system), rate, ratio(rate, med(results.get("legacy", []), "mb_per_s")),
-                           ratio(rate, med(results.get("gunicorn", []), "mb_per_s")),
-                           f"{sum(r['complete'] for r in runs)}/{len(runs)}",
-                           idle50, med(runs, "idle_p99"), load50, med(runs, "load_p99"), f"{load50 / idle50:.1f}×",
-                           sum(r["probe_failures"] for r in runs)])
+        table.rows.append(
+            [
+                label(system),
+                rate,
+                ratio(rate, med(results.get("legacy", []), "mb_per_s")),
+                ratio(rate, med(results.get("gunicorn", []), "mb_per_s")),
+                f"{sum(r['complete'] for r in runs)}/{len(runs)}",
+                idle50,
+                med(runs, "idle_p99"),
+                load50,
+                med(runs, "load_p99"),
+                f"{load50 / idle50:.1f}×",
+                sum(r["probe_failures"] for r in runs),
+            ]
+        )
     ours = results.get("ours")
     if ours:
         idle50, load50 = med(ours, "idle_p50"), med(ours, "load_p50")
         complete = all(r["complete"] for r in ours)
-        table.verdict = "Target (issue 7) " + target(
-            "streaming: probe p50 ≤ 3× its idle value", load50 <= 3 * idle50 and complete,
-            f"{load50:.2f} ms vs idle {idle50:.2f} ms = {load50 / idle50:.1f}×; {med(ours, 'mb_per_s'):.0f} MB/s"
-            + ("" if complete else "; a download did not complete")) + "."
+        table.verdict = (
+            "Target (issue 7) "
+            + target(
+                "streaming: probe p50 ≤ 3× its idle value",
+                load50 <= 3 * idle50 and complete,
+                f"{load50:.2f} ms vs idle {idle50:.2f} ms = {load50 / idle50:.1f}×; {med(ours, 'mb_per_s'):.0f} MB/s"
+                + ("" if complete else "; a download did not complete"),
+            )
+            + "."
+        )
     from . import charts
 
     shown = [s for s in SYSTEMS if s in results]
     table.verdict += "\n\n" + charts.grouped_bars(
-        "fullstack-streaming-probe.png", "Probe /hello/ p50 during a large stream (lower is better, log scale)",
+        "fullstack-streaming-probe.png",
+        "Probe /hello/ p50 during a large stream (lower is better, log scale)",
         ["idle server", "while streaming"],
-        {s: [med(results[s], "idle_p50"), med(results[s], "load_p50")] for s in shown}, "p50 ms",
-        "Probe latency idle and while streaming", log_scale=True)
+        {s: [med(results[s], "idle_p50"), med(results[s], "load_p50")] for s in shown},
+        "p50 ms",
+        "Probe latency idle and while streaming",
+        log_scale=True,
+    )
     return [table]

@@ -43,8 +43,7 @@ WEBSOCKET_SYSTEMS = ("ours", "legacy", "daphne4")
 
 def peers_venv() -> Path:
     """The Daphne 4 / Channels 4 / uvicorn / gunicorn virtualenv, built once by bench/build_peers.sh."""
-    out = subprocess.run(["bash", str(ROOT / "bench" / "build_peers.sh")], capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run(["bash", str(ROOT / "bench" / "build_peers.sh")], capture_output=True, text=True, check=True)
     return Path(out.stdout.strip().splitlines()[-1])
 
 
@@ -110,10 +109,16 @@ class Launcher:
     def env(self, system: str, sqlite_path: str | None = None) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "PYTHONPATH"))}
         stack = "ours" if system.startswith("ours") else system
-        env.update({"BENCH_STACK": stack, "BENCH_REDIS_PORT": str(self.redis_for(system).port),
-                    "DJANGO_SETTINGS_MODULE": "benchsite.settings", "PYTHONUNBUFFERED": "1",
-                    # Only ours may see this repo: its channels/ would shadow Channels 1.1.8 and 4.
-                    "PYTHONPATH": f"{PROJECT}:{ROOT}" if stack == "ours" else str(PROJECT)})
+        env.update(
+            {
+                "BENCH_STACK": stack,
+                "BENCH_REDIS_PORT": str(self.redis_for(system).port),
+                "DJANGO_SETTINGS_MODULE": "benchsite.settings",
+                "PYTHONUNBUFFERED": "1",
+                # Only ours may see this repo: its channels/ would shadow Channels 1.1.8 and 4.
+                "PYTHONPATH": f"{PROJECT}:{ROOT}" if stack == "ours" else str(PROJECT),
+            }
+        )
         if sqlite_path:
             env["BENCH_SQLITE_PATH"] = sqlite_path
         return env
@@ -157,9 +162,12 @@ class Launcher:
             env = self.env(system, sqlite)
             python = self.ctx.python if system != "legacy" else self.ctx.legacy_python
             daphne = str(Path(python).parent / "daphne")
-            server = ManagedProcess(f"fs-{system}-daphne", [daphne, "-b", "127.0.0.1", "-p", str(port), "-v", "0",
-                                                            "benchsite.asgi:channel_layer"],
-                                    env=env, cwd=str(PROJECT))
+            server = ManagedProcess(
+                f"fs-{system}-daphne",
+                [daphne, "-b", "127.0.0.1", "-p", str(port), "-v", "0", "benchsite.asgi:channel_layer"],
+                env=env,
+                cwd=str(PROJECT),
+            )
             running.processes.append(server)
             running.server = server
             running.worker_recipe = (python, env)
@@ -169,12 +177,29 @@ class Launcher:
         env = self.env(system)
         bin_dir = self.peers / "bin"
         if system == "gunicorn":
-            argv = [str(bin_dir / "gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{port}",
-                    "--backlog", "2048", "benchsite.wsgi:application"]
+            argv = [
+                str(bin_dir / "gunicorn"),
+                "-w",
+                str(workers),
+                "-b",
+                f"127.0.0.1:{port}",
+                "--backlog",
+                "2048",
+                "benchsite.wsgi:application",
+            ]
             running.processes.append(ManagedProcess("fs-gunicorn", argv, env=env, cwd=str(PROJECT)))
         elif system == "uvicorn":
-            argv = [str(bin_dir / "uvicorn"), "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
-                    "--log-level", "warning", "benchsite.asgi_django:application"]
+            argv = [
+                str(bin_dir / "uvicorn"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--no-access-log",
+                "--log-level",
+                "warning",
+                "benchsite.asgi_django:application",
+            ]
             if workers > 1:
                 argv[1:1] = ["--workers", str(workers)]
             running.processes.append(ManagedProcess("fs-uvicorn", argv, env=env, cwd=str(PROJECT)))
@@ -187,10 +212,17 @@ class Launcher:
             listener.set_inheritable(True)
             try:
                 for index in range(workers):
-                    argv = [str(bin_dir / "daphne"), "-v", "0", "--fd", str(listener.fileno()),
-                            "benchsite.asgi4:application"]
-                    running.processes.append(FdProcess(f"fs-daphne4-{index}", argv, env, str(PROJECT),
-                                                       (listener.fileno(),)))
+                    argv = [
+                        str(bin_dir / "daphne"),
+                        "-v",
+                        "0",
+                        "--fd",
+                        str(listener.fileno()),
+                        "benchsite.asgi4:application",
+                    ]
+                    running.processes.append(
+                        FdProcess(f"fs-daphne4-{index}", argv, env, str(PROJECT), (listener.fileno(),))
+                    )
             finally:
                 listener.close()
         else:
@@ -205,8 +237,15 @@ class FdProcess(ManagedProcess):
         self.argv = list(argv)
         self.log_path = Path(tempfile.mkstemp(prefix=f"{name}-", suffix=".log")[1])
         self._log = open(self.log_path, "ab")
-        self.popen = subprocess.Popen(self.argv, stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=cwd,
-                                      start_new_session=True, pass_fds=pass_fds)
+        self.popen = subprocess.Popen(
+            self.argv,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+            pass_fds=pass_fds,
+        )
         _processes._started.append(self)
 
 

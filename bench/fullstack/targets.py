@@ -30,20 +30,23 @@ def previous_rows(report: str) -> list[list[str]]:
             break
     return rows
 
+
 __all__ = ["run"]
 
 
 def run(ctx: Context) -> list[Table]:
     table = Table(
         title=TITLE,
-        method=("Every target of the full-stack sections; figures are ours, medians as in each section. A row "
-                "marked (earlier run) comes from the last run that measured it. A missed target is explained by the section's own table (and the CPU split under HTTP). "
-                "The full-stack sections serve one Django project (bench/fullstack/project) from every system, "
-                "all started by the harness (bench/fullstack/systems.py; Daphne 4, Channels 4, uvicorn and "
-                "gunicorn come from bench/build_peers.sh's virtualenv, the legacy stack from "
-                "tests/legacy/build.sh). Re-run them with `python -m bench fullstack` (`--quick` for a smoke "
-                "run) or one with e.g. `python -m bench --only fullstack.http`; the other sections keep their "
-                "text."),
+        method=(
+            "Every target of the full-stack sections; figures are ours, medians as in each section. A row "
+            "marked (earlier run) comes from the last run that measured it. A missed target is explained by the section's own table (and the CPU split under HTTP). "
+            "The full-stack sections serve one Django project (bench/fullstack/project) from every system, "
+            "all started by the harness (bench/fullstack/systems.py; Daphne 4, Channels 4, uvicorn and "
+            "gunicorn come from bench/build_peers.sh's virtualenv, the legacy stack from "
+            "tests/legacy/build.sh). Re-run them with `python -m bench fullstack` (`--quick` for a smoke "
+            "run) or one with e.g. `python -m bench --only fullstack.http`; the other sections keep their "
+            "text."
+        ),
         columns=["target", "result", "figures"],
     )
     fresh = {name for name, _, _ in TARGETS}
@@ -53,6 +56,9 @@ def run(ctx: Context) -> list[Table]:
     for name, result, detail in kept:
         table.rows.append([name, result, detail + EARLIER])
     met = sum(1 for row in table.rows if row[1] == mark(True))
-    table.verdict = (f"{met} of {len(table.rows)} targets met" + (f" ({len(kept)} from an earlier run)." if kept else ".")
-                     if table.rows else "No full-stack section has run yet.")
+    table.verdict = (
+        f"{met} of {len(table.rows)} targets met" + (f" ({len(kept)} from an earlier run)." if kept else ".")
+        if table.rows
+        else "No full-stack section has run yet."
+    )
     return [table]

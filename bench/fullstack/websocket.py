@@ -35,12 +35,18 @@ async def _echo(port: int, sockets: int, seconds: float) -> dict[str, Any]:
     start = time.monotonic()
     warm_until = start + 0.5
     until = warm_until + seconds
-    counts = await asyncio.gather(*(echo_loop(c, f"s{i}", until, warm_until, rtts)
-                                    for i, c in enumerate(opened.clients)))
+    counts = await asyncio.gather(
+        *(echo_loop(c, f"s{i}", until, warm_until, rtts) for i, c in enumerate(opened.clients))
+    )
     close_all(opened.clients)
     lost = sum(sent - received for sent, received in counts)
-    return {"p50_ms": percentile(rtts, 0.5), "p99_ms": percentile(rtts, 0.99), "msgs_per_s": len(rtts) / seconds,
-            "lost": lost, "samples": len(rtts)}
+    return {
+        "p50_ms": percentile(rtts, 0.5),
+        "p99_ms": percentile(rtts, 0.99),
+        "msgs_per_s": len(rtts) / seconds,
+        "lost": lost,
+        "samples": len(rtts),
+    }
 
 
 def run(ctx: Context) -> list[Table]:
@@ -74,34 +80,57 @@ def run(ctx: Context) -> list[Table]:
 def _table(results: dict[tuple[str, int], list[dict[str, Any]]], rounds: int, seconds: float) -> Table:
     table = Table(
         title="WebSocket echo through the whole stack (1 and 100 concurrent sockets)",
-        method=(f"Each socket sends a text frame and waits for its echo before the next, for {seconds:g} s after a "
-                f"0.5 s warm-up; {WORKERS} worker processes (Daphne 4: {WORKERS} processes on one socket, an async "
-                f"consumer); clients in the harness process. All three run at once; {rounds} rounds interleave them, "
-                "order alternating; "
-                "medians of each round's percentile. Daphne 1.4.2 reads replies in its 50 ms poll mode."),
+        method=(
+            f"Each socket sends a text frame and waits for its echo before the next, for {seconds:g} s after a "
+            f"0.5 s warm-up; {WORKERS} worker processes (Daphne 4: {WORKERS} processes on one socket, an async "
+            f"consumer); clients in the harness process. All three run at once; {rounds} rounds interleave them, "
+            "order alternating; "
+            "medians of each round's percentile. Daphne 1.4.2 reads replies in its 50 ms poll mode."
+        ),
         columns=["sockets", "system", "p50 ms", "p99 ms", "p99 × legacy", "messages/s", "× legacy msgs/s", "lost"],
     )
     fig: dict[tuple[str, int], dict[str, float]] = {}
     for key, runs in results.items():
-        fig[key] = {"p50": med(runs, "p50_ms"), "p99": med(runs, "p99_ms"), "rate": med(runs, "msgs_per_s"),
-                    "lost": sum(r["lost"] for r in runs)}
+        fig[key] = {
+            "p50": med(runs, "p50_ms"),
+            "p99": med(runs, "p99_ms"),
+            "rate": med(runs, "msgs_per_s"),
+            "lost": sum(r["lost"] for r in runs),
+        }
     for sockets in SOCKETS:
         legacy = fig.get(("legacy", sockets), {})
         for system in SYSTEMS:
             f = fig.get((system, sockets))
             if f:
-                table.rows.append([sockets, label(system), f["p50"], f["p99"], ratio(f["p99"], legacy.get("p99", 0)),
-                                   f["rate"],
-                                   ratio(f["rate"], legacy.get("rate", 0)), int(f["lost"])])
+                table.rows.append(
+                    [
+                        sockets,
+                        label(system),
+                        f["p50"],
+                        f["p99"],
+                        ratio(f["p99"], legacy.get("p99", 0)),
+                        f["rate"],
+                        ratio(f["rate"], legacy.get("rate", 0)),
+                        int(f["lost"]),
+                    ]
+                )
     ours = fig.get(("ours", 1))
     if ours:
-        table.verdict = "Target (issue 7) " + target("WebSocket echo p99 ≤ 2 ms with 1 socket", ours["p99"] <= 2.0,
-                                                     f"{ours['p99']:.2f} ms") + "."
+        table.verdict = (
+            "Target (issue 7) "
+            + target("WebSocket echo p99 ≤ 2 ms with 1 socket", ours["p99"] <= 2.0, f"{ours['p99']:.2f} ms")
+            + "."
+        )
     from . import charts
 
     groups = [f"{n} socket{'s' if n > 1 else ''}" for n in SOCKETS]
     table.verdict += "\n\n" + charts.grouped_bars(
-        "fullstack-ws-echo.png", "WebSocket echo p99 round trip (lower is better, log scale)", groups,
-        {s: [fig.get((s, n), {}).get("p99", float("nan")) for n in SOCKETS] for s in SYSTEMS}, "p99 ms",
-        "WebSocket echo p99 by system", log_scale=True)
+        "fullstack-ws-echo.png",
+        "WebSocket echo p99 round trip (lower is better, log scale)",
+        groups,
+        {s: [fig.get((s, n), {}).get("p99", float("nan")) for n in SOCKETS] for s in SYSTEMS},
+        "p99 ms",
+        "WebSocket echo p99 by system",
+        log_scale=True,
+    )
     return table

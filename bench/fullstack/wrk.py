@@ -57,15 +57,31 @@ def script(scratch: Path, post_bytes: int = 0) -> Path:
 
 def run(url: str, connections: int, seconds: float, lua: Path, threads: int = 1, timeout: float = 10) -> dict[str, Any]:
     """One wrk run; returns req/s, p50/p90/p99/max in ms, errors (socket errors + non-2xx) and raw counts."""
-    argv = [ensure_wrk(), f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency",
-            f"--timeout={timeout:g}s", "-s", str(lua), url]
+    argv = [
+        ensure_wrk(),
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{seconds:g}s",
+        "--latency",
+        f"--timeout={timeout:g}s",
+        "-s",
+        str(lua),
+        url,
+    ]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + timeout + 30)
     line = next((line for line in done.stdout.splitlines() if line.startswith("WRKJSON ")), None)
     if done.returncode != 0 or line is None:
         raise RuntimeError(f"wrk failed ({done.returncode}): {done.stdout[-2000:]}\n{done.stderr[-2000:]}")
-    raw = json.loads(line[len("WRKJSON "):])
+    raw = json.loads(line[len("WRKJSON ") :])
     seconds_run = raw["duration_us"] / 1e6
     errors = raw["connect"] + raw["read"] + raw["write"] + raw["status"] + raw["timeout"]
-    return {"rps": raw["requests"] / seconds_run, "p50_ms": raw["p50_us"] / 1000, "p90_ms": raw["p90_us"] / 1000,
-            "p99_ms": raw["p99_us"] / 1000, "max_ms": raw["max_us"] / 1000, "errors": errors,
-            "requests": raw["requests"], "raw": raw}
+    return {
+        "rps": raw["requests"] / seconds_run,
+        "p50_ms": raw["p50_us"] / 1000,
+        "p90_ms": raw["p90_us"] / 1000,
+        "p99_ms": raw["p99_us"] / 1000,
+        "max_ms": raw["max_us"] / 1000,
+        "errors": errors,
+        "requests": raw["requests"],
+        "raw": raw,
+    }

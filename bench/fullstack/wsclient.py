@@ -52,14 +52,21 @@ class Opened:
     seconds: float = 0.0
 
 
-async def open_one(port: int, path: str, index: int, timeout: float,
-                   started: float) -> tuple[Client | None, float | str]:
+async def open_one(
+    port: int, path: str, index: int, timeout: float, started: float
+) -> tuple[Client | None, float | str]:
     """(client, seconds from ``started`` to its 101), or (None, why it failed)."""
     loop = asyncio.get_running_loop()
     try:
-        _, client = await asyncio.wait_for(loop.create_connection(
-            lambda: TracedClient("127.0.0.1", port, path), "127.0.0.1", port,
-            local_addr=(SOURCES[index % len(SOURCES)], 0)), timeout)
+        _, client = await asyncio.wait_for(
+            loop.create_connection(
+                lambda: TracedClient("127.0.0.1", port, path),
+                "127.0.0.1",
+                port,
+                local_addr=(SOURCES[index % len(SOURCES)], 0),
+            ),
+            timeout,
+        )
         if await asyncio.wait_for(client.opened, timeout):
             client.on_text = Inbox()  # type: ignore[assignment]
             return client, time.monotonic() - started
@@ -90,8 +97,9 @@ async def open_many(port: int, path: str, count: int, concurrency: int, timeout:
     return opened
 
 
-async def open_all(port: int, path: str, count: int, concurrency: int = 50, attempts: int = 4,
-                   timeout: float = 30.0) -> Opened:
+async def open_all(
+    port: int, path: str, count: int, concurrency: int = 50, attempts: int = 4, timeout: float = 30.0
+) -> Opened:
     """Set-up for a scenario that needs ``count`` open sockets: sockets that were refused (a full
     ``websocket.connect`` channel, a full backlog) are tried again, up to ``attempts`` passes."""
     opened = await open_many(port, path, count, concurrency, timeout)
@@ -119,8 +127,9 @@ def inbox(client: Client) -> Inbox:
     return client.on_text  # type: ignore[return-value]
 
 
-async def echo_loop(client: Client, tag: str, until: float, warm_until: float, rtts: list[float],
-                    timeout: float = 10.0) -> tuple[int, int]:
+async def echo_loop(
+    client: Client, tag: str, until: float, warm_until: float, rtts: list[float], timeout: float = 10.0
+) -> tuple[int, int]:
     """Send a frame, wait for its echo, repeat until ``until``; RTTs (ms) after ``warm_until`` are kept.
 
     Returns (sent, received); an echo that does not arrive within ``timeout`` ends the loop as lost.

@@ -33,8 +33,9 @@ HTTP_SERVERS = [*WS_SERVERS, "wsgi"]
 
 
 def legacy_venv() -> Path:
-    out = subprocess.run(["bash", str(ROOT / "tests" / "legacy" / "build.sh")], capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run(
+        ["bash", str(ROOT / "tests" / "legacy" / "build.sh")], capture_output=True, text=True, check=True
+    )
     return Path(out.stdout.strip().splitlines()[-1])
 
 
@@ -43,18 +44,55 @@ def urls() -> Iterator[dict[str, str]]:
     """Redis, two legacy runworker processes, both daphnes (ours and 1.4.2) and gunicorn+adapter on one layer."""
     venv = legacy_venv()
     with redis_servers(1) as servers:
-        env = {**os.environ, "LEGACY_ECHO_REDIS_URL": servers[0].url, "DJANGO_SETTINGS_MODULE": "legacy_echo.settings",
-               "PYTHONPATH": str(PROJECT)}
-        started = [ManagedProcess(f"legacy-runworker-{i}", [str(venv / "bin" / "python"), "manage.py", "runworker"],
-                                  env=env, cwd=str(PROJECT)) for i in range(2)]
+        env = {
+            **os.environ,
+            "LEGACY_ECHO_REDIS_URL": servers[0].url,
+            "DJANGO_SETTINGS_MODULE": "legacy_echo.settings",
+            "PYTHONPATH": str(PROJECT),
+        }
+        started = [
+            ManagedProcess(
+                f"legacy-runworker-{i}",
+                [str(venv / "bin" / "python"), "manage.py", "runworker"],
+                env=env,
+                cwd=str(PROJECT),
+            )
+            for i in range(2)
+        ]
         ports = {"ours": free_port(), "legacy": free_port(), "wsgi": free_port()}
-        started.append(ManagedProcess("our-daphne", [OUR_DAPHNE, "-p", str(ports["ours"]), "ours_layer:channel_layer"],
-                                      env={**env, "PYTHONPATH": f"{PROJECT}:{ROOT}"}, cwd=str(PROJECT)))
-        started.append(ManagedProcess("legacy-daphne", [str(venv / "bin" / "daphne"), "-p", str(ports["legacy"]),
-                                                        "legacy_echo.asgi:channel_layer"], env=env, cwd=str(PROJECT)))
-        started.append(ManagedProcess("gunicorn-adapter", [GUNICORN, "-b", f"127.0.0.1:{ports['wsgi']}", "-k", "gthread",
-                                                           "--threads", "8", "ours_wsgi:application"],
-                                      env={**env, "PYTHONPATH": f"{PROJECT}:{ROOT}"}, cwd=str(PROJECT)))
+        started.append(
+            ManagedProcess(
+                "our-daphne",
+                [OUR_DAPHNE, "-p", str(ports["ours"]), "ours_layer:channel_layer"],
+                env={**env, "PYTHONPATH": f"{PROJECT}:{ROOT}"},
+                cwd=str(PROJECT),
+            )
+        )
+        started.append(
+            ManagedProcess(
+                "legacy-daphne",
+                [str(venv / "bin" / "daphne"), "-p", str(ports["legacy"]), "legacy_echo.asgi:channel_layer"],
+                env=env,
+                cwd=str(PROJECT),
+            )
+        )
+        started.append(
+            ManagedProcess(
+                "gunicorn-adapter",
+                [
+                    GUNICORN,
+                    "-b",
+                    f"127.0.0.1:{ports['wsgi']}",
+                    "-k",
+                    "gthread",
+                    "--threads",
+                    "8",
+                    "ours_wsgi:application",
+                ],
+                env={**env, "PYTHONPATH": f"{PROJECT}:{ROOT}"},
+                cwd=str(PROJECT),
+            )
+        )
         try:
             for process, port in zip(started[2:], ports.values(), strict=True):
                 wait_for_port(port, timeout=30, process=process.popen)
@@ -94,17 +132,22 @@ def test_get_view(url: str) -> None:
 def test_post_with_body(url: str) -> None:
     """A POST body and its Content-Type reach the view intact."""
     body = b"x=1&y=%C2%A3&z=" + b"q" * 1000
-    response = requests.post(url + "/echo/", data=body, headers={"Content-Type": "application/x-www-form-urlencoded"},
-                              timeout=10)
-    assert response.json() == {"length": len(body), "sha256": hashlib.sha256(body).hexdigest(),
-                               "content_type": "application/x-www-form-urlencoded"}
+    response = requests.post(
+        url + "/echo/", data=body, headers={"Content-Type": "application/x-www-form-urlencoded"}, timeout=10
+    )
+    assert response.json() == {
+        "length": len(body),
+        "sha256": hashlib.sha256(body).hexdigest(),
+        "content_type": "application/x-www-form-urlencoded",
+    }
 
 
 def test_post_with_2_mb_body(url: str) -> None:
     """A 2 MB body reaches the legacy view whole (ours sends it over body_channel, which Channels 1 reads)."""
     body = os.urandom(2 * 1024 * 1024)
-    response = requests.post(url + "/echo/", data=body, headers={"Content-Type": "application/octet-stream"},
-                             timeout=30)
+    response = requests.post(
+        url + "/echo/", data=body, headers={"Content-Type": "application/octet-stream"}, timeout=30
+    )
     assert response.status_code == 200
     assert response.json()["sha256"] == hashlib.sha256(body).hexdigest()
 

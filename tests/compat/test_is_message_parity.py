@@ -131,8 +131,10 @@ def proxied(servers: dict[str, Pair]) -> Pair:
 
 def test_get_with_query_and_percent_encoded_path(pair: Pair) -> None:
     """GET: path percent-decoded (UTF-8), query_string raw bytes, method, version, scheme, client, server."""
-    raw = (b"GET /some%20path/caf%C3%A9/%2Fx/?q=%C2%A3&r=2&r=3+4&empty= HTTP/1.1\r\n"
-           b"Host: 127.0.0.1\r\nUser-Agent: parity/1\r\nAccept: */*\r\nConnection: close\r\n\r\n")
+    raw = (
+        b"GET /some%20path/caf%C3%A9/%2Fx/?q=%C2%A3&r=2&r=3+4&empty= HTTP/1.1\r\n"
+        b"Host: 127.0.0.1\r\nUser-Agent: parity/1\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+    )
     message = assert_same(both(pair, lambda side: request_message(side, raw)))
     assert message["path"] == "/some path/caf\u00e9//x/"
     assert message["query_string"] == b"q=%C2%A3&r=2&r=3+4&empty="
@@ -142,8 +144,10 @@ def test_get_with_query_and_percent_encoded_path(pair: Pair) -> None:
 def test_post_with_form_body(pair: Pair) -> None:
     """POST: the form body arrives whole in ``body`` with its Content-Type and Content-Length headers."""
     body = b"x=1&y=%C2%A3&z=" + b"q" * 3000
-    raw = (b"POST /form/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-           b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body)) + body
+    raw = (
+        b"POST /form/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body)
+    ) + body
     message = assert_same(both(pair, lambda side: request_message(side, raw)))
     assert message["body"] == body
     assert message["method"] == "POST"
@@ -158,8 +162,10 @@ def test_empty_body_is_empty_bytes(pair: Pair) -> None:
 
 def test_header_names_lowercased_underscores_dropped(pair: Pair) -> None:
     """Mixed-case names are lowercased, names with ``_`` dropped, values kept byte for byte."""
-    raw = (b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Custom_Under: 1\r\nX-MiXeD-CaSe: VaLuE \xc2\xa3\r\n"
-           b"ACCEPT-language: en\r\nx_only_underscores: 2\r\nConnection: close\r\n\r\n")
+    raw = (
+        b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Custom_Under: 1\r\nX-MiXeD-CaSe: VaLuE \xc2\xa3\r\n"
+        b"ACCEPT-language: en\r\nx_only_underscores: 2\r\nConnection: close\r\n\r\n"
+    )
     message = assert_same(both(pair, lambda side: request_message(side, raw)))
     assert [b"x-mixed-case", b"VaLuE \xc2\xa3"] in message["headers"]
     assert not any(b"_" in name for name, _ in message["headers"])
@@ -167,18 +173,28 @@ def test_header_names_lowercased_underscores_dropped(pair: Pair) -> None:
 
 def test_adjacent_duplicate_headers_kept(pair: Pair) -> None:
     """Duplicate headers arrive as separate pairs, in order, not joined."""
-    raw = (b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: a=1\r\nCookie: b=2\r\nAccept: text/html\r\n"
-           b"Connection: close\r\n\r\n")
+    raw = (
+        b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: a=1\r\nCookie: b=2\r\nAccept: text/html\r\n"
+        b"Connection: close\r\n\r\n"
+    )
     message = assert_same(both(pair, lambda side: request_message(side, raw)))
-    assert [pair_ for pair_ in message["headers"] if pair_[0] == b"cookie"] == [[b"cookie", b"a=1"], [b"cookie", b"b=2"]]
+    assert [pair_ for pair_ in message["headers"] if pair_[0] == b"cookie"] == [
+        [b"cookie", b"a=1"],
+        [b"cookie", b"b=2"],
+    ]
 
 
 def test_interleaved_duplicate_headers(pair: Pair) -> None:
     """Duplicates separated by another header: Daphne (Twisted's Headers) groups them under the first."""
-    raw = (b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-A: 1\r\nX-B: 2\r\nX-A: 3\r\nConnection: close\r\n\r\n")
+    raw = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-A: 1\r\nX-B: 2\r\nX-A: 3\r\nConnection: close\r\n\r\n"
     results = both(pair, lambda side: request_message(side, raw)["headers"])
-    assert results["legacy"] == [[b"host", b"127.0.0.1"], [b"x-a", b"1"], [b"x-a", b"3"], [b"x-b", b"2"],
-                                 [b"connection", b"close"]]
+    assert results["legacy"] == [
+        [b"host", b"127.0.0.1"],
+        [b"x-a", b"1"],
+        [b"x-a", b"3"],
+        [b"x-b", b"2"],
+        [b"connection", b"close"],
+    ]
     assert_same(results)
 
 
@@ -204,7 +220,7 @@ def test_root_path_option(proxied: Pair) -> None:
 
 def test_daphne_root_path_header(pair: Pair, proxied: Pair) -> None:
     """A Daphne-Root-Path header (unquoted) wins over --root-path and is not forwarded."""
-    raw = (b"GET /x HTTP/1.1\r\nHost: 127.0.0.1\r\nDaphne-Root-Path: /pre%20fix\r\nConnection: close\r\n\r\n")
+    raw = b"GET /x HTTP/1.1\r\nHost: 127.0.0.1\r\nDaphne-Root-Path: /pre%20fix\r\nConnection: close\r\n\r\n"
     for servers in (pair, proxied):
         message = assert_same(both(servers, lambda side: request_message(side, raw)))
         assert message["root_path"] == "/pre fix"
@@ -213,8 +229,10 @@ def test_daphne_root_path_header(pair: Pair, proxied: Pair) -> None:
 
 def test_proxy_headers(proxied: Pair) -> None:
     """--proxy-headers: client from the leftmost X-Forwarded-For and X-Forwarded-Port, scheme from -Proto."""
-    raw = (b"GET / HTTP/1.1\r\nHost: example.com\r\nX-Forwarded-For: 10.1.2.3, 10.0.0.1\r\n"
-           b"X-Forwarded-Port: 4433\r\nX-Forwarded-Proto: https\r\nConnection: close\r\n\r\n")
+    raw = (
+        b"GET / HTTP/1.1\r\nHost: example.com\r\nX-Forwarded-For: 10.1.2.3, 10.0.0.1\r\n"
+        b"X-Forwarded-Port: 4433\r\nX-Forwarded-Proto: https\r\nConnection: close\r\n\r\n"
+    )
     message = assert_same(both(proxied, lambda side: request_message(side, raw)))
     assert message["client"] == ["10.1.2.3", 4433] and message["scheme"] == "https"
     assert [b"x-forwarded-for", b"10.1.2.3, 10.0.0.1"] in message["headers"]
@@ -223,8 +241,11 @@ def test_proxy_headers(proxied: Pair) -> None:
 def test_proxy_headers_without_port_or_proto(proxied: Pair) -> None:
     """X-Forwarded-For alone gives port 0 and the transport's scheme; a bad port also gives 0."""
     for extra in (b"", b"X-Forwarded-Port: nope\r\n"):
-        raw = (b"GET / HTTP/1.1\r\nHost: example.com\r\nX-Forwarded-For: 192.0.2.7\r\n" + extra
-               + b"Connection: close\r\n\r\n")
+        raw = (
+            b"GET / HTTP/1.1\r\nHost: example.com\r\nX-Forwarded-For: 192.0.2.7\r\n"
+            + extra
+            + b"Connection: close\r\n\r\n"
+        )
         message = assert_same(both(proxied, lambda side, raw=raw: request_message(side, raw)))
         assert message["client"] == ["192.0.2.7", 0] and message["scheme"] == "http"
 
@@ -235,8 +256,10 @@ def test_proxy_headers_from_untrusted_peer(timeouts: Pair) -> None:
     Here ours trusts 10.0.0.0/8 only, so a client on 127.0.0.1 cannot spoof its address or scheme
     (docs/interface-server.md: ``--proxy-trusted '*'`` restores Daphne's behaviour).
     """
-    raw = (b"GET / HTTP/1.1\r\nHost: example.com\r\nX-Forwarded-For: 10.1.2.3\r\nX-Forwarded-Port: 4433\r\n"
-           b"X-Forwarded-Proto: https\r\nConnection: close\r\n\r\n")
+    raw = (
+        b"GET / HTTP/1.1\r\nHost: example.com\r\nX-Forwarded-For: 10.1.2.3\r\nX-Forwarded-Port: 4433\r\n"
+        b"X-Forwarded-Proto: https\r\nConnection: close\r\n\r\n"
+    )
     results = both(timeouts, lambda side: request_message(side, raw))
     assert results["legacy"]["client"] == ["10.1.2.3", 4433] and results["legacy"]["scheme"] == "https"
     assert results["ours"]["client"] == ["127.0.0.1", "<client-port>"] and results["ours"]["scheme"] == "http"
@@ -247,8 +270,10 @@ def test_proxy_headers_from_untrusted_peer(timeouts: Pair) -> None:
 
 def test_proxy_headers_ignored_without_option(pair: Pair) -> None:
     """Without --proxy-headers, X-Forwarded-* are ordinary headers and change nothing."""
-    raw = (b"GET / HTTP/1.1\r\nHost: example.com\r\nX-Forwarded-For: 10.1.2.3\r\nX-Forwarded-Proto: https\r\n"
-           b"Connection: close\r\n\r\n")
+    raw = (
+        b"GET / HTTP/1.1\r\nHost: example.com\r\nX-Forwarded-For: 10.1.2.3\r\nX-Forwarded-Proto: https\r\n"
+        b"Connection: close\r\n\r\n"
+    )
     message = assert_same(both(pair, lambda side: request_message(side, raw)))
     assert message["client"] == ["127.0.0.1", "<client-port>"] and message["scheme"] == "http"
 
@@ -298,8 +323,10 @@ def test_large_body_over_body_channel(pair: Pair) -> None:
     rest in ``{content, more_content, closed}`` chunks on ``body_channel`` (every other key equal).
     """
     body = bytes(range(256)) * 2500  # 640,000 bytes
-    raw = (b"POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\n"
-           b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body)) + body
+    raw = (
+        b"POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\n"
+        b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body)
+    ) + body
     legacy = request_message(pair["legacy"], raw)
     assert legacy["body"] == body and "body_channel" not in legacy
 
@@ -385,10 +412,18 @@ GET_10 = b"GET /r HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"
 def test_reply_django_style(pair: Pair) -> None:
     """A Django-style reply (Django's header case, Content-Length, two Set-Cookie) goes out identically."""
     content = "<p>\u00a3 ok</p>".encode()
-    reply = {"status": 200, "headers": [
-        (b"Content-Type", b"text/html; charset=utf-8"), (b"X-Frame-Options", b"SAMEORIGIN"),
-        (b"Content-Length", b"%d" % len(content)), (b"Vary", b"Cookie"),
-        (b"Set-Cookie", b"a=1; Path=/"), (b"Set-Cookie", b"b=2; Path=/")], "content": content}
+    reply = {
+        "status": 200,
+        "headers": [
+            (b"Content-Type", b"text/html; charset=utf-8"),
+            (b"X-Frame-Options", b"SAMEORIGIN"),
+            (b"Content-Length", b"%d" % len(content)),
+            (b"Vary", b"Cookie"),
+            (b"Set-Cookie", b"a=1; Path=/"),
+            (b"Set-Cookie", b"b=2; Path=/"),
+        ],
+        "content": content,
+    }
     status, headers, body = assert_same(replied(pair, GET, [reply]))
     assert status == b"HTTP/1.1 200 OK" and body == content
 
@@ -402,21 +437,53 @@ def test_reply_status_text_ignored(pair: Pair) -> None:
 
 # Codes where Twisted's RESPONSES table (Daphne 1.4.2's reason phrases, "Unknown Status" for codes it
 # lacks) and Python's http.HTTPStatus disagree: the ones a server built on the stdlib gets wrong.
-REASON_DIFFERENCES = (102, 103, 205, 208, 226, 408, 416, 418, 421, 422, 423, 424, 425, 426, 428, 429, 431, 451,
-                      504, 505, 506, 507, 508, 511)
+REASON_DIFFERENCES = (
+    102,
+    103,
+    205,
+    208,
+    226,
+    408,
+    416,
+    418,
+    421,
+    422,
+    423,
+    424,
+    425,
+    426,
+    428,
+    429,
+    431,
+    451,
+    504,
+    505,
+    506,
+    507,
+    508,
+    511,
+)
 
 
 def test_reply_reason_phrases(pair: Pair) -> None:
     """The status line's reason phrase is Daphne's for every code where the two tables disagree."""
-    lines = both(pair, lambda side: [http_roundtrip(side, GET, [{"status": status, "headers": [
-        (b"Content-Length", b"0")]}])[1].status_line for status in REASON_DIFFERENCES])
+    lines = both(
+        pair,
+        lambda side: [
+            http_roundtrip(side, GET, [{"status": status, "headers": [(b"Content-Length", b"0")]}])[1].status_line
+            for status in REASON_DIFFERENCES
+        ],
+    )
     assert_same(lines)
 
 
 def test_reply_lowercase_header_names(pair: Pair) -> None:
     """Spec-style lowercase response header names go out as Daphne wrote them."""
-    reply = {"status": 200, "headers": [(b"content-type", b"text/plain"), (b"x-request-id", b"42"),
-                                        (b"content-length", b"2")], "content": b"hi"}
+    reply = {
+        "status": 200,
+        "headers": [(b"content-type", b"text/plain"), (b"x-request-id", b"42"), (b"content-length", b"2")],
+        "content": b"hi",
+    }
     assert_same(replied(pair, GET, [reply]))
 
 
@@ -428,9 +495,19 @@ def test_reply_text_header_names(pair: Pair) -> None:
 
 def test_reply_header_grouping_and_special_case_names(pair: Pair) -> None:
     """Repeated response headers are grouped under the first; Twisted's special-cased names (ETag, WWW-…)."""
-    reply = {"status": 200, "headers": [
-        (b"Set-Cookie", b"a=1"), (b"Vary", b"Cookie"), (b"Set-Cookie", b"b=2"), (b"content-md5", b"x"),
-        (b"www-authenticate", b"Basic"), (b"x-xss-protection", b"1"), (b"etag", b'"e"'), (b"Content-Length", b"0")]}
+    reply = {
+        "status": 200,
+        "headers": [
+            (b"Set-Cookie", b"a=1"),
+            (b"Vary", b"Cookie"),
+            (b"Set-Cookie", b"b=2"),
+            (b"content-md5", b"x"),
+            (b"www-authenticate", b"Basic"),
+            (b"x-xss-protection", b"1"),
+            (b"etag", b'"e"'),
+            (b"Content-Length", b"0"),
+        ],
+    }
     status, headers, body = assert_same(replied(pair, GET, [reply]))
     assert headers[:3] == [(b"Connection", b"close"), (b"Set-Cookie", b"a=1"), (b"Set-Cookie", b"b=2")]
 
@@ -487,8 +564,9 @@ def test_reply_one_message_without_content_length(pair: Pair) -> None:
             assert legacy_body == b"hello"
         assert (b"Content-Length", b"5") in ours_headers and ours_body == b"hello"
         framing = (b"content-length", b"transfer-encoding")
-        assert ([h for h in ours_headers if h[0].lower() not in framing]
-                == [h for h in legacy_headers if h[0].lower() not in framing])
+        assert [h for h in ours_headers if h[0].lower() not in framing] == [
+            h for h in legacy_headers if h[0].lower() not in framing
+        ]
 
 
 def test_reply_http_1_0_streaming(pair: Pair) -> None:
@@ -552,8 +630,14 @@ def test_first_reply_without_status(pair: Pair) -> None:
 
 def test_reply_header_line_order(pair: Pair) -> None:
     """Response header lines (Date/Server aside) come in Daphne's exact order."""
-    results = both(pair, lambda side: [name for name, _ in http_roundtrip(side, GET, [OK_REPLY])[1].headers
-                                       if name.lower() not in (b"date", b"server")])
+    results = both(
+        pair,
+        lambda side: [
+            name
+            for name, _ in http_roundtrip(side, GET, [OK_REPLY])[1].headers
+            if name.lower() not in (b"date", b"server")
+        ],
+    )
     assert results["legacy"] == [b"Connection", b"Content-Type", b"Content-Length"]
     assert_same(results)
 
@@ -577,13 +661,20 @@ def test_websocket_connect_message(pair: Pair) -> None:
     """websocket.connect: path, raw query, headers (underscores dropped, duplicates comma-joined), order 0."""
 
     def run(side: Side) -> tuple[dict[str, Any], str | None, dict[str, str]]:
-        opened = ws_open(side, "/ws/chat%20room/caf%C3%A9/?a=1&b=%C2%A3", subprotocols=["other", "superchat", "chat"],
-                         origin="http://example.com",
-                         header=["X-Custom_Under: 1", "X-Dup: a", "X-Dup: b", "X-MiXeD: V"])
+        opened = ws_open(
+            side,
+            "/ws/chat%20room/caf%C3%A9/?a=1&b=%C2%A3",
+            subprotocols=["other", "superchat", "chat"],
+            origin="http://example.com",
+            header=["X-Custom_Under: 1", "X-Dup: a", "X-Dup: b", "X-MiXeD: V"],
+        )
         assert opened.ws is not None, opened.error
         try:
-            return (normalise(opened.connect, side, opened.client_port()), opened.ws.getsubprotocol(),
-                    handshake_headers(opened.ws))
+            return (
+                normalise(opened.connect, side, opened.client_port()),
+                opened.ws.getsubprotocol(),
+                handshake_headers(opened.ws),
+            )
         finally:
             opened.ws.close()
 
@@ -766,8 +857,9 @@ def test_websocket_proxy_headers(proxied: Pair) -> None:
     """--proxy-headers also applies to websocket.connect's client (the Daphne 1.4.2 fix)."""
 
     def run(side: Side) -> dict[str, Any]:
-        opened = ws_open(side, "/ws/", header=["X-Forwarded-For: 10.1.2.3", "X-Forwarded-Port: 4433",
-                                               "X-Forwarded-Proto: https"])
+        opened = ws_open(
+            side, "/ws/", header=["X-Forwarded-For: 10.1.2.3", "X-Forwarded-Port: 4433", "X-Forwarded-Proto: https"]
+        )
         assert opened.ws is not None
         opened.ws.close()
         return normalise(opened.connect, side)
@@ -782,8 +874,10 @@ def test_websocket_connect_timeout_minus_one(timeouts: Pair) -> None:
     rejected every socket not yet accepted (reference §4.1). Both sides wait 2.5 s before accepting.
     """
     results: dict[str, WsOpen] = {}
-    threads = [threading.Thread(target=lambda side=side: results.__setitem__(
-        side.name, ws_open(side, "/ws/slow/", delay=2.5))) for side in timeouts.values()]
+    threads = [
+        threading.Thread(target=lambda side=side: results.__setitem__(side.name, ws_open(side, "/ws/slow/", delay=2.5)))
+        for side in timeouts.values()
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -802,8 +896,10 @@ def test_websocket_connect_timeout_minus_one(timeouts: Pair) -> None:
 
 def test_chunked_request_body(pair: Pair) -> None:
     """A chunked upload arrives de-chunked in ``body``; the headers list is what each server kept."""
-    raw = (b"POST /up HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
-           b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+    raw = (
+        b"POST /up HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+    )
     message = assert_same(both(pair, lambda side: request_message(side, raw)))
     assert message["body"] == b"hello world"
 
@@ -900,8 +996,10 @@ def _wrong_length(side: Side, declared: int, content: bytes) -> tuple[bytes, byt
     with connect(side) as sock:
         sock.sendall(b"GET /cl HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         message = side.receive("http.request")
-        side.send(message["reply_channel"], {"status": 200, "headers": [(b"Content-Length", str(declared).encode())],
-                                             "content": content})
+        side.send(
+            message["reply_channel"],
+            {"status": 200, "headers": [(b"Content-Length", str(declared).encode())], "content": content},
+        )
         data, closed = b"", False
         deadline = time.monotonic() + 1.0
         while time.monotonic() < deadline and not closed:
@@ -932,8 +1030,11 @@ def test_reply_longer_than_its_content_length(pair: Pair) -> None:
 def test_head_reply_has_no_body(pair: Pair) -> None:
     """A HEAD request's reply content is not written; the application's Content-Length is."""
     raw = b"HEAD /h HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    reply = {"status": 200, "headers": [(b"Content-Type", b"text/plain"), (b"Content-Length", b"5")],
-             "content": b"hello"}
+    reply = {
+        "status": 200,
+        "headers": [(b"Content-Type", b"text/plain"), (b"Content-Length", b"5")],
+        "content": b"hello",
+    }
     message = assert_same(both(pair, lambda side: normalise_method(http_roundtrip(side, raw, [reply]))))
     assert message[0] == "HEAD" and message[1][2] == b""
 
@@ -1013,8 +1114,9 @@ def test_reply_no_body_statuses(pair: Pair) -> None:
 
 def test_expect_100_continue(pair: Pair) -> None:
     """``Expect: 100-continue`` gets an interim 100 before the body is sent; the body then arrives whole."""
-    head = (b"POST /e HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: 100-continue\r\nContent-Length: 5\r\n"
-            b"Connection: close\r\n\r\n")
+    head = (
+        b"POST /e HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: 100-continue\r\nContent-Length: 5\r\nConnection: close\r\n\r\n"
+    )
 
     def run(side: Side) -> tuple[bytes, dict[str, Any], Any]:
         with connect(side) as sock:
@@ -1025,7 +1127,11 @@ def test_expect_100_continue(pair: Pair) -> None:
             message = side.receive("http.request")
             side.send(message["reply_channel"], OK_REPLY)
             sock.settimeout(10)
-            return interim, normalise(message, side, sock.getsockname()[1]), read_response(sock, bytearray()).normalised()
+            return (
+                interim,
+                normalise(message, side, sock.getsockname()[1]),
+                read_response(sock, bytearray()).normalised(),
+            )
 
     interim, message, response = assert_same(both(pair, run))
     assert interim == b"HTTP/1.1 100 Continue\r\n\r\n" and message["body"] == b"hello"
@@ -1075,7 +1181,8 @@ def test_websocket_receive_channel_full_closes_1013(pair: Pair) -> None:
         opened.ws.close()
         assert side.nothing_on("websocket.disconnect")
         assert side.layer.channel_statistics("websocket.receive")["messages_pending"] == side.layer.get_capacity(
-            "websocket.receive"), "only the fillers: the refused frame never reached the channel"
+            "websocket.receive"
+        ), "only the fillers: the refused frame never reached the channel"
         side.layer.flush()
         return [(opcode, data[:2]) for opcode, data in frames]
 
@@ -1085,12 +1192,15 @@ def test_websocket_receive_channel_full_closes_1013(pair: Pair) -> None:
 # ----------------------------------------------------------------------------------------------
 # WebSocket handshake bytes, control frames, fragments and bad frames.
 
+
 def test_websocket_handshake_101_bytes(pair: Pair) -> None:
     """The 101 response to a fixed key and subprotocol is byte for byte Daphne's (autobahn's)."""
     results = both(pair, lambda side: raw_handshake(side, [{"accept": True}]))
-    assert results["legacy"] == (b"HTTP/1.1 101 Switching Protocols\r\nServer: Daphne\r\nUpgrade: WebSocket\r\n"
-                                 b"Connection: Upgrade\r\nSec-WebSocket-Protocol: chat\r\n"
-                                 b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n")
+    assert results["legacy"] == (
+        b"HTTP/1.1 101 Switching Protocols\r\nServer: Daphne\r\nUpgrade: WebSocket\r\n"
+        b"Connection: Upgrade\r\nSec-WebSocket-Protocol: chat\r\n"
+        b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"
+    )
     assert_same(results)
 
 
@@ -1165,7 +1275,8 @@ def test_websocket_invalid_utf8_text(pair: Pair) -> None:
         frames = received_frames(opened.ws)
         opened.ws.close()
         return [(opcode, data[:2] if opcode == 8 else data) for opcode, data in frames], normalise(
-            side.receive_for("websocket.disconnect", opened.connect["reply_channel"]), side)
+            side.receive_for("websocket.disconnect", opened.connect["reply_channel"]), side
+        )
 
     results = both(pair, run)
     legacy_frames, legacy_disconnect = results["legacy"]
@@ -1173,7 +1284,8 @@ def test_websocket_invalid_utf8_text(pair: Pair) -> None:
     assert legacy_frames == [(-1, b"ConnectionResetError")] and legacy_disconnect["code"] == 1006
     assert ours_frames == [(8, b"\x03\xef")] and ours_disconnect["code"] == 1007
     assert {k: v for k, v in legacy_disconnect.items() if k != "code"} == {
-        k: v for k, v in ours_disconnect.items() if k != "code"}
+        k: v for k, v in ours_disconnect.items() if k != "code"
+    }
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1226,9 +1338,16 @@ def test_http_timeout_page_text(http_timeout_responses: dict[str, RawResponse]) 
         page = re.sub(r"<style>.*?</style>", "", page, flags=re.S)
         return [text.strip() for text in re.split(r"<[^>]+>", page) if text.strip()]
 
-    assert visible(ours_html) == visible(legacy_html) == [
-        "503 Service Unavailable", "503 Service Unavailable",
-        "Worker server failed to respond within time limit.", "Daphne"]
+    assert (
+        visible(ours_html)
+        == visible(legacy_html)
+        == [
+            "503 Service Unavailable",
+            "503 Service Unavailable",
+            "Worker server failed to respond within time limit.",
+            "Daphne",
+        ]
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1254,8 +1373,10 @@ def test_unix_socket_proxy_headers(proxied: Pair) -> None:
 
     def run(side: Side) -> dict[str, Any]:
         with connect_unix(side) as sock:
-            sock.sendall(b"GET / HTTP/1.1\r\nHost: example.com\r\nX-Forwarded-For: 203.0.113.9\r\n"
-                         b"X-Forwarded-Port: 443\r\nX-Forwarded-Proto: https\r\nConnection: close\r\n\r\n")
+            sock.sendall(
+                b"GET / HTTP/1.1\r\nHost: example.com\r\nX-Forwarded-For: 203.0.113.9\r\n"
+                b"X-Forwarded-Port: 443\r\nX-Forwarded-Proto: https\r\nConnection: close\r\n\r\n"
+            )
             message = side.receive("http.request")
             side.send(message["reply_channel"], OK_REPLY)
             read_response(sock, bytearray())
@@ -1274,8 +1395,11 @@ def test_unix_socket_websocket(pair: Pair) -> None:
         assert opened.ws is not None, opened.error
         opened.ws.send("over unix")
         opened.ws.close()
-        return [normalise(opened.connect, side), normalise(side.receive("websocket.receive"), side),
-                normalise(side.receive("websocket.disconnect"), side)]
+        return [
+            normalise(opened.connect, side),
+            normalise(side.receive("websocket.receive"), side),
+            normalise(side.receive("websocket.disconnect"), side),
+        ]
 
     connect_message, receive, disconnect = assert_same(both(pair, run))
     assert connect_message["client"] is None and connect_message["server"] is None

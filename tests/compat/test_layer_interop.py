@@ -15,12 +15,22 @@ from tests.support.processes import RedisServer
 
 pytestmark = [pytest.mark.legacy, pytest.mark.redis]
 
-MESSAGE = {"text": "caf\u00e9", "bytes": b"\x00\xff", "int": 7, "float": 0.5, "none": None, "flag": True,
-           "headers": [[b"host", b"example.com"]], "nested": {"k": ["v", b"w"]}}
+MESSAGE = {
+    "text": "caf\u00e9",
+    "bytes": b"\x00\xff",
+    "int": 7,
+    "float": 0.5,
+    "none": None,
+    "flag": True,
+    "headers": [[b"host", b"example.com"]],
+    "nested": {"k": ["v", b"w"]},
+}
 
 
 @pytest.fixture(params=[1, 2], ids=["1-shard", "2-shards"])
-def hosts(request: pytest.FixtureRequest, redis_server: RedisServer, redis_ring: list[RedisServer]) -> Iterator[list[Any]]:
+def hosts(
+    request: pytest.FixtureRequest, redis_server: RedisServer, redis_ring: list[RedisServer]
+) -> Iterator[list[Any]]:
     servers = [redis_server] if request.param == 1 else redis_ring[:2]
     for server in servers:
         server.client().flushall()
@@ -59,7 +69,9 @@ def test_process_channel_both_ways(pair: tuple[RedisChannelLayer, LegacyLayer]) 
     ours, legacy = pair
     ours.send("daphne.response.AbCdEfGhIj!kLmNoPqRsT", {"status": 200, "content": b"ok"})
     assert legacy.receive(["daphne.response.AbCdEfGhIj!"], False) == [
-        "daphne.response.AbCdEfGhIj!kLmNoPqRsT", {"status": 200, "content": b"ok"}]
+        "daphne.response.AbCdEfGhIj!kLmNoPqRsT",
+        {"status": 200, "content": b"ok"},
+    ]
     legacy.send("daphne.response.AbCdEfGhIj!zzz", {"text": "hi"})
     assert ours.receive(["daphne.response.AbCdEfGhIj!"]) == ("daphne.response.AbCdEfGhIj!zzz", {"text": "hi"})
 

@@ -27,7 +27,11 @@ def _run_peer_suite() -> tuple[int, str]:
     env = dict(os.environ, PEER_TEST_TIMEOUT="15", PEER_SUITE_TIMEOUT=str(RUN_TIMEOUT - 20))
     proc = subprocess.Popen(
         ["bash", str(PEER / "run"), sys.executable],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         start_new_session=True,
     )
     try:

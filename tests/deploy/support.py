@@ -60,13 +60,15 @@ def common_replacements(run_dir: Path, static_root: Path | None = None) -> list[
 def project_env(redis_url: str, prefix: str, **extra: str) -> dict[str, str]:
     """The environment of a project process: the repo and the project importable, this test's layer."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
-    env.update({
-        "DJANGO_SETTINGS_MODULE": "deploysite.settings",
-        "DEPLOY_REDIS_URL": redis_url,
-        "DEPLOY_PREFIX": prefix,
-        "PYTHONPATH": f"{PROJECT}:{ROOT}",
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "deploysite.settings",
+            "DEPLOY_REDIS_URL": redis_url,
+            "DEPLOY_PREFIX": prefix,
+            "PYTHONPATH": f"{PROJECT}:{ROOT}",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     env.update(extra)
     return env
 
@@ -94,8 +96,13 @@ class UnixHTTPConnection(http.client.HTTPConnection):
         self.sock = sock
 
 
-def get_json(port: int | None = None, path: str = "/hello/", unix: str | None = None,
-             headers: dict[str, str] | None = None, timeout: float = 10.0) -> tuple[int, Any]:
+def get_json(
+    port: int | None = None,
+    path: str = "/hello/",
+    unix: str | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 10.0,
+) -> tuple[int, Any]:
     """GET ``path`` over TCP 127.0.0.1:``port`` or a UNIX socket; (status, decoded JSON or raw text)."""
     conn: http.client.HTTPConnection
     conn = UnixHTTPConnection(unix, timeout) if unix else http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
@@ -111,8 +118,9 @@ def get_json(port: int | None = None, path: str = "/hello/", unix: str | None = 
         conn.close()
 
 
-def open_ws(path: str, port: int | None = None, unix: str | None = None, timeout: float = 10.0,
-            header: list[str] | None = None) -> websocket.WebSocket:
+def open_ws(
+    path: str, port: int | None = None, unix: str | None = None, timeout: float = 10.0, header: list[str] | None = None
+) -> websocket.WebSocket:
     """A WebSocket to ``path`` over TCP 127.0.0.1:``port`` or a UNIX socket."""
     if unix:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -145,9 +153,11 @@ def wait_until(predicate: Any, timeout: float = 30.0, what: str = "condition", i
 
 def served(port: int | None = None, unix: str | None = None) -> Any:
     """A predicate: the project answers /hello/ with 200 through the workers."""
+
     def check() -> Any:
         status, body = get_json(port, unix=unix, timeout=5)
         return body if status == 200 else None
+
     return check
 
 

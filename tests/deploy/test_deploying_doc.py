@@ -42,9 +42,20 @@ def test_the_channel_depth_command_reports_pending_messages(redis_server):
     client = redis.Redis.from_url(redis_server.url)
     env = project_env(redis_server.url, prefix)
     # One message waiting on http.request, put there by the layer itself (so the format is the real one).
-    subprocess.run([str(VENV_BIN / "python"), "manage.py", "shell", "-c",
-                    "from channels import Channel; Channel('http.request').send({'path': '/'})"],
-                   cwd=PROJECT, env=env, check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        [
+            str(VENV_BIN / "python"),
+            "manage.py",
+            "shell",
+            "-c",
+            "from channels import Channel; Channel('http.request').send({'path': '/'})",
+        ],
+        cwd=PROJECT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     assert client.llen(f"{prefix}http.request") == 1
     out = subprocess.run(argv, cwd=PROJECT, env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr

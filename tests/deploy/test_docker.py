@@ -64,8 +64,11 @@ def compose() -> dict:
 
 
 def ignored(path: str) -> bool:
-    patterns = [line.strip() for line in (DOCKER / "Dockerfile.dockerignore").read_text().splitlines()
-                if line.strip() and not line.startswith("#")]
+    patterns = [
+        line.strip()
+        for line in (DOCKER / "Dockerfile.dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     return any(fnmatch.fnmatch(path.rstrip("/"), pattern) for pattern in patterns)
 
 
@@ -78,8 +81,15 @@ def test_dockerfile_copies_what_exists_and_runs_our_cli():
         assert (ROOT / source).exists(), f"COPY {source}: not in the build context"
         assert not ignored(source), f"COPY {source}: excluded by Dockerfile.dockerignore"
     # pip install . needs everything setup.py reads and every package it lists.
-    for needed in ("pyproject.toml", "README.md", "LICENSE", "channellayer/", "interfaceserver/", "worker/",
-                   "channels/"):
+    for needed in (
+        "pyproject.toml",
+        "README.md",
+        "LICENSE",
+        "channellayer/",
+        "interfaceserver/",
+        "worker/",
+        "channels/",
+    ):
         assert needed in sources, needed
     assert [rest for word, rest in instructions() if word == "WORKDIR"][-1] == "/app"
     assert image_cmd()[0] == "daphne" and image_cmd()[-1] == "chatsite.asgi:channel_layer"
@@ -138,14 +148,15 @@ def test_every_service_command_runs_against_redis(redis_server, tmp_path):
     started = []
     try:
         for name in ("daphne", "worker-default", "worker-background"):
-            started.append(ManagedProcess(f"compose-{name}", container_argv(name, port), env=env_of(name),
-                                          cwd=app_dir))
+            started.append(ManagedProcess(f"compose-{name}", container_argv(name, port), env=env_of(name), cwd=app_dir))
         daphne, default, background = started
         status, body = wait_until(lambda: get_json(port, "/healthz", timeout=10), timeout=60, what="/healthz")
         assert status == 200 and body["worker_pid"] == default.pid, body
         wait_until(lambda: "Listening on channels" in background.log(), timeout=30, what="the background pool")
-        listening = {p: next(line for line in p.log().splitlines() if "Listening on channels" in line)
-                     for p in (default, background)}
+        listening = {
+            p: next(line for line in p.log().splitlines() if "Listening on channels" in line)
+            for p in (default, background)
+        }
         assert "reports.render" in listening[background] and "http.request" not in listening[background]
         assert "http.request" in listening[default] and "reports.render" not in listening[default]
     finally:

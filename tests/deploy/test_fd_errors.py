@@ -33,19 +33,27 @@ def _failure(fileno: int) -> NotAListeningSocket:
 
 def test_fcgi_program_command_run_by_hand_says_what_to_do(tmp_path):
     """The shipped [fcgi-program] command with a pipe on fd 0 exits 1 naming fd 0, Errno 88 and the remedies."""
-    conf = render(DEPLOY / "supervisord" / "chatsite.conf", [
-        *common_replacements(tmp_path), ("/run/daphne", str(tmp_path)),
-    ])
-    command = next(value for section, key, value in unit_lines(conf)
-                   if section == "fcgi-program:asgi" and key == "command")
+    conf = render(
+        DEPLOY / "supervisord" / "chatsite.conf",
+        [
+            *common_replacements(tmp_path),
+            ("/run/daphne", str(tmp_path)),
+        ],
+    )
+    command = next(
+        value for section, key, value in unit_lines(conf) if section == "fcgi-program:asgi" and key == "command"
+    )
     argv = shlex.split(command.replace("%(process_num)d", "0"))
     assert argv[1:3] == ["--fd", "0"]
     env = project_env("redis://127.0.0.1:1/0", "deployfd:")
-    result = subprocess.run(argv, stdin=subprocess.PIPE, capture_output=True, text=True, timeout=60,
-                            cwd=PROJECT, env=env)
+    result = subprocess.run(
+        argv, stdin=subprocess.PIPE, capture_output=True, text=True, timeout=60, cwd=PROJECT, env=env
+    )
     assert result.returncode == 1, result.stderr
-    assert ("fd 0 is not a listening socket ([Errno 88] Socket operation on non-socket). "
-            "--fd 0 adopts a socket that the parent process has already bound and set listening") in result.stderr
+    assert (
+        "fd 0 is not a listening socket ([Errno 88] Socket operation on non-socket). "
+        "--fd 0 adopts a socket that the parent process has already bound and set listening"
+    ) in result.stderr
     assert "run this command under supervisord as an [fcgi-program] with socket=tcp://..." in result.stderr
     assert "or let the server bind by itself with -b/-p, -u or -e" in result.stderr
     assert "Traceback" not in result.stderr

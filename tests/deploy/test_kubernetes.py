@@ -44,8 +44,14 @@ def container(deployment: dict) -> dict:
 def test_every_manifest_is_valid_against_the_schemas(version):
     """Each document validates strictly against the Kubernetes schemas of ``version``."""
     docs = manifests()
-    assert {doc["kind"] for doc in docs} >= {"Deployment", "Service", "PodDisruptionBudget",
-                                            "HorizontalPodAutoscaler", "ConfigMap", "Ingress"}
+    assert {doc["kind"] for doc in docs} >= {
+        "Deployment",
+        "Service",
+        "PodDisruptionBudget",
+        "HorizontalPodAutoscaler",
+        "ConfigMap",
+        "Ingress",
+    }
     for doc in docs:
         try:
             kubernetes_validate.validate(doc, version, strict=True)
@@ -57,18 +63,21 @@ def test_a_broken_manifest_is_rejected():
     """The validator is not a rubber stamp: a misspelled field and a wrong type both fail."""
     deployment = dict(by_kind("Deployment")["chatsite-daphne"])
     with pytest.raises(kubernetes_validate.ValidationError):
-        kubernetes_validate.validate({**deployment, "spec": {**deployment["spec"], "replica": 2}}, VERSIONS[-1],
-                                     strict=True)
+        kubernetes_validate.validate(
+            {**deployment, "spec": {**deployment["spec"], "replica": 2}}, VERSIONS[-1], strict=True
+        )
     with pytest.raises(kubernetes_validate.ValidationError):
-        kubernetes_validate.validate({**deployment, "spec": {**deployment["spec"], "replicas": "two"}},
-                                     VERSIONS[-1], strict=True)
+        kubernetes_validate.validate(
+            {**deployment, "spec": {**deployment["spec"], "replicas": "two"}}, VERSIONS[-1], strict=True
+        )
 
 
 def test_kustomization_lists_every_manifest():
     """kubectl apply -k applies every file in the folder."""
     kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
-    assert sorted(kustomization["resources"]) == sorted(p.name for p in K8S.glob("*.yaml")
-                                                       if p.name != "kustomization.yaml")
+    assert sorted(kustomization["resources"]) == sorted(
+        p.name for p in K8S.glob("*.yaml") if p.name != "kustomization.yaml"
+    )
 
 
 def test_selectors_and_references_match():
@@ -179,14 +188,21 @@ def test_probes_follow_the_channel_layer(tmp_path):
     for spec in (worker, server):
         probe = spec["readinessProbe"]["httpGet"]
         assert probe == {"path": "/healthz", "port": "metrics"}
-        assert {"name": "metrics", "containerPort": int(spec["command"][spec["command"].index("--metrics-port") + 1])} \
-            in spec["ports"]
+        assert {
+            "name": "metrics",
+            "containerPort": int(spec["command"][spec["command"].index("--metrics-port") + 1]),
+        } in spec["ports"]
     assert worker["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
     redis = RedisServer()
     config = by_kind("ConfigMap")["chatsite-config"]["data"]
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}, **config,
-           "REDIS_URL": f"redis://127.0.0.1:{redis.port}/0", "CHAT_RUN_DIR": str(tmp_path),
-           "CHAT_SECRET_KEY": "probe-test", "PYTHONPATH": str(ROOT)}
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("PYTEST")},
+        **config,
+        "REDIS_URL": f"redis://127.0.0.1:{redis.port}/0",
+        "CHAT_RUN_DIR": str(tmp_path),
+        "CHAT_SECRET_KEY": "probe-test",
+        "PYTHONPATH": str(ROOT),
+    }
     processes = []
     try:
         ports = []

@@ -42,12 +42,14 @@ def nginx_binary() -> str:
     if found:
         return found
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = subprocess.run(["apt-get", "install", "-y", "-q", "nginx-light"], capture_output=True, text=True,
-                             env=env, timeout=600)
+    install = subprocess.run(
+        ["apt-get", "install", "-y", "-q", "nginx-light"], capture_output=True, text=True, env=env, timeout=600
+    )
     if install.returncode != 0:
         subprocess.run(["apt-get", "update", "-q"], capture_output=True, env=env, timeout=600, check=True)
-        subprocess.run(["apt-get", "install", "-y", "-q", "nginx-light"], capture_output=True, env=env,
-                       timeout=600, check=True)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-q", "nginx-light"], capture_output=True, env=env, timeout=600, check=True
+        )
     return shutil.which("nginx") or "/usr/sbin/nginx"
 
 
@@ -77,11 +79,25 @@ def test_nginx_accepts_the_shipped_site(tmp_path):
     """nginx -t passes on the shipped site with only its certificate paths pointed at a real certificate."""
     cert, key = make_self_signed(tmp_path)
     site = tmp_path / "chatsite.conf"
-    site.write_text(render(SITE, [("/etc/ssl/chatsite/fullchain.pem", str(cert)),
-                                  ("/etc/ssl/chatsite/privkey.pem", str(key))]))
+    site.write_text(
+        render(SITE, [("/etc/ssl/chatsite/fullchain.pem", str(cert)), ("/etc/ssl/chatsite/privkey.pem", str(key))])
+    )
     (tmp_path / "nginx.conf").write_text(main_conf(tmp_path, site))
-    result = subprocess.run([nginx_binary(), "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"),
-                             "-e", str(tmp_path / "error.log")], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [
+            nginx_binary(),
+            "-t",
+            "-p",
+            str(tmp_path),
+            "-c",
+            str(tmp_path / "nginx.conf"),
+            "-e",
+            str(tmp_path / "error.log"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert "test is successful" in result.stderr
 
@@ -107,8 +123,12 @@ class Proxied:
             conn.close()
 
     def wss(self, path: str) -> websocket.WebSocket:
-        return websocket.create_connection(f"wss://127.0.0.1:{self.https_port}{path}", timeout=10,
-                                           host="chat.example.com", sslopt={"ca_certs": str(self.cert)})
+        return websocket.create_connection(
+            f"wss://127.0.0.1:{self.https_port}{path}",
+            timeout=10,
+            host="chat.example.com",
+            sslopt={"ca_certs": str(self.cert)},
+        )
 
 
 @pytest.fixture(scope="module")
@@ -120,31 +140,56 @@ def proxied(redis_server, tmp_path_factory) -> Iterator[Proxied]:
     cert, key = make_self_signed(base)
     http_port, https_port = free_port(), free_port()
     env = project_env(redis_server.url, new_prefix(), DEPLOY_STATIC_ROOT=str(static))
-    subprocess.run([str(VENV_BIN / "python"), "manage.py", "collectstatic", "--noinput", "-v0"], cwd=PROJECT,
-                   env=env, check=True, timeout=120)
+    subprocess.run(
+        [str(VENV_BIN / "python"), "manage.py", "collectstatic", "--noinput", "-v0"],
+        cwd=PROJECT,
+        env=env,
+        check=True,
+        timeout=120,
+    )
     started: list[ManagedProcess] = []
     try:
-        daphnes = [ManagedProcess(f"daphne{n}", [str(VENV_BIN / "daphne"), "-u", str(run / f"daphne{n}.sock"),
-                                                 "--access-log", "-", "--proxy-headers",
-                                                 "deploysite.asgi:channel_layer"], env=env, cwd=str(PROJECT))
-                   for n in (0, 1)]
+        daphnes = [
+            ManagedProcess(
+                f"daphne{n}",
+                [
+                    str(VENV_BIN / "daphne"),
+                    "-u",
+                    str(run / f"daphne{n}.sock"),
+                    "--access-log",
+                    "-",
+                    "--proxy-headers",
+                    "deploysite.asgi:channel_layer",
+                ],
+                env=env,
+                cwd=str(PROJECT),
+            )
+            for n in (0, 1)
+        ]
         started += daphnes
-        started.append(ManagedProcess("worker", [str(VENV_BIN / "python"), "manage.py", "runworker"], env=env,
-                                      cwd=str(PROJECT)))
+        started.append(
+            ManagedProcess("worker", [str(VENV_BIN / "python"), "manage.py", "runworker"], env=env, cwd=str(PROJECT))
+        )
         site = base / "chatsite.conf"
-        site.write_text(render(SITE, [
-            (SHIPPED_STATIC, str(static)),
-            ("/run/daphne", str(run)),
-            ("/etc/ssl/chatsite/fullchain.pem", str(cert)),
-            ("/etc/ssl/chatsite/privkey.pem", str(key)),
-            ("listen 80;", f"listen 127.0.0.1:{http_port};"),
-            ("listen [::]:80;\n", ""),
-            ("listen 443 ssl http2;", f"listen 127.0.0.1:{https_port} ssl http2;"),
-            ("listen [::]:443 ssl http2;\n", ""),
-        ]))
+        site.write_text(
+            render(
+                SITE,
+                [
+                    (SHIPPED_STATIC, str(static)),
+                    ("/run/daphne", str(run)),
+                    ("/etc/ssl/chatsite/fullchain.pem", str(cert)),
+                    ("/etc/ssl/chatsite/privkey.pem", str(key)),
+                    ("listen 80;", f"listen 127.0.0.1:{http_port};"),
+                    ("listen [::]:80;\n", ""),
+                    ("listen 443 ssl http2;", f"listen 127.0.0.1:{https_port} ssl http2;"),
+                    ("listen [::]:443 ssl http2;\n", ""),
+                ],
+            )
+        )
         (base / "nginx.conf").write_text(main_conf(base, site))
-        nginx = ManagedProcess("nginx", [nginx_binary(), "-p", str(base), "-c", str(base / "nginx.conf"),
-                                         "-e", str(base / "error.log")])
+        nginx = ManagedProcess(
+            "nginx", [nginx_binary(), "-p", str(base), "-c", str(base / "nginx.conf"), "-e", str(base / "error.log")]
+        )
         started.append(nginx)
         wait_for_port(https_port, process=nginx.popen)
         for n in (0, 1):

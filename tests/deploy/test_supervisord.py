@@ -49,14 +49,19 @@ class Supervisor:
     port: int
 
     def ctl(self, *args: str, timeout: float = 60) -> str:
-        out = subprocess.run([str(VENV_BIN / "supervisorctl"), "-c", str(self.dir / "supervisord.conf"), *args],
-                             capture_output=True, text=True, timeout=timeout)
+        out = subprocess.run(
+            [str(VENV_BIN / "supervisorctl"), "-c", str(self.dir / "supervisord.conf"), *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         return out.stdout + out.stderr
 
     def pids(self) -> dict[str, int]:
         """Process name -> pid of every RUNNING program."""
-        return {m.group(1): int(m.group(2))
-                for m in re.finditer(r"^(\S+)\s+RUNNING\s+pid (\d+)", self.ctl("status"), re.M)}
+        return {
+            m.group(1): int(m.group(2)) for m in re.finditer(r"^(\S+)\s+RUNNING\s+pid (\d+)", self.ctl("status"), re.M)
+        }
 
     def sock(self, num: int) -> str:
         return str(self.dir / "run" / f"daphne{num}.sock")
@@ -79,14 +84,17 @@ def supervisor(redis_server, tmp_path_factory) -> Iterator[Supervisor]:
     (base / "run").mkdir()
     (base / "log").mkdir()
     port = free_port()
-    conf = render(CONF, [
-        *common_replacements(base / "run"),
-        ("/run/daphne", str(base / "run")),
-        ("/var/log/chat", str(base / "log")),
-        ("user=chat", f"user={current_user()}"),
-        ("tcp://127.0.0.1:8000", f"tcp://127.0.0.1:{port}"),
-        ("redis://127.0.0.1:6379/0", redis_server.url),
-    ])
+    conf = render(
+        CONF,
+        [
+            *common_replacements(base / "run"),
+            ("/run/daphne", str(base / "run")),
+            ("/var/log/chat", str(base / "log")),
+            ("user=chat", f"user={current_user()}"),
+            ("tcp://127.0.0.1:8000", f"tcp://127.0.0.1:{port}"),
+            ("redis://127.0.0.1:6379/0", redis_server.url),
+        ],
+    )
     (base / "chatsite.conf").write_text(conf)
     (base / "supervisord.conf").write_text(f"""\
 [unix_http_server]
@@ -104,8 +112,9 @@ serverurl=unix://{base}/supervisor.sock
 files={base}/chatsite.conf
 """)
     env = project_env(redis_server.url, new_prefix())
-    process = ManagedProcess("supervisord", [str(VENV_BIN / "supervisord"), "-c", str(base / "supervisord.conf")],
-                             env=env)
+    process = ManagedProcess(
+        "supervisord", [str(VENV_BIN / "supervisord"), "-c", str(base / "supervisord.conf")], env=env
+    )
     sup = Supervisor(process, base, port)
     try:
         wait_until(served(port), timeout=60, what="the project answering through the shared port")

@@ -48,8 +48,11 @@ ENV_FILES = {"/etc/chatsite/chatsite.env": "chatsite.env", "/etc/chatsite/worker
 def rendered(name: str, extra: list[tuple[str, str]] | None = None) -> str:
     """A unit or env file with the production venv, project directory and project name swapped for the test's."""
     text = (UNITS / name).read_text()
-    pairs = [(old, new) for old, new in [(SHIPPED_VENV, f"{VENV_BIN}/"), (SHIPPED_APP_DIR, str(PROJECT)),
-                                         *SHIPPED_MODULES] if old in text]
+    pairs = [
+        (old, new)
+        for old, new in [(SHIPPED_VENV, f"{VENV_BIN}/"), (SHIPPED_APP_DIR, str(PROJECT)), *SHIPPED_MODULES]
+        if old in text
+    ]
     return render(UNITS / name, [*pairs, *(extra or [])])
 
 
@@ -95,8 +98,9 @@ def unit_env(unit_text: str, instance: str, redis_url: str, prefix: str) -> dict
         swaps = [("redis://127.0.0.1:6379/0", redis_url)] if name == "chatsite.env" else []
         env.update(read_env_file(rendered(name, swaps)))
     # Not in the unit: the test's project reads its Redis key prefix and import path from here.
-    env.update({"DEPLOY_PREFIX": prefix, "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
-                "PYTHONUNBUFFERED": "1"})
+    env.update(
+        {"DEPLOY_PREFIX": prefix, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "PYTHONUNBUFFERED": "1"}
+    )
     return env
 
 
@@ -108,8 +112,12 @@ def test_systemd_analyze_verify(tmp_path):
         (tmp_path / name).write_text(rendered(name))
     # A template is verified as an instance: the same file under an instance's name.
     (tmp_path / "chatsite-worker@default.service").write_text(rendered(WORKER))
-    result = subprocess.run(["systemd-analyze", "verify", *(str(p) for p in sorted(tmp_path.iterdir()))],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        ["systemd-analyze", "verify", *(str(p) for p in sorted(tmp_path.iterdir()))],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     if "Failed to initialize manager" in result.stderr or "System has not been booted" in result.stderr:
         pytest.skip(f"systemd-analyze verify cannot run on this machine: {result.stderr.strip()[:200]}")
     assert result.returncode == 0, result.stderr
@@ -150,15 +158,22 @@ def test_socket_activated_interface_server_and_worker_pools(redis_server, tmp_pa
         expected = {"default": ["--exclude-channels", "reports.*"], "background": ["--only-channels", "reports.*"]}
         assert worker_argv[3:5] == expected[pool], worker_argv
         clean = {"PATH": os.environ["PATH"], **worker_env}  # systemd's environment: PATH plus the unit's
-        workers.append(ManagedProcess(f"systemd-worker-{pool}", worker_argv, env=clean,
-                                      cwd=service_settings(worker_text)["Service.WorkingDirectory"][0]))
+        workers.append(
+            ManagedProcess(
+                f"systemd-worker-{pool}",
+                worker_argv,
+                env=clean,
+                cwd=service_settings(worker_text)["Service.WorkingDirectory"][0],
+            )
+        )
     try:
         wait_for_port(port, process=daphne.popen)  # systemd-socket-activate holds the socket, daphne not run yet
         status, body = wait_until(lambda: get_json(port, timeout=30), timeout=60, what="the first request")
         assert status == 200, body
         # systemd-socket-activate exec'd daphne in place: the same pid, with the socket and variables of systemd.
-        environ = dict(item.split("=", 1) for item in
-                       Path(f"/proc/{daphne.pid}/environ").read_text().split("\0") if "=" in item)
+        environ = dict(
+            item.split("=", 1) for item in Path(f"/proc/{daphne.pid}/environ").read_text().split("\0") if "=" in item
+        )
         assert environ["LISTEN_FDS"] == "1" and environ["LISTEN_PID"] == str(daphne.pid)
         assert os.readlink(f"/proc/{daphne.pid}/fd/3").startswith("socket:")
         assert "daphne" in Path(f"/proc/{daphne.pid}/cmdline").read_text()

@@ -11,20 +11,35 @@ from worker.exceptions import ResponseLater
 
 @csrf_exempt
 def echo(request):
-    meta_keys = ("REQUEST_METHOD", "QUERY_STRING", "SCRIPT_NAME", "PATH_INFO", "REMOTE_ADDR", "REMOTE_HOST",
-                 "REMOTE_PORT", "SERVER_NAME", "SERVER_PORT", "CONTENT_TYPE", "CONTENT_LENGTH", "HTTP_X_MULTI",
-                 "HTTP_HOST", "HTTP_COOKIE")
-    return JsonResponse({
-        "method": request.method,
-        "path": request.path,
-        "path_info": request.path_info,
-        "GET": {k: request.GET.getlist(k) for k in request.GET},
-        "POST": {k: request.POST.getlist(k) for k in request.POST},
-        "COOKIES": request.COOKIES,
-        "meta": {k: request.META.get(k) for k in meta_keys},
-        "secure": request.is_secure(),
-        "encoding": request.encoding,
-    })
+    meta_keys = (
+        "REQUEST_METHOD",
+        "QUERY_STRING",
+        "SCRIPT_NAME",
+        "PATH_INFO",
+        "REMOTE_ADDR",
+        "REMOTE_HOST",
+        "REMOTE_PORT",
+        "SERVER_NAME",
+        "SERVER_PORT",
+        "CONTENT_TYPE",
+        "CONTENT_LENGTH",
+        "HTTP_X_MULTI",
+        "HTTP_HOST",
+        "HTTP_COOKIE",
+    )
+    return JsonResponse(
+        {
+            "method": request.method,
+            "path": request.path,
+            "path_info": request.path_info,
+            "GET": {k: request.GET.getlist(k) for k in request.GET},
+            "POST": {k: request.POST.getlist(k) for k in request.POST},
+            "COOKIES": request.COOKIES,
+            "meta": {k: request.META.get(k) for k in meta_keys},
+            "secure": request.is_secure(),
+            "encoding": request.encoding,
+        }
+    )
 
 
 @csrf_exempt
@@ -37,8 +52,14 @@ def body_digest(request):
 def upload(request):
     upload = request.FILES["file"]
     data = upload.read()
-    return JsonResponse({"name": upload.name, "length": len(data), "sha1": hashlib.sha1(data).hexdigest(),
-                         "field": request.POST.get("field")})
+    return JsonResponse(
+        {
+            "name": upload.name,
+            "length": len(data),
+            "sha1": hashlib.sha1(data).hexdigest(),
+            "field": request.POST.get("field"),
+        }
+    )
 
 
 def ignore_body(request):

@@ -25,8 +25,9 @@ OUR_DAPHNE = str(Path(sys.executable).parent / "daphne")
 
 
 def legacy_venv() -> Path:
-    out = subprocess.run(["bash", str(ROOT / "tests" / "legacy" / "build.sh")], capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run(
+        ["bash", str(ROOT / "tests" / "legacy" / "build.sh")], capture_output=True, text=True, check=True
+    )
     return Path(out.stdout.strip().splitlines()[-1])
 
 
@@ -42,21 +43,24 @@ class Stack:
 
     def env(self, legacy: bool) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
-        env.update({
-            "E2E_REDIS_PORT": str(self.redis.port),
-            "E2E_PREFIX": self.prefix,
-            "E2E_CACHE_DIR": self.cache_dir,
-            "DJANGO_SETTINGS_MODULE": "e2eproject.settings",
-            "PYTHONUNBUFFERED": "1",
-            # Ours needs the repo on the path for worker/channels/channellayer; legacy must not see it.
-            "PYTHONPATH": str(PROJECT) if legacy else f"{PROJECT}:{ROOT}",
-        })
+        env.update(
+            {
+                "E2E_REDIS_PORT": str(self.redis.port),
+                "E2E_PREFIX": self.prefix,
+                "E2E_CACHE_DIR": self.cache_dir,
+                "DJANGO_SETTINGS_MODULE": "e2eproject.settings",
+                "PYTHONUNBUFFERED": "1",
+                # Ours needs the repo on the path for worker/channels/channellayer; legacy must not see it.
+                "PYTHONPATH": str(PROJECT) if legacy else f"{PROJECT}:{ROOT}",
+            }
+        )
         return env
 
     def worker(self, name: str, *args: str, legacy: bool = False) -> ManagedProcess:
         python = str(legacy_venv() / "bin" / "python") if legacy else OUR_PYTHON
-        process = ManagedProcess(name, [python, "manage.py", "runworker", *args], env=self.env(legacy),
-                                 cwd=str(PROJECT))
+        process = ManagedProcess(
+            name, [python, "manage.py", "runworker", *args], env=self.env(legacy), cwd=str(PROJECT)
+        )
         self.processes.append(process)
         return process
 
@@ -64,9 +68,12 @@ class Stack:
         """Start the interface server; ``args`` are extra command-line options (e.g. ``-t 3``)."""
         self.port = free_port()
         daphne = str(legacy_venv() / "bin" / "daphne") if legacy else OUR_DAPHNE
-        process = ManagedProcess("legacy-daphne" if legacy else "our-daphne",
-                                 [daphne, "-b", "127.0.0.1", "-p", str(self.port), *args, "e2eproject.asgi:channel_layer"],
-                                 env=self.env(legacy), cwd=str(PROJECT))
+        process = ManagedProcess(
+            "legacy-daphne" if legacy else "our-daphne",
+            [daphne, "-b", "127.0.0.1", "-p", str(self.port), *args, "e2eproject.asgi:channel_layer"],
+            env=self.env(legacy),
+            cwd=str(PROJECT),
+        )
         self.processes.append(process)
         wait_for_port(self.port, timeout=30, process=process.popen)
         return process

@@ -24,8 +24,16 @@ from tests.support.processes import free_port
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # The flags a CI container needs: no sandbox (root), no GPU, and nothing that phones home.
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 WAIT_MS = 20_000
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[test]' installs playwright")
@@ -110,7 +118,8 @@ class Person:
 
 
 def test_two_people_chat_share_a_live_list_get_a_report_and_keep_their_sockets_through_a_worker_restart(
-        demo: Any, tmp_path: Path) -> None:
+    demo: Any, tmp_path: Path
+) -> None:
     """Login, room chat, binding update, background report; after every worker restarts, same sockets work."""
     shots = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path / "shots")
     shots.mkdir(parents=True, exist_ok=True)

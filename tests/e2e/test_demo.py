@@ -17,15 +17,21 @@ from tests.e2e.stack import legacy_venv
 from tests.support.processes import RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-PASSED = ("demo check passed: login + session, WebSocket chat, live list, background report, "
-          "2 workers + 1 reports worker")
+PASSED = (
+    "demo check passed: login + session, WebSocket chat, live list, background report, 2 workers + 1 reports worker"
+)
 
 
 def run_check(extra_env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, **extra_env}
     env.pop("DJANGO_SETTINGS_MODULE", None)
-    return subprocess.run([sys.executable, str(ROOT / "examples" / "demo.py"), "--check", *args], env=env,
-                          capture_output=True, text=True, timeout=180)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "demo.py"), "--check", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
 
 
 def test_demo_on_embedded_sqlite_layer() -> None:
@@ -70,8 +76,17 @@ def test_make_demo_ctrl_c_stops_everything_and_exits_0(tmp_path: Path) -> None:
     env = {**os.environ, "CHAT_RUN_DIR": str(tmp_path)}
     env.pop("DJANGO_SETTINGS_MODULE", None)
     # -o: never rebuild the venv from here; PY: this interpreter, whatever venv runs the tests.
-    argv = ["make", "-s", "-C", str(ROOT), "-o", ".venv/.installed", "demo", f"PY={sys.executable}",
-            f"PORT={free_port()}"]
+    argv = [
+        "make",
+        "-s",
+        "-C",
+        str(ROOT),
+        "-o",
+        ".venv/.installed",
+        "demo",
+        f"PY={sys.executable}",
+        f"PORT={free_port()}",
+    ]
     pid, fd = pty.fork()
     if pid == 0:  # the child: a shell-like session with make in the terminal's foreground
         os.execvpe(argv[0], argv, env)

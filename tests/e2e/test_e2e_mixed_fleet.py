@@ -57,40 +57,66 @@ class Fleet:
 
     def env(self, stack: str, mixed: bool = False) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
-        env.update({
-            "E2E_REDIS_PORT": str(self.redis.port), "E2E_PREFIX": self.prefix, "E2E_DB": str(self.db),
-            "E2E_CACHE_DIR": str(self.cache), "E2E_SESSIONS": self.sessions, "E2E_STACK": stack,
-            "E2E_MIXED_FLEET": "1" if mixed else "0", "DJANGO_SETTINGS_MODULE": "mixedfleet.settings",
-            "PYTHONUNBUFFERED": "1",
-            # Ours needs the repo on the path; the old stack must not see it.
-            "PYTHONPATH": str(PROJECT) if stack == "old" else f"{PROJECT}:{ROOT}",
-        })
+        env.update(
+            {
+                "E2E_REDIS_PORT": str(self.redis.port),
+                "E2E_PREFIX": self.prefix,
+                "E2E_DB": str(self.db),
+                "E2E_CACHE_DIR": str(self.cache),
+                "E2E_SESSIONS": self.sessions,
+                "E2E_STACK": stack,
+                "E2E_MIXED_FLEET": "1" if mixed else "0",
+                "DJANGO_SETTINGS_MODULE": "mixedfleet.settings",
+                "PYTHONUNBUFFERED": "1",
+                # Ours needs the repo on the path; the old stack must not see it.
+                "PYTHONPATH": str(PROJECT) if stack == "old" else f"{PROJECT}:{ROOT}",
+            }
+        )
         return env
 
     def legacy_manage(self, *args: str) -> str:
-        out = subprocess.run([str(self.legacy / "bin" / "python"), "manage.py", *args], cwd=PROJECT,
-                             env=self.env("old"), capture_output=True, text=True, timeout=120)
+        out = subprocess.run(
+            [str(self.legacy / "bin" / "python"), "manage.py", *args],
+            cwd=PROJECT,
+            env=self.env("old"),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert out.returncode == 0, out.stderr
         return out.stdout
 
     def create_users(self, count: int) -> None:
         """The schema and users, made by the old Django (as in a project being migrated)."""
         self.legacy_manage("migrate", "-v0")
-        self.legacy_manage("shell", "-c", "from django.contrib.auth.models import User\n"
-                           f"for i in range({count}): User.objects.create_user('u%d' % i, password='pw')")
+        self.legacy_manage(
+            "shell",
+            "-c",
+            "from django.contrib.auth.models import User\n"
+            f"for i in range({count}): User.objects.create_user('u%d' % i, password='pw')",
+        )
 
     def daphne(self) -> None:
         self.port = free_port()
-        process = ManagedProcess("legacy-daphne", [str(self.legacy / "bin" / "daphne"), "-b", "127.0.0.1", "-p",
-                                                   str(self.port), "mixedfleet.asgi:channel_layer"],
-                                 env=self.env("old"), cwd=str(PROJECT))
+        process = ManagedProcess(
+            "legacy-daphne",
+            [
+                str(self.legacy / "bin" / "daphne"),
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "mixedfleet.asgi:channel_layer",
+            ],
+            env=self.env("old"),
+            cwd=str(PROJECT),
+        )
         self.processes.append(process)
         wait_for_port(self.port, timeout=30, process=process.popen)
 
     def worker(self, name: str, stack: str, mixed: bool = False) -> ManagedProcess:
         python = str(self.legacy / "bin" / "python") if stack == "old" else OUR_PYTHON
-        process = ManagedProcess(name, [python, "manage.py", "runworker"], env=self.env(stack, mixed),
-                                 cwd=str(PROJECT))
+        process = ManagedProcess(name, [python, "manage.py", "runworker"], env=self.env(stack, mixed), cwd=str(PROJECT))
         self.processes.append(process)
         return process
 
@@ -121,8 +147,9 @@ class ChatSocket:
 
     def __init__(self, url: str, user: str, room: str, session_cookie: str):
         self.user, self.room = user, room
-        self.ws = websocket.create_connection(f"{url}/room/{room}/", timeout=30,
-                                              header=[f"Cookie: sessionid={session_cookie}"])
+        self.ws = websocket.create_connection(
+            f"{url}/room/{room}/", timeout=30, header=[f"Cookie: sessionid={session_cookie}"]
+        )
         self.joined = json.loads(self.ws.recv())
         self.received: list[dict] = []
         self.errors: list[str] = []
@@ -192,8 +219,9 @@ class Migration:
         time.sleep(0.5)  # a duplicate would arrive now
         got = {id(s): s.texts(phase) for s in self.sockets}
         counts = [(s.user, len(got[id(s)]), len(expected[id(s)])) for s in self.sockets]
-        assert got == expected, f"phase {phase}: (user, received, expected) {counts}; " \
-                                f"socket errors {[s.errors for s in self.sockets]}"
+        assert got == expected, (
+            f"phase {phase}: (user, received, expected) {counts}; socket errors {[s.errors for s in self.sockets]}"
+        )
         stacks = set()
         for socket in self.sockets:
             with socket.lock:
@@ -203,8 +231,10 @@ class Migration:
                         assert message["from"] == message["text"].split(":")[1], message
                         stacks.add(message["stack"])
         self.handled_by[phase] = stacks
-        print(f"phase {phase}: {len(self.sockets)} sockets, "
-              f"{sum(len(v) for v in got.values())} deliveries, handled by {sorted(stacks)}")
+        print(
+            f"phase {phase}: {len(self.sockets)} sockets, "
+            f"{sum(len(v) for v in got.values())} deliveries, handled by {sorted(stacks)}"
+        )
 
 
 @pytest.mark.parametrize("sessions", ["cache", "db"])
@@ -223,8 +253,10 @@ def test_logged_in_sockets_survive_a_mixed_fleet_migration(redis_server, tmp_pat
         assert set(migration.login_stacks) == {"old"}
         migration.run_phase("old")
 
-        mixed = [fleet.worker("ours-mixed-1", "ours-mixed", mixed=True),
-                 fleet.worker("ours-mixed-2", "ours-mixed", mixed=True)]
+        mixed = [
+            fleet.worker("ours-mixed-1", "ours-mixed", mixed=True),
+            fleet.worker("ours-mixed-2", "ours-mixed", mixed=True),
+        ]
         for process in mixed:
             wait_listening(process)
         # Log in until both stacks have written a login (each request goes to whichever worker is free).

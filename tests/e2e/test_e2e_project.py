@@ -33,8 +33,7 @@ def stack(request: pytest.FixtureRequest, redis_server) -> Iterator[tuple[str, S
     try:
         if way == "mixed-workers":
             ours = s.worker("our-web", "--only-channels", "http.*", "--only-channels", "websocket.*", "--threads", "2")
-            theirs = s.worker("legacy-web", "--only-channels", "http.*", "--only-channels", "websocket.*",
-                              legacy=True)
+            theirs = s.worker("legacy-web", "--only-channels", "http.*", "--only-channels", "websocket.*", legacy=True)
             slow = s.worker("legacy-slow", "--only-channels", "slow.*", legacy=True)
             pids = {"web-ours": ours.pid, "web-legacy": theirs.pid, "slow": slow.pid}
         else:
@@ -75,8 +74,9 @@ def test_3_mb_upload_and_3_mb_response(stack):
     """A 3 MB request body reaches the view whole; a 3 MB response (512 KiB chunks) arrives whole."""
     _, s, _ = stack
     body = os.urandom(3 * 1024 * 1024)
-    response = requests.post(s.url + "/upload/", data=body, headers={"Content-Type": "application/octet-stream"},
-                             timeout=60)
+    response = requests.post(
+        s.url + "/upload/", data=body, headers={"Content-Type": "application/octet-stream"}, timeout=60
+    )
     assert response.status_code == 200
     assert response.json() == {"length": len(body), "sha256": hashlib.sha256(body).hexdigest()}
     big = requests.get(s.url + "/big/", timeout=60)

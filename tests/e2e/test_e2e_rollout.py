@@ -105,8 +105,10 @@ def test_rollout_of_every_worker_under_load(redis_server, server):
         stop.set()
         for client in [*sockets, *https]:
             client.join(30)
-        print(f"rollout behind {server}: {sum(c.received for c in sockets)} echoes on {len(sockets)} sockets, "
-              f"{sum(c.ok for c in https)} HTTP requests, generation 1 exit codes {codes}")
+        print(
+            f"rollout behind {server}: {sum(c.received for c in sockets)} echoes on {len(sockets)} sockets, "
+            f"{sum(c.ok for c in https)} HTTP requests, generation 1 exit codes {codes}"
+        )
         assert codes == [0, 0], served_by_gen1
         assert [c.errors for c in sockets] == [[]] * len(sockets)
         assert [c.sent - c.received for c in sockets] == [0] * len(sockets)

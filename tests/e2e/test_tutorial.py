@@ -68,8 +68,13 @@ def to_script(parts: list[Block]) -> tuple[str, list[str]]:
 
 def test_the_interactive_commands_are_run_by_their_tests() -> None:
     """Each console-block command of the tutorial names a test that exists and runs it."""
-    shown = {line[2:] for b in blocks(TUTORIAL.read_text()) if b.lang == "console"
-             for line in b.body.splitlines() if line.startswith("$ ")}
+    shown = {
+        line[2:]
+        for b in blocks(TUTORIAL.read_text())
+        if b.lang == "console"
+        for line in b.body.splitlines()
+        if line.startswith("$ ")
+    }
     assert shown == set(INTERACTIVE)
     for command, (path, name) in INTERACTIVE.items():
         source = (ROOT / path).read_text()
@@ -78,8 +83,12 @@ def test_the_interactive_commands_are_run_by_their_tests() -> None:
 
 def _copy_checkout(target: Path) -> None:
     """The checkout's files as a clone would hold them: tracked or new, not ignored (no venv, no caches)."""
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                            capture_output=True, check=True).stdout
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout
     for name in listed.decode().split("\0"):
         source = ROOT / name
         if name and source.is_file():
@@ -104,8 +113,9 @@ def test_tutorial_commands_build_and_run_the_chat(tmp_path: Path) -> None:
     # The tutorial's python3 is the one the tests run on (the venv's base interpreter).
     base = Path(getattr(sys, "_base_executable", sys.executable)).parent
     env.update({"PATH": f"{base}:{env.get('PATH', '')}", "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
-    done = subprocess.run(["bash", str(tmp_path / "tutorial.sh")], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=240)
+    done = subprocess.run(
+        ["bash", str(tmp_path / "tutorial.sh")], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240
+    )
     report = f"exit {done.returncode}\n--- stdout ---\n{done.stdout[-6000:]}\n--- stderr ---\n{done.stderr[-8000:]}"
     assert done.returncode == 0, report
     position = 0

@@ -51,11 +51,27 @@ class Profile:
 
 
 PROFILE = (
-    Profile(outage=5.0, http_clients=8, ws_clients=8, slowloris=500, slow_readers=100, stalled_uploads=200,
-            abandoned=5000, settle=3.0)
-    if LONG else
-    Profile(outage=2.0, http_clients=4, ws_clients=4, slowloris=100, slow_readers=20, stalled_uploads=40,
-            abandoned=500, settle=0.7)
+    Profile(
+        outage=5.0,
+        http_clients=8,
+        ws_clients=8,
+        slowloris=500,
+        slow_readers=100,
+        stalled_uploads=200,
+        abandoned=5000,
+        settle=3.0,
+    )
+    if LONG
+    else Profile(
+        outage=2.0,
+        http_clients=4,
+        ws_clients=4,
+        slowloris=100,
+        slow_readers=20,
+        stalled_uploads=40,
+        abandoned=500,
+        settle=0.7,
+    )
 )
 
 
@@ -101,8 +117,13 @@ class FaultStack(Stack):
 
 
 @contextlib.contextmanager
-def fault_stack(redis: RedisServer, *server_args: str, workers: int = 2, worker_args: tuple[str, ...] = (),
-                env: dict[str, str] | None = None) -> Iterator[tuple[FaultStack, ManagedProcess, list[ManagedProcess]]]:
+def fault_stack(
+    redis: RedisServer,
+    *server_args: str,
+    workers: int = 2,
+    worker_args: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+) -> Iterator[tuple[FaultStack, ManagedProcess, list[ManagedProcess]]]:
     """A running stack (server + ``workers`` runworkers) that every worker has served; stopped at the end."""
     stack = FaultStack(redis, env)
     try:
@@ -167,8 +188,9 @@ class Load:
 
     def _add(self, kind: str, started: float, result: str) -> None:
         with self._lock:
-            self.outcomes.append(Outcome(kind, started, time.monotonic() - started, result,
-                                         threading.current_thread().name))
+            self.outcomes.append(
+                Outcome(kind, started, time.monotonic() - started, result, threading.current_thread().name)
+            )
 
     def _http(self) -> None:
         session = requests.Session()
@@ -236,7 +258,7 @@ class Load:
 def _detail(page: str) -> str:
     """The one-line reason of one of our error pages (the <p> of the page), e.g. 'Channel layer unavailable.'."""
     start, end = page.find("<p>"), page.find("</p>")
-    return page[start + 3:end].strip() if 0 <= start < end else page[:60]
+    return page[start + 3 : end].strip() if 0 <= start < end else page[:60]
 
 
 def window(outcomes: list[Outcome], start: float, end: float, kind: str | None = None) -> list[Outcome]:

@@ -78,9 +78,18 @@ def test_redis_returns_to_baseline(own_redis):
         # Besides that group: only counters of named channels (a fixed set, e.g. the first channel_full_count
         # of http.request), none of a reply or body channel, and no message or list at all.
         counters = [key for key in new if key not in groups]
-        assert all(re.fullmatch(r"asgi-meta:[a-z.#]+:(messages_count|channel_full_count)", key) for key in counters), new
+        assert all(re.fullmatch(r"asgi-meta:[a-z.#]+:(messages_count|channel_full_count)", key) for key in counters), (
+            new
+        )
         assert all(key.startswith(("asgi-meta:", "asgi::group:", "asgi::status")) for key in after), sorted(after)
         live.close()
-        record("Redis after a load run", requests=len(outcomes), keys_during=len(during),
-               http_disconnect_pending=pending, baseline_keys=len(baseline), keys_after=len(after),
-               left_besides_counters=groups, new_counters=len(counters))
+        record(
+            "Redis after a load run",
+            requests=len(outcomes),
+            keys_during=len(during),
+            http_disconnect_pending=pending,
+            baseline_keys=len(baseline),
+            keys_after=len(after),
+            left_besides_counters=groups,
+            new_counters=len(counters),
+        )

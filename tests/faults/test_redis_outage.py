@@ -83,7 +83,12 @@ def test_redis_outage_under_load(own_redis, fault):
         assert len(window(after, 0, float("inf"), "ws")) >= PROFILE.ws_clients
         served_after = [o for o in recovering + after if o.result in ("200", "echo")]
         first_ok = min(o.started + o.latency for o in served_after) - ended
-        record(f"redis {fault} {PROFILE.outage:g} s", requests=len(outcomes), during=summary(during),
-               probe_refusal_s=round(probe_latency, 3),
-               max_refusal_s=round(max([o.latency for o in refused] + [probe_latency]), 3),
-               first_success_after_s=round(first_ok, 2), after=summary(recovering + after))
+        record(
+            f"redis {fault} {PROFILE.outage:g} s",
+            requests=len(outcomes),
+            during=summary(during),
+            probe_refusal_s=round(probe_latency, 3),
+            max_refusal_s=round(max([o.latency for o in refused] + [probe_latency]), 3),
+            first_success_after_s=round(first_ok, 2),
+            after=summary(recovering + after),
+        )

@@ -63,7 +63,13 @@ def test_sigterm_under_load(own_redis):
         assert client.zcard(group) == 0
         stack.processes.remove(server)
         assert stack.all_alive() == []
-        record("interface server SIGTERM under load", websockets=sockets_wanted, closed_1001=codes.count(1001),
-               disconnects_consumed=sockets_wanted - client.zcard(group), in_flight=in_flight,
-               completed_200=sum(1 for s, _ in replies if s == 200), sigterm_to_all_answered_s=round(drained, 2),
-               exit_code=server.popen.returncode)
+        record(
+            "interface server SIGTERM under load",
+            websockets=sockets_wanted,
+            closed_1001=codes.count(1001),
+            disconnects_consumed=sockets_wanted - client.zcard(group),
+            in_flight=in_flight,
+            completed_200=sum(1 for s, _ in replies if s == 200),
+            sigterm_to_all_answered_s=round(drained, 2),
+            exit_code=server.popen.returncode,
+        )

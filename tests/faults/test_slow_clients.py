@@ -74,8 +74,9 @@ def test_slow_and_abandoned_clients(own_redis):
             # responses (3 MiB each: 300 MiB in the long form). Recorded, then the steady state is measured.
             queued = own_redis.client().llen("asgi:http.request")  # what the first probe queues behind
             first_probe = probes(port, 1)[0]
-            cpu_used = {name: round(cpu_seconds(p.pid) - cpu_before[p.name], 2) for p in stack.processes
-                        for name in [p.name]}
+            cpu_used = {
+                name: round(cpu_seconds(p.pid) - cpu_before[p.name], 2) for p in stack.processes for name in [p.name]
+            }
             assert first_probe < 10
             time.sleep(PROFILE.settle)
             under_attack = probes(port, 20)
@@ -88,7 +89,10 @@ def test_slow_and_abandoned_clients(own_redis):
         time.sleep(3.0)
         after = probes(port, 10)
         rss_end = rss_kib(server.pid)
-        print("slow clients:", dict(quiet=statistics.median(quiet), attack=under_attack, rss=(rss_start, rss_peak, rss_end)))
+        print(
+            "slow clients:",
+            dict(quiet=statistics.median(quiet), attack=under_attack, rss=(rss_start, rss_peak, rss_end)),
+        )
         assert stack.all_alive() == []
         assert statistics.median(under_attack) < 0.2, under_attack
         assert max(under_attack) < 1.0, under_attack
@@ -98,11 +102,24 @@ def test_slow_and_abandoned_clients(own_redis):
         body_mib = PROFILE.stalled_uploads * SENT / 2**20
         # Bounded: the buffered upload bodies plus a few KiB per connection, not a copy per event.
         assert grown < body_mib + 40 + PROFILE.abandoned * 0.02, (grown, body_mib)
-        record("slow and abandoned clients", connections=len(attack), abandoned=PROFILE.abandoned,
-               slowloris=PROFILE.slowloris, slow_readers=PROFILE.slow_readers, stalled_uploads=PROFILE.stalled_uploads,
-               attack_set_up_s=round(set_up, 1), first_probe_ms=round(first_probe * 1000, 1), requests_queued_before_first_probe=queued, cpu_s_until_first_probe=cpu_used, probe_quiet_ms=round(statistics.median(quiet) * 1000, 1),
-               probe_attack_median_ms=round(statistics.median(under_attack) * 1000, 1),
-               probe_attack_max_ms=round(max(under_attack) * 1000, 1),
-               rss_start_mib=round(rss_start / 1024, 1), rss_peak_mib=round(rss_peak / 1024, 1),
-               rss_end_mib=round(rss_end / 1024, 1), grown_mib=round(grown, 1), kept_mib=round(kept, 1))
+        record(
+            "slow and abandoned clients",
+            connections=len(attack),
+            abandoned=PROFILE.abandoned,
+            slowloris=PROFILE.slowloris,
+            slow_readers=PROFILE.slow_readers,
+            stalled_uploads=PROFILE.stalled_uploads,
+            attack_set_up_s=round(set_up, 1),
+            first_probe_ms=round(first_probe * 1000, 1),
+            requests_queued_before_first_probe=queued,
+            cpu_s_until_first_probe=cpu_used,
+            probe_quiet_ms=round(statistics.median(quiet) * 1000, 1),
+            probe_attack_median_ms=round(statistics.median(under_attack) * 1000, 1),
+            probe_attack_max_ms=round(max(under_attack) * 1000, 1),
+            rss_start_mib=round(rss_start / 1024, 1),
+            rss_peak_mib=round(rss_peak / 1024, 1),
+            rss_end_mib=round(rss_end / 1024, 1),
+            grown_mib=round(grown, 1),
+            kept_mib=round(kept, 1),
+        )
         assert kept < max(10.0, grown * 0.5), (kept, grown)

@@ -56,6 +56,10 @@ def test_worker_killed_mid_consumer(own_redis):
         assert bad == [], summary(outcomes)
         after = [o for o in outcomes if o.started > killed_at]
         assert len(after) > 10
-        record("worker SIGKILL mid-consumer", victim_status=victim["status"],
-               victim_latency_s=round(float(victim["latency"]), 2), http_timeout_s=HTTP_TIMEOUT,
-               others=summary(outcomes))
+        record(
+            "worker SIGKILL mid-consumer",
+            victim_status=victim["status"],
+            victim_latency_s=round(float(victim["latency"]), 2),
+            http_timeout_s=HTTP_TIMEOUT,
+            others=summary(outcomes),
+        )

@@ -74,8 +74,15 @@ def http(message: dict[str, Any]) -> None:
         layer.send(reply, {"status": 200, "headers": [[b"Content-Type", b"application/json"]], "content": data})
     elif path == "/stream":
         n, delay = int(query.get("n", 3)), float(query.get("delay", 0.1))
-        layer.send(reply, {"status": 200, "headers": [[b"Content-Type", b"text/plain"]], "content": b"chunk0\n",
-                           "more_content": True})
+        layer.send(
+            reply,
+            {
+                "status": 200,
+                "headers": [[b"Content-Type", b"text/plain"]],
+                "content": b"chunk0\n",
+                "more_content": True,
+            },
+        )
         for i in range(1, n):
             later(delay * i, reply, {"content": b"chunk%d\n" % i, "more_content": i < n - 1})
     elif path == "/big":

@@ -36,20 +36,35 @@ class _FdProcess(ManagedProcess):
         self.argv = argv
         self.log_path = Path(tempfile.mkstemp(prefix=f"{name}-", suffix=".log")[1])
         self._log = open(self.log_path, "ab")
-        self.popen = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=cwd,
-                                      start_new_session=True, pass_fds=pass_fds)
+        self.popen = subprocess.Popen(
+            argv,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+            pass_fds=pass_fds,
+        )
         processes._started.append(self)
 
 
 class Daphne:
     """A running ``daphne`` process listening on ``port`` (or only on the endpoints given)."""
 
-    def __init__(self, redis_url: str, *args: str, port: int | None = None, tcp: bool = True,
-                 env: dict[str, str] | None = None, pass_fds: tuple[int, ...] = ()) -> None:
+    def __init__(
+        self,
+        redis_url: str,
+        *args: str,
+        port: int | None = None,
+        tcp: bool = True,
+        env: dict[str, str] | None = None,
+        pass_fds: tuple[int, ...] = (),
+    ) -> None:
         self.port = port or free_port()
         argv = [DAPHNE, *(["-p", str(self.port)] if tcp else []), *args, "tests.integration.is_layer:channel_layer"]
-        self.process: ManagedProcess = _FdProcess(f"daphne-{self.port}", argv, env or env_for(redis_url), str(ROOT),
-                                                  pass_fds)
+        self.process: ManagedProcess = _FdProcess(
+            f"daphne-{self.port}", argv, env or env_for(redis_url), str(ROOT), pass_fds
+        )
         if tcp:
             wait_for_port(self.port, process=self.process.popen, timeout=20)
 
@@ -147,12 +162,12 @@ def close_code_of(sock: socket.socket, timeout: float = 10.0) -> int | None:
         opcode, length = data[offset] & 0x0F, data[offset + 1] & 0x7F
         offset += 2
         if length == 126:
-            length = int.from_bytes(data[offset:offset + 2], "big")
+            length = int.from_bytes(data[offset : offset + 2], "big")
             offset += 2
         elif length == 127:
-            length = int.from_bytes(data[offset:offset + 8], "big")
+            length = int.from_bytes(data[offset : offset + 8], "big")
             offset += 8
         if opcode == 0x8:
-            return int.from_bytes(data[offset:offset + 2], "big")
+            return int.from_bytes(data[offset : offset + 2], "big")
         offset += length
     return None

@@ -48,10 +48,12 @@ def rabbitmq_server() -> Iterator[RabbitMQServer]:
 
 #: Conformance tests a backend does not pass by design, with the reason (documented in docs/channel-layers.md).
 NOT_ADVERTISED = {
-    ("rabbitmq", "test_group_send_to_full_list_is_bounded"):
-        "RabbitMQ stores a group send's copies for one process list as one batch message (so the broker's "
-        "x-max-length accepts all or none of them), which counts as one entry against capacity: a list is "
-        "bounded by capacity batches, not capacity-1 plus the members",
+    (
+        "rabbitmq",
+        "test_group_send_to_full_list_is_bounded",
+    ): "RabbitMQ stores a group send's copies for one process list as one batch message (so the broker's "
+    "x-max-length accepts all or none of them), which counts as one entry against capacity: a list is "
+    "bounded by capacity batches, not capacity-1 plus the members",
 }
 
 

@@ -23,8 +23,9 @@ LEGACY_TABLE = (
 
 
 def _manage(env, *args, timeout=120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "django", *args], env=env, cwd=ROOT, timeout=timeout,
-                          capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "django", *args], env=env, cwd=ROOT, timeout=timeout, capture_output=True, text=True
+    )
 
 
 def test_migrate_adopts_a_channels_1_table(tmp_path):
@@ -33,8 +34,10 @@ def test_migrate_adopts_a_channels_1_table(tmp_path):
     db = tmp_path / "db.sqlite3"
     with sqlite3.connect(db) as conn:
         conn.execute(LEGACY_TABLE)
-        conn.execute('INSERT INTO "channels.delay_delayedmessage" (due_date, channel_name, content) '
-                     "VALUES ('2017-09-15 00:00:00', 'old.channel', '{\"text\": \"kept\"}')")
+        conn.execute(
+            'INSERT INTO "channels.delay_delayedmessage" (due_date, channel_name, content) '
+            "VALUES ('2017-09-15 00:00:00', 'old.channel', '{\"text\": \"kept\"}')"
+        )
     result = _manage(env, "migrate", "-v", "0")
     assert result.returncode == 0, result.stderr
     with sqlite3.connect(db) as conn:
@@ -49,8 +52,9 @@ def test_rundelay_process_on_redis(tmp_path, redis_server):
     """rundelay delivers bytes content after the delay, survives a bad message, and exits 0 on SIGTERM."""
     env = _env(tmp_path, TEST_REDIS_PORT=str(redis_server.port), TEST_PREFIX="delaytest:")
     assert _manage(env, "migrate", "-v", "0").returncode == 0
-    process = ManagedProcess("rundelay", [sys.executable, "-m", "django", "rundelay", "--sleep", "0.5"],
-                             env=env, cwd=str(ROOT))
+    process = ManagedProcess(
+        "rundelay", [sys.executable, "-m", "django", "rundelay", "--sleep", "0.5"], env=env, cwd=str(ROOT)
+    )
     layer = get_channel_layer("redis", {"hosts": [("127.0.0.1", redis_server.port)], "prefix": "delaytest:"})
     try:
         deadline = time.monotonic() + 20

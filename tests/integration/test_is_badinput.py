@@ -32,8 +32,19 @@ def redis_url(redis_server):
 @pytest.fixture(scope="module")
 def daphne(redis_url):
     worker = start_worker(redis_url)
-    server = Daphne(redis_url, "--max-request-body", "100000", "--max-header-size", "4096", "--max-headers", "20",
-                    "--max-ws-message", "65536", "--header-timeout", "1")
+    server = Daphne(
+        redis_url,
+        "--max-request-body",
+        "100000",
+        "--max-header-size",
+        "4096",
+        "--max-headers",
+        "20",
+        "--max-ws-message",
+        "65536",
+        "--header-timeout",
+        "1",
+    )
     yield server
     server.stop()
     worker.stop()
@@ -53,24 +64,43 @@ def still_serving(daphne):
         (b"GET / HTTP/1.1\r\nHost x\r\n\r\n", 400, b"Malformed header line"),
         (b"GET / HTTP/1.1\r\nHost: x\r\nBad Name: x\r\n\r\n", 400, b"Malformed header line"),
         (b"GET / HTTP/1.1\r\nHost: x\r\nA: b\r\n folded\r\n\r\n", 400, b"Folded header line"),
-        (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 400,
-         b"Both Content-Length and Transfer-Encoding"),
-        (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", 400,
-         b"Conflicting Content-Length headers"),
+        (
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+            400,
+            b"Both Content-Length and Transfer-Encoding",
+        ),
+        (
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+            400,
+            b"Conflicting Content-Length headers",
+        ),
         (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n", 400, b"Invalid Content-Length"),
         (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 501, b"Unsupported Transfer-Encoding"),
         (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400, b"Invalid chunk size"),
         (b"GET /caf\xc3\xa9 HTTP/1.1\r\nHost: x\r\n\r\n", 400, b"Invalid characters in path"),
         (b"GET / HTTP/1.1\r\nX: " + b"a" * 5000 + b"\r\n\r\n", 431, b"Request Header Fields Too Large"),
-        (b"GET / HTTP/1.1\r\n" + b"".join(b"H%d: v\r\n" % i for i in range(25)) + b"\r\n", 431,
-         b"Too many request headers"),
+        (
+            b"GET / HTTP/1.1\r\n" + b"".join(b"H%d: v\r\n" % i for i in range(25)) + b"\r\n",
+            431,
+            b"Too many request headers",
+        ),
         (b"GET /" + b"a" * 5000 + b" HTTP/1.1\r\n\r\n", 414, b"URI Too Long"),
-        (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100001\r\n\r\n", 413, b"Request body larger than 100000 bytes"),
-        (b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n",
-         400,
-         b"Missing or invalid Sec-WebSocket-Key"),
-        (b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 8\r\n"
-         b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n", 426, b"Unsupported WebSocket version"),
+        (
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100001\r\n\r\n",
+            413,
+            b"Request body larger than 100000 bytes",
+        ),
+        (
+            b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n",
+            400,
+            b"Missing or invalid Sec-WebSocket-Key",
+        ),
+        (
+            b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 8\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+            426,
+            b"Unsupported WebSocket version",
+        ),
         (CHUNKED + b"3\nabc\r\n0\r\n\r\n", 400, b"Line ending without CR"),
         (CHUNKED + b"3;a=b\nabc\r\n0\r\n\r\n", 400, b"Line ending without CR"),
         (CHUNKED + b"3\r\nabc\n0\r\n\r\n", 400, b"Missing CRLF after chunk data"),
@@ -83,10 +113,37 @@ def still_serving(daphne):
         (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, b"Multiple Host headers"),
         (b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400, b"Invalid Host header"),
     ],
-    ids=["request-line", "request-line-parts", "version", "header-colon", "header-name", "folded", "cl-and-te",
-         "two-cl", "bad-cl", "te-gzip", "chunk-size", "non-ascii-path", "big-header", "many-headers", "long-uri",
-         "big-body", "ws-no-key", "ws-version", "chunk-size-lf", "chunk-ext-lf", "chunk-data-lf", "chunk-size-ws",
-         "chunk-ext-nul", "trailer-colon", "many-trailers", "chunk-overflow", "no-host", "two-hosts", "bad-host"],
+    ids=[
+        "request-line",
+        "request-line-parts",
+        "version",
+        "header-colon",
+        "header-name",
+        "folded",
+        "cl-and-te",
+        "two-cl",
+        "bad-cl",
+        "te-gzip",
+        "chunk-size",
+        "non-ascii-path",
+        "big-header",
+        "many-headers",
+        "long-uri",
+        "big-body",
+        "ws-no-key",
+        "ws-version",
+        "chunk-size-lf",
+        "chunk-ext-lf",
+        "chunk-data-lf",
+        "chunk-size-ws",
+        "chunk-ext-nul",
+        "trailer-colon",
+        "many-trailers",
+        "chunk-overflow",
+        "no-host",
+        "two-hosts",
+        "bad-host",
+    ],
 )
 def test_bad_request_gets_status(daphne, request_bytes, status, reason):
     """Each malformed or oversize request gets its specific status and the server keeps serving."""
@@ -127,7 +184,9 @@ def test_edge_requests_are_served(daphne, request_bytes, path):
 def test_oversize_chunked_body_gets_413(daphne):
     """A chunked body that grows past --max-request-body is cut off with 413."""
     chunk = b"%x\r\n" % 60000 + b"a" * 60000 + b"\r\n"
-    response = raw_exchange(daphne.port, b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk * 2)
+    response = raw_exchange(
+        daphne.port, b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk * 2
+    )
     assert status_of(response) == 413
     assert still_serving(daphne)
 
@@ -162,8 +221,17 @@ def test_idle_connection_closed_quietly(daphne):
         (masked_frame(0x2, b"x" * 70000), 1009),  # over --max-ws-message
         (masked_frame(0x2, b"x" * 40000, fin=False) + masked_frame(0x0, b"x" * 40000), 1009),
     ],
-    ids=["unmasked", "rsv", "opcode", "fragmented-ping", "orphan-continuation", "close-1005", "utf8", "too-big",
-         "too-big-fragmented"],
+    ids=[
+        "unmasked",
+        "rsv",
+        "opcode",
+        "fragmented-ping",
+        "orphan-continuation",
+        "close-1005",
+        "utf8",
+        "too-big",
+        "too-big-fragmented",
+    ],
 )
 def test_bad_websocket_frame_gets_close_code(daphne, frame, code):
     """Each protocol violation closes the socket with its code, and other sockets still work."""

@@ -76,7 +76,9 @@ def test_full_channels_give_503_and_1013(redis_server):
         for thread, _ in waiting:
             thread.join(10)
 
-        pending = [in_thread(lambda: websocket.create_connection(server.ws_url + "/ws/q", timeout=10)) for _ in range(2)]
+        pending = [
+            in_thread(lambda: websocket.create_connection(server.ws_url + "/ws/q", timeout=10)) for _ in range(2)
+        ]
         time.sleep(0.5)
         with pytest.raises(websocket.WebSocketBadStatusException) as info:
             websocket.create_connection(server.ws_url + "/ws/third", timeout=10)

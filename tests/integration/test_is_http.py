@@ -95,8 +95,10 @@ def test_large_body_streamed_over_body_channel(daphne):
 
 def test_chunked_request_body(daphne):
     """A chunked request body is de-chunked before it reaches the worker."""
-    request = (b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
-               b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nTrailer: x\r\n\r\n")
+    request = (
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nTrailer: x\r\n\r\n"
+    )
     response = raw_exchange(daphne.port, request)
     assert status_of(response) == 200
     info = json.loads(response.split(b"\r\n\r\n", 1)[1])
@@ -197,8 +199,10 @@ def test_access_log_uses_forwarded_client(daphne):
     """With --proxy-headers from a trusted peer the access log names the forwarded client, as Daphne did."""
     requests.get(daphne.url + "/logged-via-proxy", headers={"X-Forwarded-For": "10.9.8.7"}, timeout=10)
     time.sleep(0.2)
-    assert any(line.startswith("10.9.8.7:0 - - [") and '"GET /logged-via-proxy" 200' in line
-               for line in daphne.process.log().splitlines())
+    assert any(
+        line.startswith("10.9.8.7:0 - - [") and '"GET /logged-via-proxy" 200' in line
+        for line in daphne.process.log().splitlines()
+    )
 
 
 def test_port_in_use_exits_1(redis_url):

@@ -165,8 +165,9 @@ def test_tls_keepalive_does_not_stall(redis_url, worker):
     """Over a TLS endpoint string the TCP socket under the TLS layer has Nagle off too."""
     key, cert = self_signed(Path(tempfile.mkdtemp()))
     port = free_port()
-    server = Daphne(redis_url, "-e", f"ssl:{port}:interface=127.0.0.1:privateKey={key}:certKey={cert}",
-                    port=port, tcp=False)
+    server = Daphne(
+        redis_url, "-e", f"ssl:{port}:interface=127.0.0.1:privateKey={key}:certKey={cert}", port=port, tcp=False
+    )
     try:
         wait_for_port(port, process=server.process.popen, timeout=20)
         context = ssl.create_default_context()

@@ -197,8 +197,14 @@ def test_websocket_messages_the_server_accepts_reach_the_worker(redis_url):
         layer_boundary = codec.max_message_size - (fits - 2 + 5)  # an empty bin8 is 2 bytes, a bin32 header 5
         codec.encode("websocket.receive", {**envelope, "bytes": b"x" * layer_boundary})  # fits exactly
         outcomes = {}
-        for size in (layer_boundary - 40, layer_boundary - 20, layer_boundary - 10, layer_boundary,
-                     layer_boundary + 1, 1024 * 1024):
+        for size in (
+            layer_boundary - 40,
+            layer_boundary - 20,
+            layer_boundary - 10,
+            layer_boundary,
+            layer_boundary + 1,
+            1024 * 1024,
+        ):
             sock = raw_websocket(server.port)
             payload = bytes(range(256)) * (size // 256) + b"z" * (size % 256)
             sock.sendall(masked_frame(0x2, payload))

@@ -33,15 +33,20 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     now = datetime.datetime.now(datetime.timezone.utc)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
         .not_valid_after(now + datetime.timedelta(days=1))
         .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
         .sign(key, hashes.SHA256())
     )
     key_path, cert_path = directory / "key.pem", directory / "cert.pem"
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return key_path, cert_path
 
@@ -69,8 +74,9 @@ def test_https_sets_scheme(tls_server):
 
 def test_wss_echo(tls_server):
     """WebSockets work over TLS."""
-    ws = websocket.create_connection(f"wss://127.0.0.1:{tls_server.port}/ws/tls", sslopt={"cert_reqs": ssl.CERT_NONE},
-                                     timeout=10)
+    ws = websocket.create_connection(
+        f"wss://127.0.0.1:{tls_server.port}/ws/tls", sslopt={"cert_reqs": ssl.CERT_NONE}, timeout=10
+    )
     ws.send("secure")
     assert ws.recv() == "secure"
     ws.close()
@@ -87,8 +93,11 @@ def test_http2_request(tls_server):
             assert sock.selected_alpn_protocol() == "h2"
             conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
             conn.initiate_connection()
-            conn.send_headers(1, [(":method", "GET"), (":path", "/echo?h=2"), (":scheme", "https"),
-                                  (":authority", "localhost")], end_stream=True)
+            conn.send_headers(
+                1,
+                [(":method", "GET"), (":path", "/echo?h=2"), (":scheme", "https"), (":authority", "localhost")],
+                end_stream=True,
+            )
             sock.sendall(conn.data_to_send())
             status, body, ended = None, b"", False
             while not ended:
@@ -118,15 +127,15 @@ def h2_request(port, headers, body=b""):
         with context.wrap_socket(raw, server_hostname="localhost") as sock:
             conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
             conn.initiate_connection()
-            conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 2 ** 24})
-            conn.increment_flow_control_window(2 ** 24)
+            conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 2**24})
+            conn.increment_flow_control_window(2**24)
             conn.send_headers(1, headers, end_stream=not body)
             sent = 0
             status, data, ended = None, b"", False
             while not ended:
                 while sent < len(body) and conn.local_flow_control_window(1) > 0:
                     size = min(conn.local_flow_control_window(1), conn.max_outbound_frame_size, len(body) - sent)
-                    conn.send_data(1, body[sent:sent + size], end_stream=sent + size == len(body))
+                    conn.send_data(1, body[sent : sent + size], end_stream=sent + size == len(body))
                     sent += size
                 sock.sendall(conn.data_to_send())
                 piece = sock.recv(65536)
@@ -158,8 +167,15 @@ def test_http2_bodies_count_against_the_body_budget(redis_server):
     worker = start_worker(url)
     key, cert = self_signed(Path(tempfile.mkdtemp()))
     port = free_port()
-    server = Daphne(url, "-e", f"ssl:{port}:interface=127.0.0.1:privateKey={key}:certKey={cert}",
-                    "--max-buffered-body", "4000", port=port, tcp=False)
+    server = Daphne(
+        url,
+        "-e",
+        f"ssl:{port}:interface=127.0.0.1:privateKey={key}:certKey={cert}",
+        "--max-buffered-body",
+        "4000",
+        port=port,
+        tcp=False,
+    )
     try:
         wait_for_port(port, process=server.process.popen, timeout=20)
         headers = [(":method", "POST"), (":path", "/echo"), (":scheme", "https"), (":authority", "localhost")]
@@ -184,8 +200,7 @@ def test_http2_stream_waiting_for_a_reply_gets_503_when_redis_goes():
     worker = start_worker(url)
     key, cert = self_signed(Path(tempfile.mkdtemp()))
     port = free_port()
-    server = Daphne(url, "-e", f"ssl:{port}:interface=127.0.0.1:privateKey={key}:certKey={cert}", port=port,
-                    tcp=False)
+    server = Daphne(url, "-e", f"ssl:{port}:interface=127.0.0.1:privateKey={key}:certKey={cert}", port=port, tcp=False)
     try:
         wait_for_port(port, process=server.process.popen, timeout=20)
         outcome: list = []

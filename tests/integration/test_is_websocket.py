@@ -34,7 +34,9 @@ def worker(redis_url, layer):
 
 @pytest.fixture(scope="module")
 def daphne(redis_url, worker):
-    server = Daphne(redis_url, "--ws-protocol", "graphql-ws", "--ws-protocol", "chat.v2", "--websocket_connect_timeout", "2")
+    server = Daphne(
+        redis_url, "--ws-protocol", "graphql-ws", "--ws-protocol", "chat.v2", "--websocket_connect_timeout", "2"
+    )
     yield server
     server.stop()
 
@@ -114,8 +116,9 @@ def test_client_close_code_reaches_application(daphne, layer):
 
 def test_subprotocol_selection(daphne):
     """The first client-offered protocol the server accepts is echoed in the handshake."""
-    ws = websocket.create_connection(daphne.ws_url + "/ws/p", subprotocols=["unknown", "chat.v2", "graphql-ws"],
-                                     timeout=10)
+    ws = websocket.create_connection(
+        daphne.ws_url + "/ws/p", subprotocols=["unknown", "chat.v2", "graphql-ws"], timeout=10
+    )
     assert ws.getsubprotocol() == "chat.v2"
     ws.close()
 

@@ -51,8 +51,11 @@ def test_alias_and_export() -> None:
     from channellayer.registry import resolve_backend
 
     assert channellayer.RedisClusterChannelLayer is RedisClusterChannelLayer
-    for name in ("redis-cluster", "channellayer.RedisClusterChannelLayer",
-                 "channellayer.redis_cluster.RedisClusterChannelLayer"):
+    for name in (
+        "redis-cluster",
+        "channellayer.RedisClusterChannelLayer",
+        "channellayer.redis_cluster.RedisClusterChannelLayer",
+    ):
         assert resolve_backend(name) is RedisClusterChannelLayer
 
 
@@ -71,8 +74,11 @@ def test_every_key_of_a_send_shares_one_slot(cluster: RedisClusterNodes, layer: 
     keys: set[bytes] = set()
     for node in cluster.masters():
         keys.update(node.client().scan_iter(match="asgi*"))
-    assert keys == {b"asgi:{fmt.test!}", b"asgi-meta:{fmt.test!}:messages_count",
-                    b"asgi-meta:{fmt.test!}:channel_full_count"}
+    assert keys == {
+        b"asgi:{fmt.test!}",
+        b"asgi-meta:{fmt.test!}:messages_count",
+        b"asgi-meta:{fmt.test!}:channel_full_count",
+    }
     assert len({key_slot(k) for k in keys}) == 1
     owner = cluster.master_for_key("asgi:{fmt.test!}").client()
     assert owner.llen("asgi:{fmt.test!}") == 2
@@ -93,17 +99,23 @@ def test_group_send_is_one_script_call_per_slot(cluster: RedisClusterNodes, laye
     layer.flush()
     for member in members:
         layer.group_add("room", member)
-    before = {n.port: n.client().info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0)
-              for n in cluster.masters()}
+    before = {
+        n.port: n.client().info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0) for n in cluster.masters()
+    }
     assert layer.send_group("room", {"t": 1}) == 203
-    after = {n.port: n.client().info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0)
-             for n in cluster.masters()}
+    after = {
+        n.port: n.client().info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0) for n in cluster.masters()
+    }
     assert sum(after.values()) - sum(before.values()) == len(slots)
     assert len([1 for _ in iter(lambda: layer.receive(["gs.one!"])[0], None)]) == 100
 
 
-def _migrate_slot(cluster: RedisClusterNodes, key: str, stop_at_ask: threading.Event | None = None,
-                  resume: threading.Event | None = None) -> tuple[RedisServer, RedisServer]:
+def _migrate_slot(
+    cluster: RedisClusterNodes,
+    key: str,
+    stop_at_ask: threading.Event | None = None,
+    resume: threading.Event | None = None,
+) -> tuple[RedisServer, RedisServer]:
     """Move ``key``'s slot (and every key in it) to another master with CLUSTER SETSLOT + MIGRATE."""
     source = cluster.master_for_key(key)
     target = next(m for m in cluster.masters() if m.port != source.port)
@@ -123,15 +135,17 @@ def _migrate_slot(cluster: RedisClusterNodes, key: str, stop_at_ask: threading.E
     return source, target
 
 
-def test_resharding_a_live_list_is_followed_through_ask_and_moved(cluster: RedisClusterNodes,
-                                                                   layer: RedisClusterChannelLayer) -> None:
+def test_resharding_a_live_list_is_followed_through_ask_and_moved(
+    cluster: RedisClusterNodes, layer: RedisClusterChannelLayer
+) -> None:
     """While a live list's slot migrates, sends and receives follow ASK; once moved, MOVED; nothing is lost."""
     for n in range(5):
         layer.send("reshard.live", {"n": n})
     at_ask, resume = threading.Event(), threading.Event()
     result: list[tuple[RedisServer, RedisServer]] = []
-    mover = threading.Thread(target=lambda: result.append(
-        _migrate_slot(cluster, "asgi:{reshard.live}", at_ask, resume)))
+    mover = threading.Thread(
+        target=lambda: result.append(_migrate_slot(cluster, "asgi:{reshard.live}", at_ask, resume))
+    )
     mover.start()
     try:
         assert at_ask.wait(30)
@@ -160,8 +174,9 @@ async def _async_round(layer: RedisClusterChannelLayer, channel: str, n: int) ->
         await layer.aclose()
 
 
-def test_async_client_follows_moved_after_a_reshard(cluster: RedisClusterNodes,
-                                                    layer: RedisClusterChannelLayer) -> None:
+def test_async_client_follows_moved_after_a_reshard(
+    cluster: RedisClusterNodes, layer: RedisClusterChannelLayer
+) -> None:
     """An event loop's cluster client that learnt the old slot map follows MOVED once the slot has moved."""
 
     async def scenario() -> list[object]:
@@ -206,14 +221,14 @@ def test_blocked_receive_survives_its_slot_moving(cluster: RedisClusterNodes, la
     assert got == [{"after": "move"}]
 
 
-def test_redis_cli_reshard_under_traffic_loses_and_duplicates_nothing(cluster: RedisClusterNodes,
-                                                                      layer: RedisClusterChannelLayer) -> None:
+def test_redis_cli_reshard_under_traffic_loses_and_duplicates_nothing(
+    cluster: RedisClusterNodes, layer: RedisClusterChannelLayer
+) -> None:
     """`redis-cli --cluster reshard` moves 1,000 slots holding 20 live lists while messages flow: all arrive, once."""
     from tests.support.redis_cluster import REDIS_CLI
 
     source = cluster.master_for_key("asgi:{reshard.bulk.0}")
-    lowest = min(int(e[0]) for e in source.client().execute_command("CLUSTER", "SLOTS")
-                 if int(e[2][1]) == source.port)
+    lowest = min(int(e[0]) for e in source.client().execute_command("CLUSTER", "SLOTS") if int(e[2][1]) == source.port)
     names: list[str] = []
     n = 0
     while len(names) < 20:
@@ -258,9 +273,23 @@ def test_redis_cli_reshard_under_traffic_loses_and_duplicates_nothing(cluster: R
         thread.start()
     time.sleep(0.5)
     done = subprocess.run(
-        [REDIS_CLI, "--cluster", "reshard", f"127.0.0.1:{source.port}", "--cluster-from", cluster.node_id(source),
-         "--cluster-to", cluster.node_id(target), "--cluster-slots", "1000", "--cluster-yes"],
-        capture_output=True, text=True, timeout=120)
+        [
+            REDIS_CLI,
+            "--cluster",
+            "reshard",
+            f"127.0.0.1:{source.port}",
+            "--cluster-from",
+            cluster.node_id(source),
+            "--cluster-to",
+            cluster.node_id(target),
+            "--cluster-slots",
+            "1000",
+            "--cluster-yes",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     time.sleep(0.5)
     stop.set()
     for thread in threads:
@@ -295,16 +324,28 @@ def test_failover_is_survived_by_interface_server_and_workers(tmp_path: Path) ->
         hosts = cluster.hosts
         (tmp_path / "cluster_settings.py").write_text(_SETTINGS.format(hosts=hosts))
         (tmp_path / "cluster_layer.py").write_text(_LAYER.format(hosts=hosts))
-        env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}", "PYTHONUNBUFFERED": "1",
-               "DJANGO_SETTINGS_MODULE": "cluster_settings"}
+        env = {
+            **os.environ,
+            "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}",
+            "PYTHONUNBUFFERED": "1",
+            "DJANGO_SETTINGS_MODULE": "cluster_settings",
+        }
         env.pop("TEST_REDIS_PORT", None)
         port = free_port()
-        processes.append(ManagedProcess("daphne-cluster", [DAPHNE, "-p", str(port), "cluster_layer:channel_layer"],
-                                        env=env, cwd=str(ROOT)))
+        processes.append(
+            ManagedProcess(
+                "daphne-cluster", [DAPHNE, "-p", str(port), "cluster_layer:channel_layer"], env=env, cwd=str(ROOT)
+            )
+        )
         for _ in range(2):
-            processes.append(ManagedProcess("runworker-cluster", [
-                sys.executable, "-m", "django", "runworker", "--settings=cluster_settings", "--threads", "2"],
-                env=env, cwd=str(ROOT)))
+            processes.append(
+                ManagedProcess(
+                    "runworker-cluster",
+                    [sys.executable, "-m", "django", "runworker", "--settings=cluster_settings", "--threads", "2"],
+                    env=env,
+                    cwd=str(ROOT),
+                )
+            )
         wait_for_port(port, process=processes[0].popen, timeout=20)
         url = f"http://127.0.0.1:{port}/echo/"
 

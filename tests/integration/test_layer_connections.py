@@ -61,12 +61,28 @@ def test_tls_url(tmp_path: Path) -> None:
     """rediss:// connects over TLS, verifying the server against the given CA."""
     cert, key = make_self_signed(tmp_path)
     tls_port = free_port()
-    server = RedisServer(extra=["--tls-port", str(tls_port), "--tls-cert-file", str(cert), "--tls-key-file", str(key),
-                                "--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no"])
+    server = RedisServer(
+        extra=[
+            "--tls-port",
+            str(tls_port),
+            "--tls-cert-file",
+            str(cert),
+            "--tls-key-file",
+            str(key),
+            "--tls-ca-cert-file",
+            str(cert),
+            "--tls-auth-clients",
+            "no",
+        ]
+    )
     try:
         wait_for_port(tls_port)
-        round_trip(get_channel_layer("redis", {"hosts": [f"rediss://127.0.0.1:{tls_port}/0"],
-                                               "connection_kwargs": {"ssl_ca_certs": str(cert)}}))
+        round_trip(
+            get_channel_layer(
+                "redis",
+                {"hosts": [f"rediss://127.0.0.1:{tls_port}/0"], "connection_kwargs": {"ssl_ca_certs": str(cert)}},
+            )
+        )
         unverified = get_channel_layer("redis", {"hosts": [f"rediss://127.0.0.1:{tls_port}/0"]})
         with pytest.raises(BackendUnavailable, match="(?i)certificate"):
             unverified.send("x", {})

@@ -20,8 +20,12 @@ def test_stopped_redis_raises_backend_unavailable_then_recovers(own_redis: Redis
     layer = get_channel_layer("redis", {"hosts": [own_redis.address]})
     layer.send("f!a", {"n": 1})
     own_redis.stop()
-    for call in (lambda: layer.send("f!a", {}), lambda: layer.receive(["f!"]),
-                 lambda: layer.group_add("g", "f!a"), lambda: layer.send_group("g", {})):
+    for call in (
+        lambda: layer.send("f!a", {}),
+        lambda: layer.receive(["f!"]),
+        lambda: layer.group_add("g", "f!a"),
+        lambda: layer.send_group("g", {}),
+    ):
         started = time.monotonic()
         with pytest.raises(BackendUnavailable, match=f"Redis at redis://127.0.0.1:{own_redis.port}/0 failed"):
             call()
@@ -91,8 +95,9 @@ def test_async_calls_fail_and_recover(own_redis: RedisServer) -> None:
 
 def test_async_call_to_a_frozen_redis_times_out_then_recovers(own_redis: RedisServer) -> None:
     """A frozen Redis (SIGSTOP) fails an asyncio send and a blocked batch receive within their timeouts, not later."""
-    layer = get_channel_layer("redis", {"hosts": [own_redis.address], "blocking_timeout": 0.5,
-                                        "connection_kwargs": {"socket_timeout": 1}})
+    layer = get_channel_layer(
+        "redis", {"hosts": [own_redis.address], "blocking_timeout": 0.5, "connection_kwargs": {"socket_timeout": 1}}
+    )
 
     async def scenario() -> None:
         await layer.send_async("fz!a", {"n": 1})
@@ -141,8 +146,14 @@ def test_sentinel_failover_keeps_client_working() -> None:
     master = RedisServer()
     replica = RedisServer(extra=["--replicaof", "127.0.0.1", str(master.port)])
     sentinel = Sentinel(master, master_name="failover")
-    layer = get_channel_layer("sentinel", {"hosts": [sentinel.address], "services": ["failover"],
-                                           "connection_kwargs": {"socket_timeout": 2, "socket_connect_timeout": 1}})
+    layer = get_channel_layer(
+        "sentinel",
+        {
+            "hosts": [sentinel.address],
+            "services": ["failover"],
+            "connection_kwargs": {"socket_timeout": 2, "socket_connect_timeout": 1},
+        },
+    )
     try:
         deadline = time.monotonic() + 15
         while replica.client().info("replication")["master_link_status"] != "up":

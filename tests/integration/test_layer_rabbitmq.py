@@ -44,16 +44,36 @@ def layer(broker: RabbitMQServer) -> Iterator[RabbitMQChannelLayer]:
 
 def queues(broker: RabbitMQServer) -> dict[str, list[str]]:
     """``rabbitmqctl list_queues``: name -> [messages, consumers, arguments]."""
-    out = subprocess.run([RABBITMQCTL, "-n", broker.node, "list_queues", "-q", "--no-table-headers", "name",
-                          "messages", "consumers", "arguments"],
-                         env=broker.env, capture_output=True, text=True, timeout=60, check=True).stdout
+    out = subprocess.run(
+        [
+            RABBITMQCTL,
+            "-n",
+            broker.node,
+            "list_queues",
+            "-q",
+            "--no-table-headers",
+            "name",
+            "messages",
+            "consumers",
+            "arguments",
+        ],
+        env=broker.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
     return {row.split("\t")[0]: row.split("\t")[1:] for row in out.splitlines() if row.strip()}
 
 
 def test_aliases() -> None:
     """rabbitmq and both asgi_rabbitmq paths resolve to RabbitMQChannelLayer; an http URL is refused by name."""
-    for name in ("rabbitmq", "asgi_rabbitmq.RabbitmqChannelLayer", "asgi_rabbitmq.core.RabbitmqChannelLayer",
-                 "channellayer.RabbitMQChannelLayer"):
+    for name in (
+        "rabbitmq",
+        "asgi_rabbitmq.RabbitmqChannelLayer",
+        "asgi_rabbitmq.core.RabbitmqChannelLayer",
+        "channellayer.RabbitMQChannelLayer",
+    ):
         assert resolve_backend(name) is RabbitMQChannelLayer
     with pytest.raises(ValueError, match="url must be an amqp:// or amqps:// URL, not 'http://x'"):
         RabbitMQChannelLayer(url="http://x")
@@ -63,9 +83,17 @@ def test_aliases() -> None:
 
 def test_asgi_rabbitmq_config_keys(broker: RabbitMQServer) -> None:
     """The CONFIG keys of asgi_rabbitmq build a layer: url, expiry, group_expiry, capacity, channel_capacity, keys."""
-    made = get_channel_layer("asgi_rabbitmq.RabbitmqChannelLayer", {
-        "url": broker.url, "expiry": 30, "group_expiry": 600, "capacity": 7,
-        "channel_capacity": {"http.request": 3}, "symmetric_encryption_keys": ["secret"]})
+    made = get_channel_layer(
+        "asgi_rabbitmq.RabbitmqChannelLayer",
+        {
+            "url": broker.url,
+            "expiry": 30,
+            "group_expiry": 600,
+            "capacity": 7,
+            "channel_capacity": {"http.request": 3},
+            "symmetric_encryption_keys": ["secret"],
+        },
+    )
     try:
         made.send("cfg.test", {"ok": True})
         assert made.receive(["cfg.test"]) == ("cfg.test", {"ok": True})
@@ -179,8 +207,13 @@ def test_queue_deleted_behind_the_layer_is_declared_again(broker: RabbitMQServer
 def test_connection_closed_by_the_broker_is_reopened(broker: RabbitMQServer, layer: RabbitMQChannelLayer) -> None:
     """After the broker closes every client connection, the next send and receive open a new one and work."""
     layer.send("reopen.test", {"n": 1})
-    subprocess.run([RABBITMQCTL, "-n", broker.node, "close_all_connections", "test"], env=broker.env,
-                   capture_output=True, timeout=60, check=True)
+    subprocess.run(
+        [RABBITMQCTL, "-n", broker.node, "close_all_connections", "test"],
+        env=broker.env,
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
     time.sleep(0.3)
     layer.send("reopen.test", {"n": 2})
     assert [layer.receive(["reopen.test"])[1] for _ in range(2)] == [{"n": 1}, {"n": 2}]
@@ -215,15 +248,26 @@ def test_daphne_and_runworkers_serve_http_and_websocket_groups(tmp_path: Path, b
     """daphne and two runworkers on RabbitMQ: Django views answer 200 and a group chat reaches both sockets."""
     (tmp_path / "rabbit_settings.py").write_text(_SETTINGS.format(url=broker.url))
     (tmp_path / "rabbit_layer.py").write_text(_LAYER.format(url=broker.url))
-    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}", "PYTHONUNBUFFERED": "1",
-           "DJANGO_SETTINGS_MODULE": "rabbit_settings"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}",
+        "PYTHONUNBUFFERED": "1",
+        "DJANGO_SETTINGS_MODULE": "rabbit_settings",
+    }
     env.pop("TEST_REDIS_PORT", None)
     port = free_port()
-    processes = [ManagedProcess("daphne-rabbit", [DAPHNE, "-p", str(port), "rabbit_layer:channel_layer"], env=env,
-                                cwd=str(ROOT))]
-    processes += [ManagedProcess("runworker-rabbit", [sys.executable, "-m", "django", "runworker",
-                                                      "--settings=rabbit_settings"], env=env, cwd=str(ROOT))
-                  for _ in range(2)]
+    processes = [
+        ManagedProcess("daphne-rabbit", [DAPHNE, "-p", str(port), "rabbit_layer:channel_layer"], env=env, cwd=str(ROOT))
+    ]
+    processes += [
+        ManagedProcess(
+            "runworker-rabbit",
+            [sys.executable, "-m", "django", "runworker", "--settings=rabbit_settings"],
+            env=env,
+            cwd=str(ROOT),
+        )
+        for _ in range(2)
+    ]
     try:
         wait_for_port(port, process=processes[0].popen, timeout=20)
         deadline = time.monotonic() + 30

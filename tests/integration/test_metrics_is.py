@@ -21,8 +21,11 @@ def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """Every sample of ``/metrics`` as {(name, sorted labels): value}."""
     response = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
     assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/plain")
-    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
-            for family in text_string_to_metric_families(response.text) for sample in family.samples}
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
 
 
 def fresh_url(redis_server, db: int) -> str:
@@ -78,8 +81,10 @@ def test_full_queue_and_timeout_are_counted_by_cause(redis_server):
     url = fresh_url(redis_server, 12)
     server, port = start_daphne(url, "-t", "1.5", IS_CAPACITY="2")
     try:
-        waiting = [threading.Thread(target=requests.get, args=(server.url + "/queued",), kwargs={"timeout": 10})
-                   for _ in range(2)]
+        waiting = [
+            threading.Thread(target=requests.get, args=(server.url + "/queued",), kwargs={"timeout": 10})
+            for _ in range(2)
+        ]
         for thread in waiting:
             thread.start()
         time.sleep(0.5)
@@ -121,8 +126,16 @@ def test_http2_responses_are_counted(redis_server, tmp_path):
     url = fresh_url(redis_server, 13)
     key, cert = self_signed(tmp_path)
     port, metrics_port = free_port(), free_port()
-    server = Daphne(url, "-e", f"ssl:{port}:interface=127.0.0.1:privateKey={key}:certKey={cert}", "--metrics-port",
-                    str(metrics_port), port=port, tcp=False, env=env_for(url))
+    server = Daphne(
+        url,
+        "-e",
+        f"ssl:{port}:interface=127.0.0.1:privateKey={key}:certKey={cert}",
+        "--metrics-port",
+        str(metrics_port),
+        port=port,
+        tcp=False,
+        env=env_for(url),
+    )
     worker = start_worker(url)
     try:
         wait_for_port(port, process=server.process.popen, timeout=20)

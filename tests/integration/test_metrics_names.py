@@ -45,14 +45,18 @@ def test_dashboard_queries_only_exported_metrics():
     assert len(ids) == len(set(ids))
     # Each family shows up on the dashboard (histograms through their _bucket/_sum series).
     families = {re.sub(r"_(total|bucket|sum|count)$", "", name) for name in used}
-    assert {"channels_interface_refusals", "channels_interface_response_start_seconds", "channels_channel_depth",
-            "channels_worker_consume_seconds", "channels_worker_consumer_exceptions"} <= families
+    assert {
+        "channels_interface_refusals",
+        "channels_interface_response_start_seconds",
+        "channels_channel_depth",
+        "channels_worker_consume_seconds",
+        "channels_worker_consumer_exceptions",
+    } <= families
 
 
 def test_autoscaler_uses_the_exported_depth_gauge():
     """The worker HPAs scale on channels_channel_depth, which the status exporter serves."""
-    docs = [doc for doc in yaml.safe_load_all((ROOT / "deploy" / "kubernetes" / "autoscaling.yaml").read_text())
-            if doc]
+    docs = [doc for doc in yaml.safe_load_all((ROOT / "deploy" / "kubernetes" / "autoscaling.yaml").read_text()) if doc]
     names = {metric["external"]["metric"]["name"] for doc in docs for metric in doc["spec"]["metrics"]}
     assert names == {"channels_channel_depth"} and names <= exported()
 

@@ -24,14 +24,16 @@ SETTINGS = "tests.djangoapp_http.settings"
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.pop("TEST_REDIS_PORT", None)
-    env.update({
-        "DJANGO_SETTINGS_MODULE": SETTINGS,
-        "TEST_DB": str(tmp_path / "db.sqlite3"),
-        "TEST_ROUTING": "tests.djangoapp_http.routing.channel_routing",
-        "PYTHONPATH": str(ROOT),
-        # A hung process is stopped with SIGABRT by _wait_or_dump(); this makes it print every thread's stack.
-        "PYTHONFAULTHANDLER": "1",
-    })
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": SETTINGS,
+            "TEST_DB": str(tmp_path / "db.sqlite3"),
+            "TEST_ROUTING": "tests.djangoapp_http.routing.channel_routing",
+            "PYTHONPATH": str(ROOT),
+            # A hung process is stopped with SIGABRT by _wait_or_dump(); this makes it print every thread's stack.
+            "PYTHONFAULTHANDLER": "1",
+        }
+    )
     env.update(extra)
     return env
 
@@ -50,7 +52,9 @@ def _migrate(env: dict[str, str]) -> None:
     subprocess.run([sys.executable, "-m", "django", "migrate", "-v", "0"], env=env, cwd=ROOT, check=True, timeout=120)
 
 
-def start_runserver(tmp_path: Path, *args: str, port: int | None = None, **env_extra: str) -> tuple[ManagedProcess, int]:
+def start_runserver(
+    tmp_path: Path, *args: str, port: int | None = None, **env_extra: str
+) -> tuple[ManagedProcess, int]:
     """Migrate a fresh database (once per directory) and start runserver on a free (or given) port."""
     env = _env(tmp_path, **env_extra)
     if not (tmp_path / "db.sqlite3").exists():
@@ -59,7 +63,8 @@ def start_runserver(tmp_path: Path, *args: str, port: int | None = None, **env_e
     process = ManagedProcess(
         "runserver",
         [sys.executable, "-m", "django", "runserver", f"127.0.0.1:{port}", "--noreload", *args],
-        env=env, cwd=str(ROOT),
+        env=env,
+        cwd=str(ROOT),
     )
     wait_for_port(port, timeout=30, process=process.popen)
     return process, port
@@ -79,8 +84,9 @@ def test_http_websocket_and_groups_on_memory_layer(runserver):
     response = requests.get(f"http://{address}/echo/?a=1", timeout=10)
     assert response.status_code == 200 and response.json()["GET"] == {"a": ["1"]}
     body = os.urandom(2_000_000)
-    response = requests.post(f"http://{address}/digest/", data=body, timeout=20,
-                             headers={"Content-Type": "application/octet-stream"})
+    response = requests.post(
+        f"http://{address}/digest/", data=body, timeout=20, headers={"Content-Type": "application/octet-stream"}
+    )
     assert response.json() == {"length": len(body), "sha1": hashlib.sha1(body).hexdigest()}
     big = requests.get(f"http://{address}/big/?size=1500000", timeout=10)
     assert len(big.content) == 1_500_000
@@ -185,8 +191,9 @@ def test_autoreload_restarts_without_errors(tmp_path):
     env = _env(tmp_path)
     _migrate(env)
     port = free_port()
-    process = ManagedProcess("runserver-reload", [sys.executable, "-m", "django", "runserver", f"127.0.0.1:{port}"],
-                             env=env, cwd=str(ROOT))
+    process = ManagedProcess(
+        "runserver-reload", [sys.executable, "-m", "django", "runserver", f"127.0.0.1:{port}"], env=env, cwd=str(ROOT)
+    )
     try:
         wait_for_port(port, timeout=30, process=process.popen)
         assert requests.get(f"http://127.0.0.1:{port}/echo/", timeout=10).status_code == 200

@@ -20,8 +20,11 @@ CLIENT = Path(__file__).parent / "js" / "bridge_client.js"
 
 def test_one_copy_of_the_bridge():
     """websocketbridge.js exists once in the repository, where staticfiles finds it for app "channels"."""
-    copies = sorted(p.relative_to(ROOT).as_posix() for p in ROOT.glob("*/**/websocketbridge.js")
-                    if not p.relative_to(ROOT).parts[0].startswith((".", "build")))
+    copies = sorted(
+        p.relative_to(ROOT).as_posix()
+        for p in ROOT.glob("*/**/websocketbridge.js")
+        if not p.relative_to(ROOT).parts[0].startswith((".", "build"))
+    )
     assert copies == ["channels/static/channels/js/websocketbridge.js"]
 
 
@@ -56,7 +59,9 @@ def test_bridge_streams_queue_and_reconnect(tmp_path):
     server, port = start_runserver(tmp_path)
     node = subprocess.Popen(
         [NODE, "--experimental-websocket", "--no-warnings", str(CLIENT), str(BRIDGE), f"ws://127.0.0.1:{port}"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         lines = _lines(node)
@@ -72,8 +77,9 @@ def test_bridge_streams_queue_and_reconnect(tmp_path):
         node.kill()
         node.wait(5)
         node_err = node.stderr.read() if node.stderr is not None else ""
-        raise AssertionError(f"{error}\n--- node stderr ---\n{node_err[-5000:]}\n"
-                             f"--- runserver log ---\n{server.log()[-10000:]}") from None
+        raise AssertionError(
+            f"{error}\n--- node stderr ---\n{node_err[-5000:]}\n--- runserver log ---\n{server.log()[-10000:]}"
+        ) from None
     finally:
         node.kill()
         node.wait(5)

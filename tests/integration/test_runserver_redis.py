@@ -22,8 +22,9 @@ def test_views_through_separate_worker_process(tmp_path, redis_server):
     prefix = f"rs{os.getpid()}:"
     server, port = start_runserver(tmp_path, "--noworker", TEST_REDIS_PORT=str(redis_server.port), TEST_PREFIX=prefix)
     env = _env(tmp_path, TEST_REDIS_PORT=str(redis_server.port), TEST_PREFIX=prefix)
-    worker = ManagedProcess("runworker", [sys.executable, "-m", "django", "runworker", "--threads", "2"],
-                            env=env, cwd=str(ROOT))
+    worker = ManagedProcess(
+        "runworker", [sys.executable, "-m", "django", "runworker", "--threads", "2"], env=env, cwd=str(ROOT)
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 20
@@ -31,8 +32,9 @@ def test_views_through_separate_worker_process(tmp_path, redis_server):
             assert worker.alive() and time.monotonic() < deadline, worker.log()
             time.sleep(0.1)
         body = os.urandom(2_000_000)
-        response = requests.post(f"{base}/digest/", data=body, timeout=30,
-                                 headers={"Content-Type": "application/octet-stream"})
+        response = requests.post(
+            f"{base}/digest/", data=body, timeout=30, headers={"Content-Type": "application/octet-stream"}
+        )
         assert response.json() == {"length": len(body), "sha1": hashlib.sha1(body).hexdigest()}
         big = requests.get(f"{base}/big/", timeout=30)
         assert big.status_code == 200 and big.content == b"x" * (3 * 1024 * 1024)

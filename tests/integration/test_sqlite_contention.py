@@ -48,14 +48,14 @@ def _flood(path: str, role: str, results: Any) -> None:
 
 
 @pytest.mark.slow
-def test_three_senders_and_three_receivers_flooding_one_file_all_progress_without_lock_errors(
-        tmp_path: Path) -> None:
+def test_three_senders_and_three_receivers_flooding_one_file_all_progress_without_lock_errors(tmp_path: Path) -> None:
     """6 processes writing back to back for 6 s: no call gives up on the lock, every sender gets a fair share."""
     path = str(tmp_path / "layer.sqlite3")
     Impatient(path=path).close()
     results = SPAWN.Queue()
-    processes = [SPAWN.Process(target=_flood, args=(path, role, results), daemon=True)
-                 for role in ("send", "receive") * 3]
+    processes = [
+        SPAWN.Process(target=_flood, args=(path, role, results), daemon=True) for role in ("send", "receive") * 3
+    ]
     for process in processes:
         process.start()
     reports = [results.get(timeout=60) for _ in processes]

@@ -125,7 +125,8 @@ def test_sigkilled_senders_and_receivers_lose_nothing_acknowledged(tmp_path: Pat
         _kill(process)
     drained = time.monotonic() + 30
     while layer.channel_statistics("crash.work")["messages_pending"] or any(
-            layer.channel_statistics(c)["messages_pending"] for c in ("crash.g1", "crash.g2")):
+        layer.channel_statistics(c)["messages_pending"] for c in ("crash.g1", "crash.g2")
+    ):
         assert time.monotonic() < drained, "the receivers did not drain the channels"
         time.sleep(0.2)
     time.sleep(0.3)  # the last log lines

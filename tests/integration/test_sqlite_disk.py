@@ -65,8 +65,10 @@ def _sizes(path: str) -> tuple[int, int]:
 
 def _rows(path: str) -> dict[str, int]:
     with contextlib.closing(sqlite3.connect(path)) as db:
-        return {table: db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-                for table in ("messages", "groups", "stats", "waiters")}
+        return {
+            table: db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            for table in ("messages", "groups", "stats", "waiters")
+        }
 
 
 @pytest.mark.slow

@@ -234,8 +234,10 @@ def test_blocked_receiver_in_another_process_wakes_within_milliseconds(tmp_path:
         assert reply is not None and reply["body"] == number
         latencies.append(reply["latency"])
     _join(child)
-    print(f"wake-up latency ({'async' if use_async else 'sync'}): median {statistics.median(latencies) * 1000:.2f} ms,"
-          f" max {max(latencies) * 1000:.2f} ms")
+    print(
+        f"wake-up latency ({'async' if use_async else 'sync'}): median {statistics.median(latencies) * 1000:.2f} ms,"
+        f" max {max(latencies) * 1000:.2f} ms"
+    )
     assert statistics.median(latencies) < 0.05
     assert max(latencies) < 0.5  # far below the 10 s blocking timeout: woken, not timed out
     layer.close()

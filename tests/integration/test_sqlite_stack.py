@@ -50,17 +50,29 @@ class SQLiteStack:
     def __init__(self, tmp_path: Path) -> None:
         self.layer_path = str(tmp_path / "layer.sqlite3")
         (tmp_path / "sqlitestack_settings.py").write_text(
-            SETTINGS.format(db=str(tmp_path / "db.sqlite3"), layer=self.layer_path))
+            SETTINGS.format(db=str(tmp_path / "db.sqlite3"), layer=self.layer_path)
+        )
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
-        self.env.update({"DJANGO_SETTINGS_MODULE": "sqlitestack_settings", "PYTHONUNBUFFERED": "1",
-                         "E2E_CACHE_DIR": str(tmp_path / "cache"),
-                         "PYTHONPATH": f"{tmp_path}:{PROJECT}:{ROOT}"})
+        self.env.update(
+            {
+                "DJANGO_SETTINGS_MODULE": "sqlitestack_settings",
+                "PYTHONUNBUFFERED": "1",
+                "E2E_CACHE_DIR": str(tmp_path / "cache"),
+                "PYTHONPATH": f"{tmp_path}:{PROJECT}:{ROOT}",
+            }
+        )
         self.processes: list[ManagedProcess] = []
         self.port = 0
 
     def manage(self, *args: str) -> None:
-        done = subprocess.run([sys.executable, "-m", "django", *args], env=self.env, cwd=PROJECT,
-                              capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [sys.executable, "-m", "django", *args],
+            env=self.env,
+            cwd=PROJECT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert done.returncode == 0, done.stderr
 
     def start(self, name: str, argv: list[str]) -> ManagedProcess:
@@ -70,8 +82,9 @@ class SQLiteStack:
 
     def server(self) -> ManagedProcess:
         self.port = free_port()
-        process = self.start("sqlite-daphne", [DAPHNE, "-b", "127.0.0.1", "-p", str(self.port),
-                                               "e2eproject.asgi:channel_layer"])
+        process = self.start(
+            "sqlite-daphne", [DAPHNE, "-b", "127.0.0.1", "-p", str(self.port), "e2eproject.asgi:channel_layer"]
+        )
         wait_for_port(self.port, timeout=30, process=process.popen)
         return process
 
@@ -139,10 +152,17 @@ def test_the_event_loop_keeps_answering_while_another_process_holds_the_write_lo
     sock = raw_websocket(stack.port, "/echo/")
     assert _pong_latency(sock, b"warm") < 2
     locker = subprocess.Popen(
-        [sys.executable, "-c", "import sqlite3, sys, time\n"
-         "db = sqlite3.connect(sys.argv[1], isolation_level=None); db.execute('BEGIN IMMEDIATE')\n"
-         "print('locked', flush=True); time.sleep(3); db.execute('ROLLBACK')", stack.layer_path],
-        stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import sqlite3, sys, time\n"
+            "db = sqlite3.connect(sys.argv[1], isolation_level=None); db.execute('BEGIN IMMEDIATE')\n"
+            "print('locked', flush=True); time.sleep(3); db.execute('ROLLBACK')",
+            stack.layer_path,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert locker.stdout is not None and locker.stdout.readline().strip() == "locked"
         locked_at = time.monotonic()
@@ -158,14 +178,17 @@ def test_the_event_loop_keeps_answering_while_another_process_holds_the_write_lo
         while time.monotonic() - locked_at < 2.5:  # the IS's reply reader times out every second meanwhile
             pongs.append(_pong_latency(sock, b"p%d" % len(pongs)))
             started = time.monotonic()
-            bad_request.append((status_of(raw_exchange(stack.port, b"GET / HTTP/1.1\r\nHost x\r\n\r\n")),
-                                time.monotonic() - started))
+            bad_request.append(
+                (status_of(raw_exchange(stack.port, b"GET / HTTP/1.1\r\nHost x\r\n\r\n")), time.monotonic() - started)
+            )
             time.sleep(0.1)
         requester.join(30)
     finally:
         locker.wait(10)
-    print(f"pong latency under the lock: max {max(pongs) * 1000:.1f} ms over {len(pongs)} pings; "
-          f"reply after {reply['at'] - locked_at:.2f} s")
+    print(
+        f"pong latency under the lock: max {max(pongs) * 1000:.1f} ms over {len(pongs)} pings; "
+        f"reply after {reply['at'] - locked_at:.2f} s"
+    )
     assert max(pongs) < 0.5, pongs
     assert all(status == 400 and elapsed < 0.5 for status, elapsed in bad_request), bad_request
     # The request's send waited for the lock on the layer's thread until the server's send deadline

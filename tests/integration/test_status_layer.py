@@ -160,8 +160,10 @@ def test_a_layer_without_heartbeats_is_said_so_not_called_unconsumed():
         layer.announcements()
     state = snapshot(layer)
     assert state["heartbeats"] is False and state["unconsumed"] == []
-    assert state["warnings"] == ["_NoBoard keeps no heartbeats: live workers and interface servers, and channels "
-                                 "without a consumer, cannot be shown"]
+    assert state["warnings"] == [
+        "_NoBoard keeps no heartbeats: live workers and interface servers, and channels "
+        "without a consumer, cannot be shown"
+    ]
     beat = Heartbeat(layer, "worker", dict, interval=60)
     assert beat.beat_once() is False and beat._stop.is_set()
 
@@ -180,12 +182,15 @@ def test_snapshot_finds_the_channel_no_worker_listens_on():
     assert "WARNING: no live worker consumes reports.render" in text and "Workers (1 live)" in text
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["status", "--layer", "redis", "--layer-config", "[1]"], "--layer-config must be a JSON object"),
-    (["status", "--layer", "redis", "--layer-config", "{"], "--layer-config is not JSON"),
-    (["status", "--layer", "redsi"], "did you mean 'redis'?"),
-    (["status", "--layer", "memory", "--interval", "0"], "--interval must be positive, not 0.0"),
-])
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["status", "--layer", "redis", "--layer-config", "[1]"], "--layer-config must be a JSON object"),
+        (["status", "--layer", "redis", "--layer-config", "{"], "--layer-config is not JSON"),
+        (["status", "--layer", "redsi"], "did you mean 'redis'?"),
+        (["status", "--layer", "memory", "--interval", "0"], "--interval must be positive, not 0.0"),
+    ],
+)
 def test_status_command_line_errors(argv, message, capsys):
     """Bad python -m channellayer status command lines exit 2 naming the problem."""
     from channellayer.__main__ import main

@@ -30,8 +30,11 @@ BEAT = "0.5"
 
 def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
-            for family in text_string_to_metric_families(text) for sample in family.samples}
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
 
 
 def layer_config(stack: Stack) -> dict:
@@ -42,10 +45,25 @@ def status(stack: Stack, *args: str, django: bool = False) -> subprocess.Complet
     if django:
         argv = [sys.executable, "manage.py", "channels_status", *args]
     else:
-        argv = [sys.executable, "-m", "channellayer", "status", "--layer", "redis",
-                "--layer-config", json.dumps(layer_config(stack)), *args]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=60, env=stack.env(False),
-                          cwd=str(PROJECT) if django else str(ROOT))
+        argv = [
+            sys.executable,
+            "-m",
+            "channellayer",
+            "status",
+            "--layer",
+            "redis",
+            "--layer-config",
+            json.dumps(layer_config(stack)),
+            *args,
+        ]
+    return subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=stack.env(False),
+        cwd=str(PROJECT) if django else str(ROOT),
+    )
 
 
 def wait_for(predicate, timeout: float = 15.0, what: str = "condition"):
@@ -65,8 +83,15 @@ def stack(redis_server):
     s.worker_metrics = free_port()
     s.server_metrics = free_port()
     try:
-        s.worker("web-worker", "--exclude-channels", "slow.jobs", "--metrics-port", str(s.worker_metrics),
-                 "--heartbeat-interval", BEAT)
+        s.worker(
+            "web-worker",
+            "--exclude-channels",
+            "slow.jobs",
+            "--metrics-port",
+            str(s.worker_metrics),
+            "--heartbeat-interval",
+            BEAT,
+        )
         s.server("--metrics-port", str(s.server_metrics), "--heartbeat-interval", BEAT)
         s.wait_ready()
         wait_for_port(s.worker_metrics, timeout=20)
@@ -92,8 +117,10 @@ def test_worker_counts_each_channel(stack):
     after = scrape(stack.worker_metrics)
     key = (("channel", "http.request"),)
     assert after[("channels_worker_messages_total", key)] - before[("channels_worker_messages_total", key)] == 5
-    assert after[("channels_worker_consume_seconds_count", key)] - \
-        before[("channels_worker_consume_seconds_count", key)] == 5
+    assert (
+        after[("channels_worker_consume_seconds_count", key)] - before[("channels_worker_consume_seconds_count", key)]
+        == 5
+    )
     assert after[("channels_worker_consumer_exceptions_total", key)] == 0
     assert after[("channels_worker_layer_errors_total", ())] == 0
     health = requests.get(f"http://127.0.0.1:{stack.worker_metrics}/healthz", timeout=5)
@@ -128,10 +155,27 @@ def test_status_warns_about_an_unconsumed_channel_then_a_pool_takes_it(stack):
     assert "Workers (1 live)" in view.stdout and "Interface servers (1 live)" in view.stdout
 
     exporter_port = free_port()
-    exporter = subprocess.Popen([sys.executable, "-m", "channellayer", "status", "--layer", "redis", "--layer-config",
-                                 json.dumps(layer_config(stack)), "--channel", "slow.jobs", "--metrics-port",
-                                 str(exporter_port)], cwd=str(ROOT), env=stack.env(False), stdout=subprocess.DEVNULL,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+    exporter = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "channellayer",
+            "status",
+            "--layer",
+            "redis",
+            "--layer-config",
+            json.dumps(layer_config(stack)),
+            "--channel",
+            "slow.jobs",
+            "--metrics-port",
+            str(exporter_port),
+        ],
+        cwd=str(ROOT),
+        env=stack.env(False),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         wait_for_port(exporter_port, timeout=20, process=exporter)
         gauges = scrape(exporter_port)
@@ -144,8 +188,9 @@ def test_status_warns_about_an_unconsumed_channel_then_a_pool_takes_it(stack):
         exporter.wait(10)
 
     jobs_metrics = free_port()
-    jobs_worker = stack.worker("jobs-worker", "--only-channels", "slow.jobs", "--metrics-port", str(jobs_metrics),
-                               "--heartbeat-interval", BEAT)
+    jobs_worker = stack.worker(
+        "jobs-worker", "--only-channels", "slow.jobs", "--metrics-port", str(jobs_metrics), "--heartbeat-interval", BEAT
+    )
     try:
         wait_for_port(jobs_metrics, timeout=20, process=jobs_worker.popen)
         key = ("channels_worker_consumer_exceptions_total", (("channel", "slow.jobs"),))
@@ -158,15 +203,35 @@ def test_status_warns_about_an_unconsumed_channel_then_a_pool_takes_it(stack):
     finally:
         jobs_worker.stop()
     # Its heartbeat lapses within three intervals; then slow.jobs is only warned about if messages wait.
-    wait_for(lambda: len(json.loads(status(stack, "--once", "--json").stdout)["workers"]) == 1, timeout=10,
-             what="the stopped worker's heartbeat to lapse")
+    wait_for(
+        lambda: len(json.loads(status(stack, "--once", "--json").stdout)["workers"]) == 1,
+        timeout=10,
+        what="the stopped worker's heartbeat to lapse",
+    )
 
 
 def test_live_view_refreshes_with_rates(stack):
     """Without --once the view redraws every --interval, and the second frame has a worker throughput."""
-    proc = subprocess.Popen([sys.executable, "-m", "channellayer", "status", "--layer", "redis", "--layer-config",
-                             json.dumps(layer_config(stack)), "--json", "--interval", "0.3"], cwd=str(ROOT),
-                            env=stack.env(False), stdout=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "channellayer",
+            "status",
+            "--layer",
+            "redis",
+            "--layer-config",
+            json.dumps(layer_config(stack)),
+            "--json",
+            "--interval",
+            "0.3",
+        ],
+        cwd=str(ROOT),
+        env=stack.env(False),
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         frames = [json.loads(proc.stdout.readline()) for _ in range(3)]
     finally:

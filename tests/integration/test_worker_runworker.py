@@ -20,8 +20,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def runworker(redis: RedisServer, *args: str, prefix: str = "asgi:", **env: str) -> ManagedProcess:
-    environ = {**os.environ, "PYTHONPATH": str(ROOT), "TEST_REDIS_PORT": str(redis.port), "TEST_PREFIX": prefix,
-               "PYTHONUNBUFFERED": "1", **env}
+    environ = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "TEST_REDIS_PORT": str(redis.port),
+        "TEST_PREFIX": prefix,
+        "PYTHONUNBUFFERED": "1",
+        **env,
+    }
     argv = [sys.executable, "-m", "django", "runworker", "--settings=tests.djangoapp.settings", *args]
     return ManagedProcess("runworker", argv, env=environ, cwd=str(ROOT))
 
@@ -58,8 +64,14 @@ def test_refuses_in_memory_layer():
     environ["PYTHONPATH"] = str(ROOT)
     import subprocess
 
-    done = subprocess.run([sys.executable, "-m", "django", "runworker", "--settings=tests.djangoapp.settings"],
-                          cwd=str(ROOT), env=environ, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "django", "runworker", "--settings=tests.djangoapp.settings"],
+        cwd=str(ROOT),
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 1
     assert "You cannot span multiple processes with the in-memory layer" in done.stderr
 
@@ -136,8 +148,9 @@ def test_channel_full_on_buffered_send_drops_with_one_line_and_delivers_rest(red
     one log line naming it; the rest of the batch arrives and the worker keeps going."""
     layer = client(redis_server, prefix="full:")
     layer.flush()
-    worker = runworker(redis_server, "--send-timeout", "1", "--only-channels", "work.*", prefix="full:",
-                       TEST_CAPACITY="2")
+    worker = runworker(
+        redis_server, "--send-timeout", "1", "--only-channels", "work.*", prefix="full:", TEST_CAPACITY="2"
+    )
     full_layer = RedisChannelLayer(hosts=[redis_server.address], prefix="full:", channel_capacity={"full.*": 2})
     full_layer.send("full.target", {"filler": 1})
     full_layer.send("full.target", {"filler": 2})
@@ -156,14 +169,25 @@ def test_consumer_error_logged_worker_continues_and_verbose_logs_channels(redis_
     """A failing consumer is logged with its traceback; -v 2 logs each message's channel; work goes on."""
     layer = client(redis_server, prefix="verbose:")
     layer.flush()
-    worker = runworker(redis_server, "-v", "2", "--exclude-channels", "work.slow", "--exclude-channels", "work.burst",
-                       prefix="verbose:")
+    worker = runworker(
+        redis_server,
+        "-v",
+        "2",
+        "--exclude-channels",
+        "work.slow",
+        "--exclude-channels",
+        "work.burst",
+        prefix="verbose:",
+    )
     layer.send("work.fail", {})
     layer.send("work.echo", {"n": 3, "to": "results"})
     assert collect(layer, "results", 1)[0]["echo"] == 3
     log = wait_for_log(worker, "RuntimeError: consumer failure for the test")
     assert "Error processing message with consumer tests.djangoapp.routing.fail" in log
-    assert "Listening on channels http.request, websocket.connect, websocket.disconnect, websocket.receive, work.echo, work.fail" in log
+    assert (
+        "Listening on channels http.request, websocket.connect, websocket.disconnect, websocket.receive, work.echo, work.fail"
+        in log
+    )
     assert re.search(r"DEBUG - runworker - work\.fail", log)
     worker.stop()
 
@@ -175,8 +199,9 @@ def test_layer_option_serves_that_alias(redis_server):
     other.flush()
     default = client(redis_server, prefix="layeropt:")
     default.flush()
-    worker = runworker(redis_server, "--layer", "other", "--only-channels", "work.echo", "--max-messages", "1",
-                       prefix="layeropt:")
+    worker = runworker(
+        redis_server, "--layer", "other", "--only-channels", "work.echo", "--max-messages", "1", prefix="layeropt:"
+    )
     default.send("work.echo", {"n": 4, "to": "results"})
     other.send("work.echo", {"n": 5, "to": "results"})
     assert collect(default, "results", 1)[0]["echo"] == 5
@@ -205,10 +230,19 @@ def test_debug_with_staticfiles_serves_static_url(redis_server):
     layer = client(redis_server, prefix="static:")
     layer.flush()
     worker = runworker(redis_server, "--only-channels", "http.request", prefix="static:", TEST_DEBUG="1")
-    request = {"reply_channel": "daphne.response.Static!one", "http_version": "1.1", "method": "GET",
-               "path": "/static/worker-test.txt", "query_string": b"", "root_path": "", "scheme": "http",
-               "headers": [[b"host", b"localhost"]], "body": b"", "client": ["127.0.0.1", 1],
-               "server": ["127.0.0.1", 80]}
+    request = {
+        "reply_channel": "daphne.response.Static!one",
+        "http_version": "1.1",
+        "method": "GET",
+        "path": "/static/worker-test.txt",
+        "query_string": b"",
+        "root_path": "",
+        "scheme": "http",
+        "headers": [[b"host", b"localhost"]],
+        "body": b"",
+        "client": ["127.0.0.1", 1],
+        "server": ["127.0.0.1", 80],
+    }
     layer.send("http.request", request)
     replies = []
     while not replies or replies[-1].get("more_content"):

@@ -30,14 +30,38 @@ class Stack:
 
 
 def start_stack(redis: RedisServer, http_timeout: float = 30) -> Stack:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "IS_REDIS_PORT": str(redis.port),
-           "IS_HTTP_TIMEOUT": str(http_timeout)}
-    responder = ManagedProcess("wsgi-responder", [sys.executable, "-m", "tests.integration.wsgi_responder",
-                                                  str(redis.port)], env=env, cwd=str(ROOT))
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "IS_REDIS_PORT": str(redis.port),
+        "IS_HTTP_TIMEOUT": str(http_timeout),
+    }
+    responder = ManagedProcess(
+        "wsgi-responder",
+        [sys.executable, "-m", "tests.integration.wsgi_responder", str(redis.port)],
+        env=env,
+        cwd=str(ROOT),
+    )
     port = free_port()
-    gunicorn = ManagedProcess("gunicorn", [GUNICORN, "-b", f"127.0.0.1:{port}", "-w", "1", "-k", "gthread",
-                                           "--threads", "24", "--timeout", "60",
-                                           "tests.integration.wsgi_responder:make_app()"], env=env, cwd=str(ROOT))
+    gunicorn = ManagedProcess(
+        "gunicorn",
+        [
+            GUNICORN,
+            "-b",
+            f"127.0.0.1:{port}",
+            "-w",
+            "1",
+            "-k",
+            "gthread",
+            "--threads",
+            "24",
+            "--timeout",
+            "60",
+            "tests.integration.wsgi_responder:make_app()",
+        ],
+        env=env,
+        cwd=str(ROOT),
+    )
     wait_for_port(port, process=gunicorn.popen, timeout=20)
     return Stack(f"http://127.0.0.1:{port}", gunicorn, responder)
 
@@ -75,16 +99,24 @@ def test_post_body_arrives_inline(stack: Stack) -> None:
     """A small POST body travels in the http.request message."""
     body = b"x=1&y=%C2%A3" * 10
     result = requests.post(stack.url + "/echo", data=body, timeout=10).json()
-    assert result == {"length": len(body), "sha256": hashlib.sha256(body).hexdigest(), "first_part": len(body),
-                      "body_channel": False}
+    assert result == {
+        "length": len(body),
+        "sha256": hashlib.sha256(body).hexdigest(),
+        "first_part": len(body),
+        "body_channel": False,
+    }
 
 
 def test_large_post_body_streams_over_body_channel(stack: Stack) -> None:
     """A 3 MB POST body reaches the worker intact, its first 512 KiB inline and the rest over body_channel."""
     body = os.urandom(3 * 1024 * 1024)
     result = requests.post(stack.url + "/echo", data=body, timeout=20).json()
-    assert result == {"length": len(body), "sha256": hashlib.sha256(body).hexdigest(), "first_part": 512 * 1024,
-                      "body_channel": True}
+    assert result == {
+        "length": len(body),
+        "sha256": hashlib.sha256(body).hexdigest(),
+        "first_part": 512 * 1024,
+        "body_channel": True,
+    }
 
 
 def test_chunked_upload_without_length_streams_too(stack: Stack) -> None:
@@ -119,6 +151,7 @@ def test_big_response_of_3_mb(stack: Stack) -> None:
 
 def test_concurrent_requests_in_one_process_get_their_own_replies(stack: Stack) -> None:
     """20 concurrent requests in one gunicorn process (threads, one reply reader) each get their own reply."""
+
     def fetch(i: int) -> str:
         return requests.get(f"{stack.url}/hello?i={i}", timeout=15).json()["query_string"]
 

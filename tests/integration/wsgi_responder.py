@@ -57,25 +57,55 @@ def handle(layer: Any, message: dict[str, Any]) -> None:
         summary["query_string"] = message["query_string"].decode("latin-1")
         summary["headers"] = [[n.decode("latin-1"), v.decode("latin-1")] for n, v in message["headers"]]
         summary["body_channel"] = bool(message.get("body_channel"))
-        layer.send(reply, {"status": 200, "headers": [[b"Content-Type", b"application/json"]],
-                           "content": json.dumps(summary).encode()})
+        layer.send(
+            reply,
+            {
+                "status": 200,
+                "headers": [[b"Content-Type", b"application/json"]],
+                "content": json.dumps(summary).encode(),
+            },
+        )
     elif path == "/echo":
         body = read_body(layer, message)
-        result = {"length": len(body), "sha256": hashlib.sha256(body).hexdigest(),
-                  "first_part": len(message.get("body", b"")), "body_channel": bool(message.get("body_channel"))}
-        layer.send(reply, {"status": 200, "headers": [[b"Content-Type", b"application/json"]],
-                           "content": json.dumps(result).encode()})
+        result = {
+            "length": len(body),
+            "sha256": hashlib.sha256(body).hexdigest(),
+            "first_part": len(message.get("body", b"")),
+            "body_channel": bool(message.get("body_channel")),
+        }
+        layer.send(
+            reply,
+            {
+                "status": 200,
+                "headers": [[b"Content-Type", b"application/json"]],
+                "content": json.dumps(result).encode(),
+            },
+        )
     elif path == "/stream":
-        layer.send(reply, {"status": 200, "headers": [[b"Content-Type", b"text/plain"]], "content": b"chunk0\n",
-                           "more_content": True})
+        layer.send(
+            reply,
+            {
+                "status": 200,
+                "headers": [[b"Content-Type", b"text/plain"]],
+                "content": b"chunk0\n",
+                "more_content": True,
+            },
+        )
         for i in range(1, 5):
             time.sleep(0.1)
             layer.send(reply, {"content": f"chunk{i}\n".encode(), "more_content": i < 4})
     elif path == "/big":
         piece = b"0123456789abcdef" * 4096  # 64 KiB
         count = 3 * 1024 * 1024 // len(piece)
-        layer.send(reply, {"status": 200, "headers": [[b"Content-Length", str(count * len(piece)).encode()]],
-                           "content": piece, "more_content": True})
+        layer.send(
+            reply,
+            {
+                "status": 200,
+                "headers": [[b"Content-Length", str(count * len(piece)).encode()]],
+                "content": piece,
+                "more_content": True,
+            },
+        )
         for i in range(1, count):
             send_retrying(layer, reply, {"content": piece, "more_content": i < count - 1})
     else:

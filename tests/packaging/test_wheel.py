@@ -19,8 +19,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCES = ["setup.py", "pyproject.toml", "README.md", "LICENSE", "channellayer", "interfaceserver", "worker",
-           "channels"]
+SOURCES = [
+    "setup.py",
+    "pyproject.toml",
+    "README.md",
+    "LICENSE",
+    "channellayer",
+    "interfaceserver",
+    "worker",
+    "channels",
+]
 BRIDGE = "channels/static/channels/js/websocketbridge.js"
 
 pytestmark = pytest.mark.slow
@@ -37,11 +45,15 @@ class Install:
         self.build_log = build_log
 
     def run(self, *argv: str | Path, cwd: Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("PYTHONPATH", "DJANGO_SETTINGS_MODULE", "VIRTUAL_ENV", "PYTHONHOME")}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("PYTHONPATH", "DJANGO_SETTINGS_MODULE", "VIRTUAL_ENV", "PYTHONHOME")
+        }
         env["PATH"] = f"{self.venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
-        return subprocess.run([str(a) for a in argv], cwd=cwd or self.examples, env=env, capture_output=True,
-                              text=True, timeout=timeout)
+        return subprocess.run(
+            [str(a) for a in argv], cwd=cwd or self.examples, env=env, capture_output=True, text=True, timeout=timeout
+        )
 
 
 def _check(done: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
@@ -62,16 +74,41 @@ def install(tmp_path_factory: pytest.TempPathFactory) -> Install:
         else:
             shutil.copy2(path, src / name)
     dist = base / "dist"
-    built = _check(subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-v", "-w", str(dist), str(src)],
-                                  capture_output=True, text=True, timeout=180))
+    built = _check(
+        subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "--no-deps", "-v", "-w", str(dist), str(src)],
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+    )
     wheel = next(dist.glob("channels_classic-*.whl"))
     venv = base / "venv"
-    _check(subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], capture_output=True, text=True,
-                          timeout=60))
+    _check(
+        subprocess.run(
+            [sys.executable, "-m", "venv", "--without-pip", str(venv)], capture_output=True, text=True, timeout=60
+        )
+    )
     # The test interpreter's pip installs into the new environment (no pip bootstrap in it);
     # websocket-client is the demo self-check's WebSocket client, not a dependency of the package.
-    _check(subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "-q",
-                           str(wheel), "websocket-client"], capture_output=True, text=True, timeout=300))
+    _check(
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "--python",
+                str(venv / "bin" / "python"),
+                "install",
+                "-q",
+                str(wheel),
+                "websocket-client",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    )
     examples = base / "examples"
     shutil.copytree(ROOT / "examples", examples, ignore=shutil.ignore_patterns("__pycache__", ".run", "*.sqlite3*"))
     return Install(wheel, venv, examples, built.stdout + built.stderr)
@@ -81,7 +118,12 @@ def test_wheel_contents_and_clean_build(install: Install) -> None:
     """The wheel holds the bridge, the Lua scripts, py.typed and LICENSE; setuptools warned about nothing."""
     names = set(zipfile.ZipFile(install.wheel).namelist())
     assert BRIDGE in names
-    assert {"channellayer/lua/send.lua", "channellayer/py.typed", "worker/py.typed", "interfaceserver/py.typed"} <= names
+    assert {
+        "channellayer/lua/send.lua",
+        "channellayer/py.typed",
+        "worker/py.typed",
+        "interfaceserver/py.typed",
+    } <= names
     assert any(name.endswith(".dist-info/licenses/LICENSE") for name in names), sorted(names)
     assert not [name for name in names if name.startswith(("tests/", "examples/", "worker/static/"))]
     for warning in ("Package would be ignored", "is absent from setuptools", "SetuptoolsDeprecationWarning"):
@@ -90,25 +132,35 @@ def test_wheel_contents_and_clean_build(install: Install) -> None:
 
 def test_installed_packages_come_from_the_virtualenv(install: Install) -> None:
     """channels, worker, channellayer and interfaceserver import from the virtualenv, not the checkout."""
-    done = _check(install.run(install.python, "-c", "import channels, worker, channellayer, interfaceserver as i; "
-                                                    "print('\\n'.join(m.__file__ for m in "
-                                                    "(channels, worker, channellayer, i)))"))
+    done = _check(
+        install.run(
+            install.python,
+            "-c",
+            "import channels, worker, channellayer, interfaceserver as i; "
+            "print('\\n'.join(m.__file__ for m in "
+            "(channels, worker, channellayer, i)))",
+        )
+    )
     site = str(install.venv)
     assert all(line.startswith(site) for line in done.stdout.split()), done.stdout
 
 
 def test_findstatic_finds_the_bridge(install: Install) -> None:
     """`manage.py findstatic channels/js/websocketbridge.js` finds the file inside the installed package."""
-    done = _check(install.run(install.python, "manage.py", "findstatic", "channels/js/websocketbridge.js",
-                              cwd=install.examples / "chat"))
+    done = _check(
+        install.run(
+            install.python, "manage.py", "findstatic", "channels/js/websocketbridge.js", cwd=install.examples / "chat"
+        )
+    )
     assert f"{BRIDGE}" in done.stdout and str(install.venv) in done.stdout, done.stdout
 
 
 def test_console_scripts_and_runworker_help(install: Install) -> None:
     """`daphne --help` and `manage.py runworker --help` work from the install."""
     daphne = _check(install.run(install.venv / "bin" / "daphne", "--help"))
-    assert "Usage: daphne [OPTIONS] [CHANNEL_LAYER]" in daphne.stdout and "--websocket_connect_timeout" in daphne.stdout, (
-        daphne.stdout)
+    assert (
+        "Usage: daphne [OPTIONS] [CHANNEL_LAYER]" in daphne.stdout and "--websocket_connect_timeout" in daphne.stdout
+    ), daphne.stdout
     runworker = _check(install.run(install.python, "manage.py", "runworker", "--help", cwd=install.examples / "chat"))
     assert "--only-channels" in runworker.stdout and "--threads" in runworker.stdout, runworker.stdout
 

@@ -31,7 +31,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for_port(port: int, host: str = "127.0.0.1", timeout: float = 10.0, process: subprocess.Popen | None = None) -> None:
+def wait_for_port(
+    port: int, host: str = "127.0.0.1", timeout: float = 10.0, process: subprocess.Popen | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
@@ -111,8 +113,20 @@ class RedisServer:
         self.start()
 
     def start(self) -> None:
-        argv = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                "--dir", self.dir, *self.extra]
+        argv = [
+            REDIS_SERVER,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            self.dir,
+            *self.extra,
+        ]
         self.process = ManagedProcess(f"redis-{self.port}", argv)
         wait_for_port(self.port, process=self.process.popen)
         deadline = time.monotonic() + 10

@@ -46,16 +46,29 @@ class RedisClusterNodes:
         self.nodes: list[RedisServer] = []
         try:
             for _ in range(masters * (1 + replicas)):
-                self.nodes.append(RedisServer(port=_cluster_port(), extra=[
-                    "--cluster-enabled", "yes",
-                    "--cluster-config-file", "nodes.conf",
-                    "--cluster-node-timeout", str(NODE_TIMEOUT_MS),
-                    "--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0",
-                ]))
+                self.nodes.append(
+                    RedisServer(
+                        port=_cluster_port(),
+                        extra=[
+                            "--cluster-enabled",
+                            "yes",
+                            "--cluster-config-file",
+                            "nodes.conf",
+                            "--cluster-node-timeout",
+                            str(NODE_TIMEOUT_MS),
+                            "--repl-diskless-sync",
+                            "yes",
+                            "--repl-diskless-sync-delay",
+                            "0",
+                        ],
+                    )
+                )
             addresses = [f"127.0.0.1:{node.port}" for node in self.nodes]
             subprocess.run(
                 [REDIS_CLI, "--cluster", "create", *addresses, "--cluster-replicas", str(replicas), "--cluster-yes"],
-                check=True, capture_output=True, timeout=60,
+                check=True,
+                capture_output=True,
+                timeout=60,
             )
             self.wait_healthy()
         except BaseException:
@@ -79,8 +92,10 @@ class RedisClusterNodes:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                ok = all(self.info(n).get("cluster_state") == "ok" and self.info(n).get("cluster_slots_ok") == "16384"
-                         for n in self.alive())
+                ok = all(
+                    self.info(n).get("cluster_state") == "ok" and self.info(n).get("cluster_slots_ok") == "16384"
+                    for n in self.alive()
+                )
                 ok = ok and all(self._replica_synced(n) for n in self.alive())
             except redis.RedisError:
                 ok = False

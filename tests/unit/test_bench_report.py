@@ -34,8 +34,10 @@ def test_unknown_section_name_is_refused(capsys):
 
 def test_http_probe_reads_chunked_and_content_length_bodies():
     """HttpConn reads a chunked reply, then a Content-Length reply on the same keep-alive connection."""
-    replies = [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nHello\r\n2\r\n, \r\n0\r\n\r\n",
-               b"HTTP/1.1 404 Not Found\r\nContent-Length: 5\r\n\r\nworld"]
+    replies = [
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nHello\r\n2\r\n, \r\n0\r\n\r\n",
+        b"HTTP/1.1 404 Not Found\r\nContent-Length: 5\r\n\r\nworld",
+    ]
 
     async def scenario() -> list[tuple[int, bytes]]:
         async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

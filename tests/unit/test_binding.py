@@ -65,8 +65,12 @@ class OutboundTests(ChannelTestCase):
         [created] = frames(a)
         assert created == {
             "stream": "notes",
-            "payload": {"action": "create", "pk": note.pk, "data": {"title": "one", "group": "a"},
-                        "model": "djangoapp_http.note"},
+            "payload": {
+                "action": "create",
+                "pk": note.pk,
+                "data": {"title": "one", "group": "a"},
+                "model": "djangoapp_http.note",
+            },
         }
         note.title = "two"
         note.save()
@@ -90,7 +94,11 @@ class OutboundTests(ChannelTestCase):
         [frame] = frames(client)
         assert frame["stream"] == "members"
         assert frame["payload"]["data"] == {
-            "title": "mango", "group": "z", "shout": "MANGO", "title__upper": "MANGO", "pk": note.pk,
+            "title": "mango",
+            "group": "z",
+            "shout": "MANGO",
+            "title__upper": "MANGO",
+            "pk": note.pk,
         }
 
     def test_empty_serialize_sends_nothing(self):
@@ -123,23 +131,33 @@ class InboundTests(ChannelTestCase):
     def test_create_update_delete_from_frames(self):
         """Frames {action, pk, data} on the stream create, update (only bound fields) and delete rows."""
         client = self._client()
-        client.send_and_consume("websocket.receive", text={
-            "stream": "notes", "payload": {"action": "create", "data": {"title": "in", "group": "q"}}})
+        client.send_and_consume(
+            "websocket.receive",
+            text={"stream": "notes", "payload": {"action": "create", "data": {"title": "in", "group": "q"}}},
+        )
         note = Note.objects.get(title="in")
-        client.send_and_consume("websocket.receive", text={
-            "stream": "notes", "payload": {"action": "update", "pk": note.pk, "data": {"title": "up", "count": 9}}})
+        client.send_and_consume(
+            "websocket.receive",
+            text={
+                "stream": "notes",
+                "payload": {"action": "update", "pk": note.pk, "data": {"title": "up", "count": 9}},
+            },
+        )
         note.refresh_from_db()
         assert (note.title, note.count) == ("up", 0)  # count is not a bound field
-        client.send_and_consume("websocket.receive", text={
-            "stream": "notes", "payload": {"action": "delete", "pk": note.pk}})
+        client.send_and_consume(
+            "websocket.receive", text={"stream": "notes", "payload": {"action": "delete", "pk": note.pk}}
+        )
         assert not Note.objects.filter(pk=note.pk).exists()
 
     @apply_routes([route_class(Demux)])
     def test_permission_denied_does_nothing(self):
         """has_permission returning False leaves the database untouched."""
         client = self._client()
-        client.send_and_consume("websocket.receive", text={
-            "stream": "notes", "payload": {"action": "create", "data": {"title": "no"}, "deny": True}})
+        client.send_and_consume(
+            "websocket.receive",
+            text={"stream": "notes", "payload": {"action": "create", "data": {"title": "no"}, "deny": True}},
+        )
         assert not Note.objects.filter(title="no").exists()
 
     @apply_routes([route_class(Demux)])
@@ -147,8 +165,7 @@ class InboundTests(ChannelTestCase):
         """An unknown action is a ValueError naming it."""
         client = self._client()
         with pytest.raises(ValueError, match="Bad action 'explode'"):
-            client.send_and_consume("websocket.receive", text={
-                "stream": "notes", "payload": {"action": "explode"}})
+            client.send_and_consume("websocket.receive", text={"stream": "notes", "payload": {"action": "explode"}})
 
 
 class RegistrationTests(TestCase):
@@ -192,8 +209,12 @@ class OrderedNoteBinding(NoteBinding):
 
 
 class StrictOrderingTests(ChannelTestCase):
-    @apply_routes([route("websocket.connect", OrderedNoteBinding.consumer),
-                   route("websocket.receive", OrderedNoteBinding.consumer)])
+    @apply_routes(
+        [
+            route("websocket.connect", OrderedNoteBinding.consumer),
+            route("websocket.receive", OrderedNoteBinding.consumer),
+        ]
+    )
     def test_out_of_order_frame_waits_for_its_turn(self):
         """With strict_ordering, frame 2 is held back until frame 1 has been applied (enforce_ordering)."""
         client = WSClient(ordered=True)

@@ -16,11 +16,14 @@ def _python(cwd: Path, code: str, **env: str) -> subprocess.CompletedProcess[str
     """Run ``code`` as ``python -c`` in ``cwd`` (first on sys.path, as a project beside manage.py is)."""
     environ = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "DJANGO_SETTINGS_MODULE")}
     environ.update(env)
-    return subprocess.run([sys.executable, "-c", code], cwd=cwd, env=environ, capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=cwd, env=environ, capture_output=True, text=True, timeout=60
+    )
 
 
-@pytest.mark.parametrize(("name", "as_package"), [("worker", False), ("channellayer", True), ("interfaceserver", False)])
+@pytest.mark.parametrize(
+    ("name", "as_package"), [("worker", False), ("channellayer", True), ("interfaceserver", False)]
+)
 def test_project_module_shadowing_our_package(tmp_path, name, as_package):
     """`import channels` beside a project's worker.py (or channellayer/ …) is an ImportError naming both."""
     if as_package:
@@ -32,8 +35,10 @@ def test_project_module_shadowing_our_package(tmp_path, name, as_package):
     done = _python(tmp_path, "from channels import Group")
     assert done.returncode == 1
     last = done.stderr.strip().splitlines()[-1]
-    assert last == (f"ImportError: {shadow} shadows channels-classic's {name!r} package (installed at "
-                    f"{ROOT / name}): rename that module or take its folder off sys.path"), done.stderr
+    assert last == (
+        f"ImportError: {shadow} shadows channels-classic's {name!r} package (installed at "
+        f"{ROOT / name}): rename that module or take its folder off sys.path"
+    ), done.stderr
 
 
 def test_no_shadow_imports_normally(tmp_path):
@@ -52,6 +57,9 @@ def test_other_import_errors_are_not_swallowed(tmp_path):
 
 def test_version_readable_without_django(tmp_path):
     """Without Django, channels.__version__ is still readable (as in 1.1.8) and Group is absent."""
-    done = _python(tmp_path, "import sys; sys.modules['django'] = None; import channels; "
-                             "print(channels.__version__, hasattr(channels, 'Group'))")
+    done = _python(
+        tmp_path,
+        "import sys; sys.modules['django'] = None; import channels; "
+        "print(channels.__version__, hasattr(channels, 'Group'))",
+    )
     assert (done.returncode, done.stdout.strip()) == (0, "1.1.8 False"), done.stderr

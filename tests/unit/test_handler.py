@@ -207,8 +207,14 @@ def test_body_channel_chunks_are_appended(layer):
     pieces = [payload[i : i + 900_000] for i in range(0, len(payload), 900_000)]
     for i, piece in enumerate(pieces[1:]):
         layer.send(body_channel, {"content": piece, "more_content": i < len(pieces) - 2})
-    message = http_message(layer, path="/digest/", method="POST", body=pieces[0], body_channel=body_channel,
-                           headers=[[b"content-type", b"application/octet-stream"]])
+    message = http_message(
+        layer,
+        path="/digest/",
+        method="POST",
+        body=pieces[0],
+        body_channel=body_channel,
+        headers=[[b"content-type", b"application/octet-stream"]],
+    )
     with override_settings(DATA_UPLOAD_MAX_MEMORY_SIZE=None, FILE_UPLOAD_MAX_MEMORY_SIZE=1024):
         data = json_of(run_view(layer, message))
     assert data == {"length": len(payload), "sha1": hashlib.sha1(payload).hexdigest()}
@@ -247,8 +253,9 @@ def _oversize_message(layer, path, content_type=b"application/octet-stream"):
     for _ in range(3):
         layer.send(body_channel, {"content": b"y" * 4000, "more_content": True})
     layer.send(body_channel, {"content": b"y", "more_content": False})
-    message = http_message(layer, path=path, method="POST", body=b"", body_channel=body_channel,
-                           headers=[[b"content-type", content_type]])
+    message = http_message(
+        layer, path=path, method="POST", body=b"", body_channel=body_channel, headers=[[b"content-type", content_type]]
+    )
     return message, body_channel
 
 
@@ -270,8 +277,13 @@ def test_oversize_body_ignored_by_view_is_fine(layer):
 
 def test_declared_oversize_content_length_is_400(layer):
     """A declared Content-Length past DATA_UPLOAD_MAX_MEMORY_SIZE is refused (400) as Django does on WSGI."""
-    message = http_message(layer, path="/digest/", method="POST", body=b"abc",
-                           headers=[[b"content-type", b"text/plain"], [b"content-length", b"20000"]])
+    message = http_message(
+        layer,
+        path="/digest/",
+        method="POST",
+        body=b"abc",
+        headers=[[b"content-type", b"text/plain"], [b"content-length", b"20000"]],
+    )
     with override_settings(DATA_UPLOAD_MAX_MEMORY_SIZE=10_000):
         messages = run_view(layer, message)
     assert messages[0]["status"] == 400
@@ -282,16 +294,22 @@ def test_multipart_upload_past_data_limit_is_accepted(layer):
     boundary = b"XyZ"
     data = b"z" * 50_000
     body = (
-        b"--XyZ\r\nContent-Disposition: form-data; name=\"field\"\r\n\r\nvalue\r\n"
-        b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.bin\"\r\n"
+        b'--XyZ\r\nContent-Disposition: form-data; name="field"\r\n\r\nvalue\r\n'
+        b'--XyZ\r\nContent-Disposition: form-data; name="file"; filename="a.bin"\r\n'
         b"Content-Type: application/octet-stream\r\n\r\n" + data + b"\r\n--XyZ--\r\n"
     )
     body_channel = layer.new_channel("http.request.body?")
     layer.send(body_channel, {"content": body[20:], "more_content": False})
     message = http_message(
-        layer, path="/upload/", method="POST", body=body[:20], body_channel=body_channel,
-        headers=[[b"content-type", b"multipart/form-data; boundary=" + boundary],
-                 [b"content-length", str(len(body)).encode()]],
+        layer,
+        path="/upload/",
+        method="POST",
+        body=body[:20],
+        body_channel=body_channel,
+        headers=[
+            [b"content-type", b"multipart/form-data; boundary=" + boundary],
+            [b"content-length", str(len(body)).encode()],
+        ],
     )
     with override_settings(DATA_UPLOAD_MAX_MEMORY_SIZE=10_000, FILE_UPLOAD_MAX_MEMORY_SIZE=1000):
         result = json_of(run_view(layer, message))

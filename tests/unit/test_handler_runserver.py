@@ -27,10 +27,22 @@ def test_options_and_defaults():
     assert (options["run_worker"], options["use_asgi"]) == (True, True)
     assert (options["http_timeout"], options["websocket_handshake_timeout"]) == (60, 5)
     assert (options["use_static_handler"], options["insecure_serving"]) == (True, False)
-    options = parse("--noworker", "--noasgi", "--http_timeout", "7", "--websocket_handshake_timeout", "3",
-                    "--nostatic", "--insecure")
+    options = parse(
+        "--noworker",
+        "--noasgi",
+        "--http_timeout",
+        "7",
+        "--websocket_handshake_timeout",
+        "3",
+        "--nostatic",
+        "--insecure",
+    )
     assert (options["run_worker"], options["use_asgi"], options["use_static_handler"]) == (False, False, False)
-    assert (options["http_timeout"], options["websocket_handshake_timeout"], options["insecure_serving"]) == (7, 3, True)
+    assert (options["http_timeout"], options["websocket_handshake_timeout"], options["insecure_serving"]) == (
+        7,
+        3,
+        True,
+    )
 
 
 @override_settings(CHANNELS_WS_PROTOCOLS=["graphql-ws", "chat"], FORCE_SCRIPT_NAME="/prefix")
@@ -40,10 +52,18 @@ def test_forwarding_to_interface_server_config():
     command.addr, command.port, command.verbosity = "0.0.0.0", "8123", 1
     command.http_timeout, command.websocket_handshake_timeout = 7.0, 3.0
     kwargs = command.server_kwargs({"use_reloader": False})
-    assert sorted(kwargs) == sorted([
-        "channel_layer", "endpoints", "signal_handlers", "action_logger", "http_timeout", "ws_protocols",
-        "root_path", "websocket_handshake_timeout",
-    ])
+    assert sorted(kwargs) == sorted(
+        [
+            "channel_layer",
+            "endpoints",
+            "signal_handlers",
+            "action_logger",
+            "http_timeout",
+            "ws_protocols",
+            "root_path",
+            "websocket_handshake_timeout",
+        ]
+    )
     assert kwargs["endpoints"] == ["tcp:port=8123:interface=0.0.0.0"] and kwargs["signal_handlers"] is True
     assert Command.server_cls is DevServer
     config = DevServer(**kwargs).config
@@ -89,8 +109,18 @@ def test_action_log_feeds_daphne_action_logger():
     log.websocket(["10.0.0.1", 4001], "REJECT", "/ws/")
     log.websocket(None, "CONNECT", "/ws/")
     assert calls == [
-        ("http", "complete", {"method": "POST", "path": "/form/", "status": 302, "client": "10.0.0.1:4000",
-                              "time_taken": 0.5, "size": 0}),
+        (
+            "http",
+            "complete",
+            {
+                "method": "POST",
+                "path": "/form/",
+                "status": 302,
+                "client": "10.0.0.1:4000",
+                "time_taken": 0.5,
+                "size": 0,
+            },
+        ),
         ("websocket", "rejected", {"path": "/ws/", "client": "10.0.0.1:4001"}),
         ("websocket", "connected", {"path": "/ws/", "client": None}),
     ]

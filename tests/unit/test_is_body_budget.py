@@ -76,7 +76,8 @@ def test_emptying_after_a_high_point_schedules_one_trim(caplog):
         h.clock.advance(1.1)
     assert budget.trim_call is None and budget.peak == 0
     assert [r.getMessage() for r in caplog.records] == [
-        "Request bodies held in memory back to 0 (peak 1048576 bytes); returning free memory"]
+        "Request bodies held in memory back to 0 (peak 1048576 bytes); returning free memory"
+    ]
     assert budget.take(1000)
     budget.give(1000)
     assert budget.trim_call is None  # a small peak is not worth a trim

@@ -6,9 +6,11 @@ import logging
 
 from tests.unit.test_is_connection import Harness, open_websocket
 
-EXPECTED = ("WebSocket /chat/lobby/ rejected: no consumer accepted it within the connect timeout (2s). "
-            "A websocket.connect consumer must reply {'accept': True} (code ported from Channels 0.x often "
-            "lacks one).")
+EXPECTED = (
+    "WebSocket /chat/lobby/ rejected: no consumer accepted it within the connect timeout (2s). "
+    "A websocket.connect consumer must reply {'accept': True} (code ported from Channels 0.x often "
+    "lacks one)."
+)
 
 
 def _warnings(caplog):

@@ -16,8 +16,10 @@ from interfaceserver.config import Config
 from interfaceserver.connection import Connection
 from interfaceserver.context import Context
 
-KEY_HEADERS = (b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-               b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n")
+KEY_HEADERS = (
+    b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+)
 
 
 class SyncIO:
@@ -51,8 +53,13 @@ class Harness:
         self.clock = Clock()
         self.log = io.StringIO()
         self.io = SyncIO(self.layer, down)
-        self.ctx = Context(Config(channel_layer="x:y", **options), self.clock, self.io, group_expiry=86400,
-                           access_log=AccessLog(self.log))
+        self.ctx = Context(
+            Config(channel_layer="x:y", **options),
+            self.clock,
+            self.io,
+            group_expiry=86400,
+            access_log=AccessLog(self.log),
+        )
 
     def connect(self):
         conn = Connection(self.ctx)
@@ -268,8 +275,12 @@ def test_websocket_accept_echo_and_disconnect():
     """Connect waits for accept; frames become websocket.receive with order; close reports code and order."""
     h = Harness(ws_protocols=("chat",))
     conn, transport = h.connect()
-    conn.dataReceived(b"GET /ws/room?x=1 HTTP/1.1\r\nHost: h\r\nSec-WebSocket-Protocol: other, chat\r\n"
-                      + KEY_HEADERS + b"\r\n" + ws_frame(0x1, b"early"))
+    conn.dataReceived(
+        b"GET /ws/room?x=1 HTTP/1.1\r\nHost: h\r\nSec-WebSocket-Protocol: other, chat\r\n"
+        + KEY_HEADERS
+        + b"\r\n"
+        + ws_frame(0x1, b"early")
+    )
     connect = h.next("websocket.connect")
     assert connect["order"] == 0 and connect["path"] == "/ws/room" and connect["query_string"] == b"x=1"
     assert transport.value() == b""

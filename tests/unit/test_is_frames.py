@@ -33,8 +33,10 @@ def masked(opcode: int, payload: bytes, fin: bool = True, rsv: int = 0, mask: by
 
 
 def upgrade(extra: bytes = b"") -> object:
-    return RequestParser().feed(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                                b"Sec-WebSocket-Version: 13\r\n" + extra + b"\r\n")[0]
+    return RequestParser().feed(
+        b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Version: 13\r\n" + extra + b"\r\n"
+    )[0]
 
 
 def test_accept_key_is_the_rfc_example():
@@ -51,8 +53,9 @@ def test_handshake_refusals():
     with pytest.raises(ProtocolError) as info:
         handshake_key(upgrade())
     assert info.value.status == 400
-    head = RequestParser().feed(b"GET / HTTP/1.1\r\nHost: x\r\nSec-WebSocket-Version: 8\r\n"
-                                b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")[0]
+    head = RequestParser().feed(
+        b"GET / HTTP/1.1\r\nHost: x\r\nSec-WebSocket-Version: 8\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    )[0]
     with pytest.raises(ProtocolError) as info:
         handshake_key(head)
     assert info.value.status == 426
@@ -86,8 +89,7 @@ def test_character_split_across_fragments():
     """A UTF-8 sequence cut between two fragments (and binary fragments) are reassembled whole."""
     encoded = "añb€".encode()
     parser = FrameParser()
-    data = (masked(TEXT, encoded[:2], fin=False) + masked(0x0, encoded[2:5], fin=False)
-            + masked(0x0, encoded[5:]))
+    data = masked(TEXT, encoded[:2], fin=False) + masked(0x0, encoded[2:5], fin=False) + masked(0x0, encoded[5:])
     assert parser.feed(data) == [(TEXT, "añb€")]
     assert parser.feed(masked(BINARY, b"\xff", fin=False) + masked(0x0, b"\xfe")) == [(BINARY, b"\xff\xfe")]
 
@@ -133,8 +135,21 @@ def test_close_frame_parsing():
         (masked(BINARY, b"x" * 101), 1009),
         (masked(BINARY, b"x" * 60, fin=False) + masked(0x0, b"x" * 60), 1009),
     ],
-    ids=["unmasked", "rsv", "opcode", "long-ping", "fragmented-ping", "orphan", "interleaved", "close-1-byte",
-         "close-1006", "close-utf8", "text-utf8", "too-big", "too-big-fragments"],
+    ids=[
+        "unmasked",
+        "rsv",
+        "opcode",
+        "long-ping",
+        "fragmented-ping",
+        "orphan",
+        "interleaved",
+        "close-1-byte",
+        "close-1006",
+        "close-utf8",
+        "text-utf8",
+        "too-big",
+        "too-big-fragments",
+    ],
 )
 def test_violations_give_close_codes(data, code):
     """Each protocol violation raises WebSocketProtocolError with the close code to send."""
@@ -145,7 +160,7 @@ def test_violations_give_close_codes(data, code):
 
 def test_oversize_length_refused_before_payload_arrives():
     """A header announcing a message above the limit is refused without waiting for (or buffering) the payload."""
-    header = bytes([0x82, 0xFF]) + (10 ** 9).to_bytes(8, "big") + b"mask"
+    header = bytes([0x82, 0xFF]) + (10**9).to_bytes(8, "big") + b"mask"
     with pytest.raises(WebSocketProtocolError) as info:
         FrameParser(max_message=1000).feed(header)
     assert info.value.code == 1009

@@ -28,7 +28,7 @@ def test_byte_at_a_time_equals_all_at_once():
     parser = RequestParser()
     events = []
     for i in range(len(raw)):
-        events.extend(parser.feed(raw[i:i + 1]))
+        events.extend(parser.feed(raw[i : i + 1]))
     assert events[0].method == b"POST"
     assert b"".join(e for e in events if isinstance(e, bytes)) == b"hello"
     assert events[-1] is END
@@ -36,7 +36,9 @@ def test_byte_at_a_time_equals_all_at_once():
 
 def test_chunked_body_with_extensions_and_trailers():
     """Chunked bodies are de-chunked; chunk extensions and trailers are ignored."""
-    events = parse(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n2\r\nde\r\n0\r\nT: 1\r\n\r\n")
+    events = parse(
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n2\r\nde\r\n0\r\nT: 1\r\n\r\n"
+    )
     assert b"".join(e for e in events if isinstance(e, bytes)) == b"abcde"
     assert events[-1] is END
 
@@ -95,14 +97,29 @@ def test_leading_empty_lines_are_ignored():
         (b"GET / HTTP/1.1\r\nHost: x\r\nNoColon\r\n\r\n", 400, "Malformed header line"),
         (b"GET / HTTP/1.1\r\nHost: x\r\nA: 1\r\n\tfolded\r\n\r\n", 400, "Folded header line"),
         (b"GET / HTTP/1.1\r\nHost: x\r\nA: x\x00y\r\n\r\n", 400, "Invalid character in header value"),
-        (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", 400,
-         "Both Content-Length and Transfer-Encoding"),
-        (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400, "Conflicting Content-Length headers"),
+        (
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            400,
+            "Both Content-Length and Transfer-Encoding",
+        ),
+        (
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+            400,
+            "Conflicting Content-Length headers",
+        ),
         (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1e3\r\n\r\n", 400, "Invalid Content-Length"),
         (b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400, "Transfer-Encoding in an HTTP/1.0 request"),
-        (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501, "Unsupported Transfer-Encoding"),
+        (
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+            501,
+            "Unsupported Transfer-Encoding",
+        ),
         (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nxyz\r\n", 400, "Invalid chunk size"),
-        (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nabc", 400, "Missing CRLF after chunk data"),
+        (
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nabc",
+            400,
+            "Missing CRLF after chunk data",
+        ),
     ],
 )
 def test_refused_input(raw, status, detail):
@@ -135,9 +152,11 @@ def test_random_splits_give_the_same_events():
     """Any way of cutting a stream of pipelined requests into pieces yields the same events (seeded)."""
     import random
 
-    stream = (b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello world"
-              b"POST /b HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nwiki\r\n5\r\npedia\r\n0\r\n\r\n"
-              b"GET /c HTTP/1.0\r\n\r\n")
+    stream = (
+        b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello world"
+        b"POST /b HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nwiki\r\n5\r\npedia\r\n0\r\n\r\n"
+        b"GET /c HTTP/1.0\r\n\r\n"
+    )
 
     def run(pieces):
         parser, out = RequestParser(), []
@@ -234,8 +253,12 @@ def test_trailer_limits_are_the_head_limits():
 
 def test_bare_lf_in_the_head_is_refused():
     """A request head line ending in a bare LF gets 400 (llhttp does the same; a CRLF-only proxy would differ)."""
-    for raw in (b"GET / HTTP/1.1\nHost: x\r\n\r\n", b"GET / HTTP/1.1\r\nHost: x\n\r\n", b"GET / HTTP/1.1\r\nHost: x\r\n\n",
-                b"\nGET / HTTP/1.1\r\nHost: x\r\n\r\n"):
+    for raw in (
+        b"GET / HTTP/1.1\nHost: x\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\n\n",
+        b"\nGET / HTTP/1.1\r\nHost: x\r\n\r\n",
+    ):
         with pytest.raises(ProtocolError) as info:
             parse(raw)
         assert (info.value.status, info.value.detail) == (400, "Line ending without CR")
@@ -267,7 +290,8 @@ def test_bad_host_is_400(raw, detail):
 
 
 @pytest.mark.parametrize(
-    "host", [b"example.com", b"example.com:8080", b"127.0.0.1:80", b"[::1]:8000", b"[2001:db8::1]", b"", b"xn--bcher-kva.de"]
+    "host",
+    [b"example.com", b"example.com:8080", b"127.0.0.1:80", b"[::1]:8000", b"[2001:db8::1]", b"", b"xn--bcher-kva.de"],
 )
 def test_valid_host_values(host):
     """Names, IPv4, IPv6 literals, ports and the empty value (RFC 9110 §7.2) are valid Host values."""
@@ -347,7 +371,7 @@ def _trickled_head(size: int) -> None:
     parser = RequestParser(max_head_size=size + 100)
     events: list = []
     for index in range(0, len(head), 8):
-        events.extend(parser.feed(head[index:index + 8]))
+        events.extend(parser.feed(head[index : index + 8]))
     assert isinstance(events[0], RequestHead)
 
 
@@ -399,6 +423,7 @@ def test_consumed_buffer_is_released():
 )
 def test_whole_and_trickled_heads_get_the_same_answer(raw):
     """A head that arrives whole (one search) and one trickled byte by byte (line scan) get the same answer."""
+
     def answer(pieces):
         parser = RequestParser(max_head_size=256, max_headers=10)
         try:
@@ -410,7 +435,7 @@ def test_whole_and_trickled_heads_get_the_same_answer(raw):
             return (exc.status, exc.detail)
         return "incomplete"
 
-    assert answer([raw]) == answer([raw[i:i + 1] for i in range(len(raw))])
+    assert answer([raw]) == answer([raw[i : i + 1] for i in range(len(raw))])
 
 
 def test_as_strict_as_llhttp():

@@ -31,19 +31,46 @@ def test_http_request_matches_the_observed_daphne_message():
         b"Content-Length: 12\r\n\r\n"
     )
     message = http_request_message(
-        head, reply_channel="daphne.response.sVEValHoxd!ABoKWxaDlR", client=["127.0.0.1", 39836],
-        server=["127.0.0.1", 8765], scheme="http", body=b"x=1&y=%C2%A3",
+        head,
+        reply_channel="daphne.response.sVEValHoxd!ABoKWxaDlR",
+        client=["127.0.0.1", 39836],
+        server=["127.0.0.1", 8765],
+        scheme="http",
+        body=b"x=1&y=%C2%A3",
     )
     assert message == {
-        "reply_channel": "daphne.response.sVEValHoxd!ABoKWxaDlR", "http_version": "1.1", "method": "POST",
-        "path": "/some path/", "query_string": b"q=%C2%A3&r=2", "root_path": "", "scheme": "http",
-        "headers": [[b"host", b"127.0.0.1:8765"], [b"user-agent", b"curl/7.88.1"], [b"accept", b"*/*"],
-                    [b"content-type", b"application/x-www-form-urlencoded"], [b"cookie", b"a=b"],
-                    [b"content-length", b"12"]],
-        "body": b"x=1&y=%C2%A3", "client": ["127.0.0.1", 39836], "server": ["127.0.0.1", 8765],
+        "reply_channel": "daphne.response.sVEValHoxd!ABoKWxaDlR",
+        "http_version": "1.1",
+        "method": "POST",
+        "path": "/some path/",
+        "query_string": b"q=%C2%A3&r=2",
+        "root_path": "",
+        "scheme": "http",
+        "headers": [
+            [b"host", b"127.0.0.1:8765"],
+            [b"user-agent", b"curl/7.88.1"],
+            [b"accept", b"*/*"],
+            [b"content-type", b"application/x-www-form-urlencoded"],
+            [b"cookie", b"a=b"],
+            [b"content-length", b"12"],
+        ],
+        "body": b"x=1&y=%C2%A3",
+        "client": ["127.0.0.1", 39836],
+        "server": ["127.0.0.1", 8765],
     }
-    assert list(message) == ["reply_channel", "http_version", "method", "path", "root_path", "scheme",
-                             "query_string", "headers", "body", "client", "server"]
+    assert list(message) == [
+        "reply_channel",
+        "http_version",
+        "method",
+        "path",
+        "root_path",
+        "scheme",
+        "query_string",
+        "headers",
+        "body",
+        "client",
+        "server",
+    ]
 
 
 def test_repeated_request_headers_grouped_like_twisted():
@@ -56,33 +83,49 @@ def test_repeated_request_headers_grouped_like_twisted():
 def test_root_path_header_wins_and_is_not_forwarded():
     """Daphne-Root-Path is unquoted into root_path and removed from headers; --root-path is verbatim."""
     head = head_of(b"GET / HTTP/1.1\r\nHost: x\r\nDaphne-Root-Path: /a%20b\r\n\r\n")
-    message = http_request_message(head, reply_channel="r!x", client=None, server=None, scheme="http",
-                                   root_path="/x%20y")
+    message = http_request_message(
+        head, reply_channel="r!x", client=None, server=None, scheme="http", root_path="/x%20y"
+    )
     assert message["root_path"] == "/a b" and message["headers"] == [[b"host", b"x"]]
     head = head_of(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-    assert http_request_message(head, reply_channel="r!x", client=None, server=None, scheme="http",
-                                root_path="/x%20y")["root_path"] == "/x%20y"
+    assert (
+        http_request_message(head, reply_channel="r!x", client=None, server=None, scheme="http", root_path="/x%20y")[
+            "root_path"
+        ]
+        == "/x%20y"
+    )
 
 
 def test_body_channel_is_added_when_streaming():
     """A streamed request carries body_channel after body."""
     head = head_of(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\n")
-    message = http_request_message(head, reply_channel="r!x", client=None, server=None, scheme="http",
-                                   body=b"abc", body_channel="http.request.body?abc")
+    message = http_request_message(
+        head,
+        reply_channel="r!x",
+        client=None,
+        server=None,
+        scheme="http",
+        body=b"abc",
+        body_channel="http.request.body?abc",
+    )
     assert message["body_channel"] == "http.request.body?abc"
     assert list(message).index("body_channel") == list(message).index("body") + 1
 
 
 def test_proxy_headers():
     """X-Forwarded-For (leftmost), X-Forwarded-Port and X-Forwarded-Proto replace client and scheme."""
-    head = head_of(b"GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 10.0.0.9, 10.0.0.1\r\nX-Forwarded-Port: 81\r\n"
-                   b"X-Forwarded-Proto: https\r\n\r\n")
-    message = http_request_message(head, reply_channel="r!x", client=["127.0.0.1", 5], server=None,
-                                   scheme="http", proxy_headers=True)
+    head = head_of(
+        b"GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 10.0.0.9, 10.0.0.1\r\nX-Forwarded-Port: 81\r\n"
+        b"X-Forwarded-Proto: https\r\n\r\n"
+    )
+    message = http_request_message(
+        head, reply_channel="r!x", client=["127.0.0.1", 5], server=None, scheme="http", proxy_headers=True
+    )
     assert message["client"] == ["10.0.0.9", 81] and message["scheme"] == "https"
     bad_port = head_of(b"GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 10.0.0.9\r\nX-Forwarded-Port: x\r\n\r\n")
-    assert http_request_message(bad_port, reply_channel="r!x", client=["127.0.0.1", 5], server=None,
-                                scheme="http", proxy_headers=True)["client"] == ["10.0.0.9", 0]
+    assert http_request_message(
+        bad_port, reply_channel="r!x", client=["127.0.0.1", 5], server=None, scheme="http", proxy_headers=True
+    )["client"] == ["10.0.0.9", 0]
     untrusted = http_request_message(head, reply_channel="r!x", client=["127.0.0.1", 5], server=None, scheme="http")
     assert untrusted["client"] == ["127.0.0.1", 5] and untrusted["scheme"] == "http"
 
@@ -118,31 +161,46 @@ def test_non_ascii_path_is_400():
 
 def test_websocket_connect_message():
     """websocket.connect: duplicate headers comma-joined, '_' names dropped, order 0, no scheme or root_path."""
-    head = head_of(b"GET /ws/chat%20room/?a=1 HTTP/1.1\r\nHost: h\r\nSec-WebSocket-Protocol: graphql-ws\r\n"
-                   b"Sec-WebSocket-Protocol: other\r\nBad_Name: 1\r\n\r\n")
+    head = head_of(
+        b"GET /ws/chat%20room/?a=1 HTTP/1.1\r\nHost: h\r\nSec-WebSocket-Protocol: graphql-ws\r\n"
+        b"Sec-WebSocket-Protocol: other\r\nBad_Name: 1\r\n\r\n"
+    )
     message = websocket_connect_message(head, reply_channel="r!w", client=["127.0.0.1", 2], server=["127.0.0.1", 1])
     assert message == {
-        "reply_channel": "r!w", "path": "/ws/chat room/", "query_string": b"a=1",
+        "reply_channel": "r!w",
+        "path": "/ws/chat room/",
+        "query_string": b"a=1",
         "headers": [[b"host", b"h"], [b"sec-websocket-protocol", b"graphql-ws,other"]],
-        "client": ["127.0.0.1", 2], "server": ["127.0.0.1", 1], "order": 0,
+        "client": ["127.0.0.1", 2],
+        "server": ["127.0.0.1", 1],
+        "order": 0,
     }
     assert list(message) == ["path", "headers", "query_string", "client", "server", "reply_channel", "order"]
 
 
 def test_websocket_event_messages():
     """receive carries exactly one of text/bytes; disconnect carries code and order; http.disconnect its path."""
-    assert websocket_receive_message("r!w", "/p", 3, "hi") == {"reply_channel": "r!w", "path": "/p", "order": 3,
-                                                               "text": "hi"}
+    assert websocket_receive_message("r!w", "/p", 3, "hi") == {
+        "reply_channel": "r!w",
+        "path": "/p",
+        "order": 3,
+        "text": "hi",
+    }
     assert "text" not in websocket_receive_message("r!w", "/p", 1, b"\x00")
-    assert websocket_disconnect_message("r!w", "/p", 1006, 4) == {"reply_channel": "r!w", "code": 1006, "path": "/p",
-                                                                  "order": 4}
+    assert websocket_disconnect_message("r!w", "/p", 1006, 4) == {
+        "reply_channel": "r!w",
+        "code": 1006,
+        "path": "/p",
+        "order": 4,
+    }
     assert http_disconnect_message("r!h", "/x") == {"reply_channel": "r!h", "path": "/x"}
 
 
 def test_parse_response_rules():
     """The first message needs a status, later ones must not have one; text header names are latin-1 encoded."""
-    assert parse_response({"status": 200, "headers": [("Content-Type", b"text/plain")], "content": b"x",
-                           "more_content": True}, False) == (200, [(b"Content-Type", b"text/plain")], b"x", True)
+    assert parse_response(
+        {"status": 200, "headers": [("Content-Type", b"text/plain")], "content": b"x", "more_content": True}, False
+    ) == (200, [(b"Content-Type", b"text/plain")], b"x", True)
     assert parse_response({"content": b"y"}, True) == (None, [], b"y", False)
     with pytest.raises(ReplyError, match="needs a status"):
         parse_response({"content": b"x"}, False)
@@ -197,8 +255,11 @@ def test_websocket_reply_errors(message, error):
 def test_websocket_connect_honours_proxy_headers():
     """websocket.connect takes client from X-Forwarded-For/-Port when the peer is trusted (Daphne 1.4.2 fix)."""
     head = head_of(b"GET /ws HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 10.0.0.7\r\nX-Forwarded-Port: 99\r\n\r\n")
-    message = websocket_connect_message(head, reply_channel="r!w", client=["127.0.0.1", 1], server=None,
-                                        proxy_headers=True)
+    message = websocket_connect_message(
+        head, reply_channel="r!w", client=["127.0.0.1", 1], server=None, proxy_headers=True
+    )
     assert message["client"] == ["10.0.0.7", 99]
-    assert websocket_connect_message(head, reply_channel="r!w", client=["127.0.0.1", 1],
-                                     server=None)["client"] == ["127.0.0.1", 1]
+    assert websocket_connect_message(head, reply_channel="r!w", client=["127.0.0.1", 1], server=None)["client"] == [
+        "127.0.0.1",
+        1,
+    ]

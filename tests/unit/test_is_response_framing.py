@@ -42,7 +42,8 @@ def test_declared_shorter_than_sent_is_truncated(caplog):
         h.ctx.dispatch(reply, {"status": 200, "headers": [(b"Content-Length", b"5")], "content": b"hello world"})
     assert _body(transport) == b"hello"
     assert [r.getMessage() for r in caplog.records] == [
-        f"HTTP response on {reply} is longer than its Content-Length 5; the surplus is dropped"]
+        f"HTTP response on {reply} is longer than its Content-Length 5; the surplus is dropped"
+    ]
     assert not transport.disconnecting  # exactly 5 bytes went out: the next response is framed correctly
     transport.clear()
     conn.dataReceived(b"GET /2 HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -54,8 +55,9 @@ def test_streamed_overrun_is_cut_at_the_declared_length(caplog):
     h = Harness()
     conn, transport, reply = _request(h)
     with caplog.at_level(logging.WARNING, "interfaceserver"):
-        h.ctx.dispatch(reply, {"status": 200, "headers": [(b"Content-Length", b"10")], "content": b"abcd",
-                               "more_content": True})
+        h.ctx.dispatch(
+            reply, {"status": 200, "headers": [(b"Content-Length", b"10")], "content": b"abcd", "more_content": True}
+        )
         h.ctx.dispatch(reply, {"content": b"efgh", "more_content": True})
         h.ctx.dispatch(reply, {"content": b"ijkl", "more_content": True})
         h.ctx.dispatch(reply, {"content": b"mnop", "more_content": False})
@@ -68,8 +70,9 @@ def test_streamed_short_body_closes_the_connection():
     """A streamed reply that ends before its Content-Length closes the connection instead of keeping it alive."""
     h = Harness()
     conn, transport, reply = _request(h)
-    h.ctx.dispatch(reply, {"status": 200, "headers": [(b"Content-Length", b"8")], "content": b"abc",
-                           "more_content": True})
+    h.ctx.dispatch(
+        reply, {"status": 200, "headers": [(b"Content-Length", b"8")], "content": b"abc", "more_content": True}
+    )
     assert not transport.disconnecting
     h.ctx.dispatch(reply, {"content": b"de"})
     assert _body(transport) == b"abcde" and transport.disconnecting
@@ -80,8 +83,9 @@ def test_exact_content_length_keeps_alive(caplog):
     h = Harness()
     conn, transport, reply = _request(h)
     with caplog.at_level(logging.WARNING, "interfaceserver"):
-        h.ctx.dispatch(reply, {"status": 200, "headers": [(b"Content-Length", b"5")], "content": b"hel",
-                               "more_content": True})
+        h.ctx.dispatch(
+            reply, {"status": 200, "headers": [(b"Content-Length", b"5")], "content": b"hel", "more_content": True}
+        )
         h.ctx.dispatch(reply, {"content": b"lo"})
     assert _body(transport) == b"hello" and not transport.disconnecting and not caplog.records
 

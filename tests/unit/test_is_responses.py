@@ -10,10 +10,10 @@ from interfaceserver.responses import chunk, error_page, response_head
 
 def test_complete_response_gets_content_length():
     """A one-message response without Content-Length gets one, plus Server: Daphne and Date."""
-    head, chunked, keep = response_head("1.1", 200, [(b"Content-Type", b"text/plain")], body_length=5,
-                                        keep_alive=True)
-    assert head.startswith(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n"
-                           b"Server: Daphne\r\nDate: ")
+    head, chunked, keep = response_head("1.1", 200, [(b"Content-Type", b"text/plain")], body_length=5, keep_alive=True)
+    assert head.startswith(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nServer: Daphne\r\nDate: "
+    )
     assert not chunked and keep
 
 
@@ -27,15 +27,25 @@ def test_streamed_response_is_chunked_on_11_and_closes_on_10():
 
 def test_application_framing_headers_are_replaced():
     """The application's Transfer-Encoding/Connection headers are dropped; its Content-Length is kept."""
-    head, chunked, _ = response_head("1.1", 200, [(b"Transfer-Encoding", b"gzip"), (b"Content-Length", b"3"),
-                                                  (b"Connection", b"keep-alive")], body_length=None, keep_alive=False)
+    head, chunked, _ = response_head(
+        "1.1",
+        200,
+        [(b"Transfer-Encoding", b"gzip"), (b"Content-Length", b"3"), (b"Connection", b"keep-alive")],
+        body_length=None,
+        keep_alive=False,
+    )
     assert b"gzip" not in head and b"Content-Length: 3" in head and b"Connection: close" in head and not chunked
 
 
 def test_twisted_header_names_grouping_and_connection_first():
     """As Twisted wrote them for Daphne: Connection first, canonical name case, repeats grouped at the first."""
-    head, _, _ = response_head("1.1", 200, [(b"x-request-id", b"1"), (b"content-type", b"t"), (b"X-REQUEST-ID", b"2"),
-                                            (b"etag", b"e")], body_length=0, keep_alive=False)
+    head, _, _ = response_head(
+        "1.1",
+        200,
+        [(b"x-request-id", b"1"), (b"content-type", b"t"), (b"X-REQUEST-ID", b"2"), (b"etag", b"e")],
+        body_length=0,
+        keep_alive=False,
+    )
     lines = head.split(b"\r\n")
     assert lines[1:6] == [b"Connection: close", b"X-Request-Id: 1", b"X-Request-Id: 2", b"Content-Type: t", b"ETag: e"]
 
@@ -67,20 +77,38 @@ def test_chunk_and_error_page():
 def test_access_log_line():
     """Daphne's NCSA-like format: client ip:port, two dashes, date, request, status, size."""
     when = datetime.datetime(2026, 11, 21, 9, 55, 45)
-    assert format_entry(["127.0.0.1", 38222], "GET /", 200, 5, when) == \
-        '127.0.0.1:38222 - - [21/Nov/2026:09:55:45] "GET /" 200 5\n'
+    assert (
+        format_entry(["127.0.0.1", 38222], "GET /", 200, 5, when)
+        == '127.0.0.1:38222 - - [21/Nov/2026:09:55:45] "GET /" 200 5\n'
+    )
     assert format_entry(None, "WSCONNECT /ws", when=when) == 'None - - [21/Nov/2026:09:55:45] "WSCONNECT /ws" - -\n'
 
 
 def test_header_names_canonical_as_twisted_and_repeats_grouped():
     """Names get Twisted's capitalisation (as Daphne sent them) and a repeated name is grouped under its first use."""
-    head, _, _ = response_head("1.1", 200, [(b"content-md5", b"a"), (b"x-frame-options", b"DENY"),
-                                            (b"SET-COOKIE", b"a=1"), (b"www-authenticate", b"x"),
-                                            (b"Set-Cookie", b"b=2"), (b"etag", b"e")],
-                               body_length=0, keep_alive=True)
+    head, _, _ = response_head(
+        "1.1",
+        200,
+        [
+            (b"content-md5", b"a"),
+            (b"x-frame-options", b"DENY"),
+            (b"SET-COOKIE", b"a=1"),
+            (b"www-authenticate", b"x"),
+            (b"Set-Cookie", b"b=2"),
+            (b"etag", b"e"),
+        ],
+        body_length=0,
+        keep_alive=True,
+    )
     lines = head.split(b"\r\n")[1:-2]
-    assert lines[:6] == [b"Content-MD5: a", b"X-Frame-Options: DENY", b"Set-Cookie: a=1", b"Set-Cookie: b=2",
-                         b"WWW-Authenticate: x", b"ETag: e"]
+    assert lines[:6] == [
+        b"Content-MD5: a",
+        b"X-Frame-Options: DENY",
+        b"Set-Cookie: a=1",
+        b"Set-Cookie: b=2",
+        b"WWW-Authenticate: x",
+        b"ETag: e",
+    ]
 
 
 def test_date_header_is_current():

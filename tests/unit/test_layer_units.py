@@ -15,15 +15,25 @@ from channellayer.names import check_channel_name, check_group_name, non_local_n
 from channellayer.redis import consistent_hash, parse_hosts
 
 
-@pytest.mark.parametrize("name", ["http.request", "http.response!ab0def", "http.request.body?ab0def",
-                                  "0.a_b-c?d_e-f.1", "daphne.response.AbC!", "x" * 99])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "http.request",
+        "http.response!ab0def",
+        "http.request.body?ab0def",
+        "0.a_b-c?d_e-f.1",
+        "daphne.response.AbC!",
+        "x" * 99,
+    ],
+)
 def test_valid_channel_names(name: str) -> None:
     """Names asgiref 1.1.2 accepted are accepted."""
     assert check_channel_name(name) == name
 
 
-@pytest.mark.parametrize("name", ["one?two?three", "four!five!six", "some+other!thing", "\u00e9t\u00e9", "x" * 100,
-                                  "ends?", "", "a!b\u00e9"])
+@pytest.mark.parametrize(
+    "name", ["one?two?three", "four!five!six", "some+other!thing", "\u00e9t\u00e9", "x" * 100, "ends?", "", "a!b\u00e9"]
+)
 def test_invalid_channel_names(name: str) -> None:
     """Names asgiref 1.1.2 refused raise InvalidName, which is both TypeError and ValueError."""
     with pytest.raises(InvalidName) as info:
@@ -61,8 +71,14 @@ def test_capacity_first_match_wins() -> None:
     assert table.lookup("websocket.receive") == 100
 
 
-@pytest.mark.parametrize("overrides, message", [([("a", 1)], "must be a dict"), ({"a": 0}, r"channel_capacity\['a'\]"),
-                                                ({5: 1}, "glob string or a compiled regex")])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ([("a", 1)], "must be a dict"),
+        ({"a": 0}, r"channel_capacity\['a'\]"),
+        ({5: 1}, "glob string or a compiled regex"),
+    ],
+)
 def test_capacity_bad_config(overrides: object, message: str) -> None:
     """Bad channel_capacity raises ValueError naming the option."""
     with pytest.raises(ValueError, match=message):
@@ -71,8 +87,12 @@ def test_capacity_bad_config(overrides: object, message: str) -> None:
 
 def test_codec_matches_asgi_redis_bytes() -> None:
     """Encoding is msgpack with use_bin_type: the reference's worked example, byte for byte."""
-    message = {"reply_channel": "daphne.response.AbCdEfGhIj!kLmNoPqRsT", "path": "/", "body": b"xx",
-               "headers": [[b"host", b"a"]]}
+    message = {
+        "reply_channel": "daphne.response.AbCdEfGhIj!kLmNoPqRsT",
+        "path": "/",
+        "body": b"xx",
+        "headers": [[b"host", b"a"]],
+    }
     data = Codec().encode("c", message)
     assert data.hex().startswith("84ad7265706c795f6368616e6e656cd925")
     assert data.endswith(bytes.fromhex("a7686561646572739192c404686f7374c40161"))
@@ -109,7 +129,10 @@ def test_consistent_hash_matches_reference() -> None:
 def test_parse_hosts() -> None:
     """Tuples become redis:// URLs; URLs pass; a bare string is refused with a hint."""
     assert parse_hosts([("h", 1), "redis://:pw@x:2/3", "unix:///tmp/r.sock"], []) == [
-        "redis://h:1/0", "redis://:pw@x:2/3", "unix:///tmp/r.sock"]
+        "redis://h:1/0",
+        "redis://:pw@x:2/3",
+        "unix:///tmp/r.sock",
+    ]
     assert parse_hosts([("::1", 6379)], []) == ["redis://[::1]:6379/0"]
     with pytest.raises(ValueError, match="hosts must be a list .* wrap a single host in a list"):
         parse_hosts("redis://localhost", [])
@@ -129,7 +152,10 @@ def test_alias_table_resolves_legacy_names() -> None:
 
 def test_unknown_backend_suggests() -> None:
     """An unknown backend fails with a 'did you mean'."""
-    with pytest.raises(ValueError, match="unknown channel layer backend 'asgi_redis.RedisChanelLayer'; did you mean 'asgi_redis.RedisChannelLayer'"):
+    with pytest.raises(
+        ValueError,
+        match="unknown channel layer backend 'asgi_redis.RedisChanelLayer'; did you mean 'asgi_redis.RedisChannelLayer'",
+    ):
         resolve_backend("asgi_redis.RedisChanelLayer")
     with pytest.raises(ValueError, match="unknown channel layer backend 'mongo'"):
         resolve_backend("mongo")
@@ -143,14 +169,17 @@ def test_unknown_option_is_named() -> None:
         get_channel_layer("redis", {"host": "localhost"})
 
 
-@pytest.mark.parametrize("config, message", [
-    ({"hosts": "redis://localhost:6379"}, "hosts must be a list"),
-    ({"symmetric_encryption_keys": "key"}, "symmetric_encryption_keys must be a list of keys, not str"),
-    ({"expiry": 0}, "expiry must be a positive integer"),
-    ({"capacity": -1}, "capacity must be a positive integer"),
-    ({"prefix": b"asgi:"}, "prefix must be a non-empty str"),
-    ({"connection_kwargs": [1]}, "connection_kwargs must be a dict"),
-])
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        ({"hosts": "redis://localhost:6379"}, "hosts must be a list"),
+        ({"symmetric_encryption_keys": "key"}, "symmetric_encryption_keys must be a list of keys, not str"),
+        ({"expiry": 0}, "expiry must be a positive integer"),
+        ({"capacity": -1}, "capacity must be a positive integer"),
+        ({"prefix": b"asgi:"}, "prefix must be a non-empty str"),
+        ({"connection_kwargs": [1]}, "connection_kwargs must be a dict"),
+    ],
+)
 def test_bad_config_is_named(config: dict[str, object], message: str) -> None:
     """Bad option values fail at construction with a ValueError naming the option."""
     with pytest.raises(ValueError, match=message):

@@ -13,8 +13,10 @@ import noxfile  # the repo root is on sys.path, as for ``tests.*``
 
 def report(tmp_path: Path, results: dict[str, str]) -> str:
     path = tmp_path / "report.json"
-    sessions = [{"name": noxfile.session_name(*cell.split("-")), "result": result, "duration": 12.3}
-                for cell, result in results.items()]
+    sessions = [
+        {"name": noxfile.session_name(*cell.split("-")), "result": result, "duration": 12.3}
+        for cell, result in results.items()
+    ]
     path.write_text(json.dumps({"result": 0, "sessions": sessions}))
     return str(path)
 
@@ -24,7 +26,9 @@ def every_other_cell(result: str = "success") -> dict[str, str]:
 
 
 def rows(output: str) -> dict[str, str]:
-    return {line.split()[0]: line.split()[1] for line in output.splitlines() if line[:4] in ("3.10", "3.11", "3.12", "3.13")}
+    return {
+        line.split()[0]: line.split()[1] for line in output.splitlines() if line[:4] in ("3.10", "3.11", "3.12", "3.13")
+    }
 
 
 def test_every_supported_cell_passed_is_exit_0(tmp_path, capsys, monkeypatch):
@@ -43,15 +47,22 @@ def test_a_missing_interpreter_is_missing_and_fails(tmp_path, capsys, monkeypatc
     out = capsys.readouterr().out
     table = rows(out)
     assert [cell for cell, status in table.items() if status == "MISSING"] == [
-        "3.12-4.2", "3.12-5.2", "3.12-6.0", "3.12-6.1"]
+        "3.12-4.2",
+        "3.12-5.2",
+        "3.12-6.0",
+        "3.12-6.1",
+    ]
     assert "NOT every supported cell passed" in out
 
 
-@pytest.mark.parametrize("cells, default_result, expected", [
-    ({"3.10-4.2": "failed"}, "0", "FAILED"),   # a failed cell
-    ({}, "0", "NOT"),                          # a cell absent from nox's report: "NOT RUN"
-    ({}, "1", "FAILED"),                       # the whole suite on the default cell failed
-])
+@pytest.mark.parametrize(
+    "cells, default_result, expected",
+    [
+        ({"3.10-4.2": "failed"}, "0", "FAILED"),  # a failed cell
+        ({}, "0", "NOT"),  # a cell absent from nox's report: "NOT RUN"
+        ({}, "1", "FAILED"),  # the whole suite on the default cell failed
+    ],
+)
 def test_failed_or_absent_cells_fail_the_run(tmp_path, capsys, monkeypatch, cells, default_result, expected):
     """A failed cell, a cell nox never ran, or a failed whole suite: exit 1 and the cell says so."""
     monkeypatch.setattr(noxfile, "find_interpreter", lambda python: "/x")

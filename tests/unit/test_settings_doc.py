@@ -36,15 +36,19 @@ def section(title: str) -> str:
 
 
 def rows_naming(text: str, names: list[str]) -> list[str]:
-    return [line for line in text.splitlines()
-            if line.startswith("|") and all(f"`{name}`" in line.split("|")[1] for name in names)]
+    return [
+        line
+        for line in text.splitlines()
+        if line.startswith("|") and all(f"`{name}`" in line.split("|")[1] for name in names)
+    ]
 
 
 def assert_documented(title: str, names: list[str], default: Any) -> None:
     rows = rows_naming(section(title), names)
     assert rows, f"{names} missing from '## {title}' in docs/settings.md"
     assert f"`{render(default)}`" in rows[0].split("|")[2], (
-        f"{names} in '## {title}': default should read `{render(default)}`, row is: {rows[0]}")
+        f"{names} in '## {title}': default should read `{render(default)}`, row is: {rows[0]}"
+    )
 
 
 def layer_options(cls: type) -> dict[str, Any]:
@@ -60,8 +64,14 @@ def layer_options(cls: type) -> dict[str, Any]:
     return found
 
 
-LAYERS = ["MemoryChannelLayer", "RedisChannelLayer", "RedisSentinelChannelLayer", "SQLiteChannelLayer",
-          "RedisClusterChannelLayer", "RabbitMQChannelLayer"]
+LAYERS = [
+    "MemoryChannelLayer",
+    "RedisChannelLayer",
+    "RedisSentinelChannelLayer",
+    "SQLiteChannelLayer",
+    "RedisClusterChannelLayer",
+    "RabbitMQChannelLayer",
+]
 
 
 @pytest.mark.parametrize("name", LAYERS)
@@ -97,10 +107,12 @@ def command_options(name: str) -> list[argparse.Action]:
     if name == "runserver":
         from django.core.management.commands.runserver import Command as DjangoRunserver
 
-        base |= {opt for action in DjangoRunserver().create_parser("manage.py", "runserver")._actions
-                 for opt in action.option_strings}
-    return [action for action in parser._actions
-            if action.option_strings and not set(action.option_strings) & base]
+        base |= {
+            opt
+            for action in DjangoRunserver().create_parser("manage.py", "runserver")._actions
+            for opt in action.option_strings
+        }
+    return [action for action in parser._actions if action.option_strings and not set(action.option_strings) & base]
 
 
 @pytest.mark.parametrize("name", ["runworker", "runserver", "rundelay", "channels_status"])

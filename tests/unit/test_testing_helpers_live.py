@@ -17,7 +17,11 @@ def _run_live_tests(tmp_path, **env_extra) -> subprocess.CompletedProcess:
     env = _env(tmp_path, TEST_LIVE="1", **env_extra)
     return subprocess.run(
         [sys.executable, "-m", "django", "test", "tests.djangoapp_http.live_tests", "-v", "2", "--noinput"],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=240,
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
 
 

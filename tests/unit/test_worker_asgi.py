@@ -23,8 +23,11 @@ def layers(**aliases):
 def test_legacy_backend_strings_build_our_layers_with_config():
     """asgi_redis.RedisChannelLayer and asgiref.inmemory.ChannelLayer resolve to our backends, CONFIG applied."""
     with layers(
-        default={"BACKEND": "asgi_redis.RedisChannelLayer", "ROUTING": ROUTES,
-                 "CONFIG": {"hosts": [("127.0.0.1", 1)], "prefix": "p:", "capacity": 7}},
+        default={
+            "BACKEND": "asgi_redis.RedisChannelLayer",
+            "ROUTING": ROUTES,
+            "CONFIG": {"hosts": [("127.0.0.1", 1)], "prefix": "p:", "capacity": 7},
+        },
         mem={"BACKEND": "asgiref.inmemory.ChannelLayer", "ROUTING": "tests.unit.test_worker_asgi.ROUTES"},
     ):
         manager = ChannelLayerManager()

@@ -111,8 +111,9 @@ def test_runworker_calls_patched_worker_with_118_keywords():
     try:
         with mock.patch("channels.management.commands.runworker.Worker") as patched:
             call_command("runworker", stdout=io.StringIO())
-            patched.assert_called_once_with(channel_layer=fake, callback=None, only_channels=None,
-                                            exclude_channels=None)
+            patched.assert_called_once_with(
+                channel_layer=fake, callback=None, only_channels=None, exclude_channels=None
+            )
             call_command("runworker", "--drain-timeout", "3", stdout=io.StringIO())
             assert patched.call_args.kwargs["drain_timeout"] == 3.0
     finally:
@@ -122,11 +123,21 @@ def test_runworker_calls_patched_worker_with_118_keywords():
 def test_post_parse_error_flag():
     """AsgiRequest._post_parse_error is False, and True after a multipart body fails to parse."""
     base = {"reply_channel": "r", "http_version": "1.1", "method": "POST", "path": "/", "query_string": b""}
-    good = AsgiRequest(Message(dict(base, body=b"a=1", headers=[
-        [b"content-type", b"application/x-www-form-urlencoded"]]), "http.request", None))
+    good = AsgiRequest(
+        Message(
+            dict(base, body=b"a=1", headers=[[b"content-type", b"application/x-www-form-urlencoded"]]),
+            "http.request",
+            None,
+        )
+    )
     assert good.POST["a"] == "1" and good._post_parse_error is False
-    bad = AsgiRequest(Message(dict(base, body=b"--x\r\nbroken", headers=[
-        [b"content-type", b"multipart/form-data; boundary="]]), "http.request", None))
+    bad = AsgiRequest(
+        Message(
+            dict(base, body=b"--x\r\nbroken", headers=[[b"content-type", b"multipart/form-data; boundary="]]),
+            "http.request",
+            None,
+        )
+    )
     with pytest.raises(MultiPartParserError):
         bad.POST  # noqa: B018
     assert bad._post_parse_error is True

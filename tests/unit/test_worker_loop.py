@@ -63,8 +63,14 @@ def test_outage_logged_once_backoff_grows_then_resumes(caplog):
     state = LoopState()
     state.stop_event.wait = lambda timeout=None: waits.append(timeout) or False  # type: ignore[method-assign]
     seen = []
-    loop = WorkerLoop(layer, ["a"], lambda ch, m: seen.append(m), state=state,
-                      backoff=Backoff(initial=0.1, factor=2, maximum=1.0, jitter=0.0), block=False)
+    loop = WorkerLoop(
+        layer,
+        ["a"],
+        lambda ch, m: seen.append(m),
+        state=state,
+        backoff=Backoff(initial=0.1, factor=2, maximum=1.0, jitter=0.0),
+        block=False,
+    )
     with caplog.at_level(logging.DEBUG, logger="django.channels"):
         for _ in range(6):
             assert loop.run_once()
@@ -148,8 +154,12 @@ def _slow_pool(threads: int, drain_timeout: float, release: threading.Event, sta
 
     for n in range(threads):
         layer.send("a", {"n": n})
-    pool = WorkerPool(lambda st: WorkerLoop(layer, ["a"], dispatch, state=st), threads=threads,
-                      drain_timeout=drain_timeout, receive_grace=0.2)
+    pool = WorkerPool(
+        lambda st: WorkerLoop(layer, ["a"], dispatch, state=st),
+        threads=threads,
+        drain_timeout=drain_timeout,
+        receive_grace=0.2,
+    )
     return pool, layer, done
 
 

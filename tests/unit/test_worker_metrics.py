@@ -31,9 +31,15 @@ def test_handled_messages_and_exceptions_are_counted_per_channel():
     def bad(message):
         raise RuntimeError("boom")
 
-    before = {name: sample(name, channel=channel)
-              for name in ("channels_worker_messages_total", "channels_worker_consume_seconds_count",
-                           "channels_worker_consumer_exceptions_total") for channel in ("metrics.ok", "metrics.bad")}
+    before = {
+        name: sample(name, channel=channel)
+        for name in (
+            "channels_worker_messages_total",
+            "channels_worker_consume_seconds_count",
+            "channels_worker_consumer_exceptions_total",
+        )
+        for channel in ("metrics.ok", "metrics.bad")
+    }
     with memory_layer([route("metrics.ok", ok), route("metrics.bad", bad)]) as layer:
         layer.send("metrics.ok", {"n": 1})
         layer.send("metrics.ok", {"n": 2})

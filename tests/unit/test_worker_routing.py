@@ -68,8 +68,9 @@ def test_include_cuts_prefix_and_route_kwargs_win():
 def test_consumer_receives_the_original_message_through_include():
     """The prefix is cut from a copy: the consumer still sees the full, unmodified path."""
     seen = []
-    routing = [include([route("http.request", lambda m, **kw: seen.append((m["path"], kw)), path=r"^/x/$")],
-                       path=r"^/pre")]
+    routing = [
+        include([route("http.request", lambda m, **kw: seen.append((m["path"], kw)), path=r"^/x/$")], path=r"^/pre")
+    ]
     with memory_layer(routing) as layer:
         layer.send("http.request", {"path": "/pre/x/", "reply_channel": "r!1"})
         run_pending(layer)

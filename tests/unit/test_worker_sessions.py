@@ -214,4 +214,6 @@ def test_base_origin_validator_must_be_subclassed():
     from worker.message import Message
 
     with memory_layer([]) as layer, pytest.raises(NotImplementedError):
-        BaseOriginValidator(lambda m: None)(Message({"headers": [[b"origin", b"http://x"]]}, "websocket.connect", layer))
+        BaseOriginValidator(lambda m: None)(
+            Message({"headers": [[b"origin", b"http://x"]]}, "websocket.connect", layer)
+        )

@@ -50,21 +50,40 @@ def test_request_message_has_daphne_keys_in_order_with_text_paths_and_byte_heade
     """A POST environ becomes Daphne's http.request: text path/root_path, raw query bytes, lowercased header pairs."""
     utf8_path = "/caf\u00e9 bar/".encode().decode("latin-1")  # how PEP 3333 hands over UTF-8 path bytes
     environ = make_environ(
-        REQUEST_METHOD="post", SCRIPT_NAME="/app", PATH_INFO=utf8_path, QUERY_STRING="q=%C2%A3&r=2",
-        CONTENT_TYPE="application/x-www-form-urlencoded", CONTENT_LENGTH="12", HTTP_X_CUSTOM="v\u00e9",
+        REQUEST_METHOD="post",
+        SCRIPT_NAME="/app",
+        PATH_INFO=utf8_path,
+        QUERY_STRING="q=%C2%A3&r=2",
+        CONTENT_TYPE="application/x-www-form-urlencoded",
+        CONTENT_LENGTH="12",
+        HTTP_X_CUSTOM="v\u00e9",
         HTTP_COOKIE="a=b",
     )
     message = request_message(environ, "wsgi.response.abc!def", body=b"x=1&y=%C2%A3")
-    assert list(message) == ["reply_channel", "http_version", "method", "path", "query_string", "root_path",
-                             "scheme", "headers", "body", "client", "server"]
+    assert list(message) == [
+        "reply_channel",
+        "http_version",
+        "method",
+        "path",
+        "query_string",
+        "root_path",
+        "scheme",
+        "headers",
+        "body",
+        "client",
+        "server",
+    ]
     assert message["method"] == "POST"
     assert message["http_version"] == "1.1"
     assert message["path"] == "/app/caf\u00e9 bar/"
     assert message["root_path"] == "/app"
     assert message["query_string"] == b"q=%C2%A3&r=2"
     assert message["headers"] == [
-        [b"host", b"example.com"], [b"content-type", b"application/x-www-form-urlencoded"],
-        [b"content-length", b"12"], [b"x-custom", b"v\xe9"], [b"cookie", b"a=b"],
+        [b"host", b"example.com"],
+        [b"content-type", b"application/x-www-form-urlencoded"],
+        [b"content-length", b"12"],
+        [b"x-custom", b"v\xe9"],
+        [b"cookie", b"a=b"],
     ]
     assert message["body"] == b"x=1&y=%C2%A3"
     assert message["client"] == ["10.0.0.5", 51234]
@@ -74,8 +93,9 @@ def test_request_message_has_daphne_keys_in_order_with_text_paths_and_byte_heade
 
 def test_request_message_defaults_for_empty_path_http10_https_and_unix_peers() -> None:
     """Empty path gives "/", HTTP/1.0 and https pass through, no REMOTE_ADDR or SERVER_PORT gives None peers."""
-    environ = make_environ(PATH_INFO="", SERVER_PROTOCOL="HTTP/1.0", REMOTE_ADDR="", SERVER_PORT="",
-                           CONTENT_TYPE="", CONTENT_LENGTH="")
+    environ = make_environ(
+        PATH_INFO="", SERVER_PROTOCOL="HTTP/1.0", REMOTE_ADDR="", SERVER_PORT="", CONTENT_TYPE="", CONTENT_LENGTH=""
+    )
     environ["wsgi.url_scheme"] = "https"
     message = request_message(environ, "r!x")
     assert message["path"] == "/"
@@ -104,18 +124,30 @@ def test_status_line_uses_standard_reason_phrases() -> None:
 
 def test_response_headers_decode_latin1_and_drop_hop_by_hop() -> None:
     """Response headers become latin-1 str pairs; Connection/Transfer-Encoding etc. are dropped (PEP 3333)."""
-    pairs = response_headers([(b"Content-Type", b"text/plain"), (b"Transfer-Encoding", b"chunked"),
-                              (b"Connection", b"close"), (b"X-Name", b"caf\xe9"), (b"Set-Cookie", b"a=1"),
-                              (b"Set-Cookie", b"b=2")])
-    assert pairs == [("Content-Type", "text/plain"), ("X-Name", "caf\u00e9"), ("Set-Cookie", "a=1"),
-                     ("Set-Cookie", "b=2")]
+    pairs = response_headers(
+        [
+            (b"Content-Type", b"text/plain"),
+            (b"Transfer-Encoding", b"chunked"),
+            (b"Connection", b"close"),
+            (b"X-Name", b"caf\xe9"),
+            (b"Set-Cookie", b"a=1"),
+            (b"Set-Cookie", b"b=2"),
+        ]
+    )
+    assert pairs == [
+        ("Content-Type", "text/plain"),
+        ("X-Name", "caf\u00e9"),
+        ("Set-Cookie", "a=1"),
+        ("Set-Cookie", "b=2"),
+    ]
 
 
 # -- the adapter on the memory layer, with a worker thread -----------------------------------------
 
 
-def serve(layer: MemoryChannelLayer, handler: Callable[[dict[str, Any]], list[dict[str, Any]]],
-          count: int = 1) -> threading.Thread:
+def serve(
+    layer: MemoryChannelLayer, handler: Callable[[dict[str, Any]], list[dict[str, Any]]], count: int = 1
+) -> threading.Thread:
     """A worker thread answering ``count`` http.request messages with the replies ``handler`` returns."""
 
     def run() -> None:
@@ -180,8 +212,10 @@ def test_small_body_goes_inline(layer: MemoryChannelLayer) -> None:
     """A body up to body_threshold travels in the http.request message itself."""
     adapter = WsgiToAsgiAdapter(layer, body_threshold=1024)
     serve(layer, lambda m: [{"status": 200, "content": m["body"][::-1] + str("body_channel" in m).encode()}])
-    _, body = call(adapter, make_environ(REQUEST_METHOD="POST", CONTENT_LENGTH="1024",
-                                         **{"wsgi.input": io.BytesIO(b"a" * 1023 + b"b")}))
+    _, body = call(
+        adapter,
+        make_environ(REQUEST_METHOD="POST", CONTENT_LENGTH="1024", **{"wsgi.input": io.BytesIO(b"a" * 1023 + b"b")}),
+    )
     assert body == b"b" + b"a" * 1023 + b"False"
 
 
@@ -197,8 +231,10 @@ def test_large_body_streams_over_body_channel_in_chunks(layer: MemoryChannelLaye
 
     adapter = WsgiToAsgiAdapter(layer, body_threshold=4096)
     serve(layer, handler)
-    _, body = call(adapter, make_environ(REQUEST_METHOD="POST", CONTENT_LENGTH=str(len(payload)),
-                                         **{"wsgi.input": io.BytesIO(payload)}))
+    _, body = call(
+        adapter,
+        make_environ(REQUEST_METHOD="POST", CONTENT_LENGTH=str(len(payload)), **{"wsgi.input": io.BytesIO(payload)}),
+    )
     assert body == payload
     assert firsts == [payload[:4096]]
 
@@ -208,16 +244,25 @@ def test_chunked_request_without_length_reads_to_eof(layer: MemoryChannelLayer) 
     payload = b"z" * 5000
     adapter = WsgiToAsgiAdapter(layer, body_threshold=2000)
     serve(layer, lambda m: [{"status": 200, "content": read_body_channel(layer, m)}])
-    _, body = call(adapter, make_environ(REQUEST_METHOD="POST", HTTP_TRANSFER_ENCODING="chunked",
-                                         **{"wsgi.input": io.BytesIO(payload), "wsgi.input_terminated": True}))
+    _, body = call(
+        adapter,
+        make_environ(
+            REQUEST_METHOD="POST",
+            HTTP_TRANSFER_ENCODING="chunked",
+            **{"wsgi.input": io.BytesIO(payload), "wsgi.input_terminated": True},
+        ),
+    )
     assert body == payload
 
 
 def test_streaming_response_yields_each_chunk(layer: MemoryChannelLayer) -> None:
     """more_content chunks are yielded one by one until a chunk without more_content."""
-    replies = [{"status": 200, "headers": [], "content": b"one,", "more_content": True},
-               {"content": b"two,", "more_content": True}, {"content": b"", "more_content": True},
-               {"content": b"three"}]
+    replies = [
+        {"status": 200, "headers": [], "content": b"one,", "more_content": True},
+        {"content": b"two,", "more_content": True},
+        {"content": b"", "more_content": True},
+        {"content": b"three"},
+    ]
     adapter = WsgiToAsgiAdapter(layer)
     serve(layer, lambda m: replies)
     start = StartResponse()
@@ -251,8 +296,9 @@ def test_no_reply_within_http_timeout_answers_503(layer: MemoryChannelLayer) -> 
 def test_body_over_limit_answers_413_before_sending(layer: MemoryChannelLayer) -> None:
     """A Content-Length above max_body_size gives 413 and sends nothing to the workers."""
     adapter = WsgiToAsgiAdapter(layer, max_body_size=100)
-    start, body = call(adapter, make_environ(REQUEST_METHOD="POST", CONTENT_LENGTH="101",
-                                             **{"wsgi.input": io.BytesIO(b"x" * 101)}))
+    start, body = call(
+        adapter, make_environ(REQUEST_METHOD="POST", CONTENT_LENGTH="101", **{"wsgi.input": io.BytesIO(b"x" * 101)})
+    )
     assert start.status in ("413 Request Entity Too Large", "413 Content Too Large")  # the phrase varies by Python
     assert b"exceeds the 100 byte limit" in body
     assert layer.receive(["http.request"]) == (None, None)
@@ -261,8 +307,9 @@ def test_body_over_limit_answers_413_before_sending(layer: MemoryChannelLayer) -
 def test_short_body_answers_400_and_closes_body_channel(layer: MemoryChannelLayer) -> None:
     """A client that sends less than Content-Length gets 400, and the worker gets a closed chunk."""
     adapter = WsgiToAsgiAdapter(layer, body_threshold=10)
-    start, body = call(adapter, make_environ(REQUEST_METHOD="POST", CONTENT_LENGTH="50",
-                                             **{"wsgi.input": io.BytesIO(b"y" * 30)}))
+    start, body = call(
+        adapter, make_environ(REQUEST_METHOD="POST", CONTENT_LENGTH="50", **{"wsgi.input": io.BytesIO(b"y" * 30)})
+    )
     assert start.status == "400 Bad Request"
     _, message = layer.receive(["http.request"])
     chunks = [layer.receive([message["body_channel"]])[1] for _ in range(3)]

@@ -20,11 +20,18 @@ class Command(BaseCommand):
     def add_arguments(self, parser: Any) -> None:
         super().add_arguments(parser)
         parser.add_argument(
-            "--layer", action="store", dest="layer", default=DEFAULT_CHANNEL_LAYER,
+            "--layer",
+            action="store",
+            dest="layer",
+            default=DEFAULT_CHANNEL_LAYER,
             help="Channel layer alias to use, if not the default.",
         )
         parser.add_argument(
-            "--sleep", action="store", dest="sleep", default=1.0, type=float,
+            "--sleep",
+            action="store",
+            dest="sleep",
+            default=1.0,
+            type=float,
             help="Longest time between two checks of the database for due messages, in seconds.",
         )
 

@@ -79,7 +79,9 @@ class ChannelTestCaseMixin:
         owner._old_layers = {}
         super()._post_teardown()  # type: ignore[misc]
 
-    def get_next_message(self, channel: str, alias: str = DEFAULT_CHANNEL_LAYER, require: bool = False) -> Message | None:
+    def get_next_message(
+        self, channel: str, alias: str = DEFAULT_CHANNEL_LAYER, require: bool = False
+    ) -> Message | None:
         """The next message sent to ``channel`` during the test, or None (a test failure if ``require``)."""
         received, content = channel_layers[alias].receive([channel])
         if received is None:

@@ -63,9 +63,19 @@ class InterfaceServerProcess:
     def start(self) -> None:
         backend, config = _test_layer_settings()
         argv = [
-            sys.executable, "-c", "from interfaceserver.cli import main; main()",
-            "--layer", backend, "--layer-config", json.dumps(config),
-            "-b", self.host, "-p", str(self.port), "-v", "0",
+            sys.executable,
+            "-c",
+            "from interfaceserver.cli import main; main()",
+            "--layer",
+            backend,
+            "--layer-config",
+            json.dumps(config),
+            "-b",
+            self.host,
+            "-p",
+            str(self.port),
+            "-v",
+            "0",
         ]
         self.popen = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + self.start_timeout
@@ -157,7 +167,9 @@ class ChannelLiveServerTestCase(TransactionTestCase):
                 raise ImproperlyConfigured("ChannelLiveServerTestCase can not be used with in memory databases")
         manager = ChannelLayerManager()
         if len(manager.configs) > 1:
-            raise ImproperlyConfigured("ChannelLiveServerTestCase does not support multiple CHANNEL_LAYERS at this time")
+            raise ImproperlyConfigured(
+                "ChannelLiveServerTestCase does not support multiple CHANNEL_LAYERS at this time"
+            )
         layer = manager.make_test_backend(DEFAULT_CHANNEL_LAYER)
         if layer.local_only():
             raise ImproperlyConfigured(
@@ -173,7 +185,9 @@ class ChannelLiveServerTestCase(TransactionTestCase):
         cls._server_process = cls.ProtocolServerProcess(cls.host)
         cls._server_process.start()
         ready = _fork.Event()
-        cls._worker_process = cls.WorkerProcess(ready, cls.worker_threads, dict(connections.databases), cls.serve_static)
+        cls._worker_process = cls.WorkerProcess(
+            ready, cls.worker_threads, dict(connections.databases), cls.serve_static
+        )
         cls._worker_process.start()
         if not ready.wait(cls.worker_start_timeout) or not cls._worker_process.is_alive():
             cls._stop_live_processes()

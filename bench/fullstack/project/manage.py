@@ -1,5 +1,6 @@
 #!/usr/bin/env python
 """manage.py of the full-stack benchmark project (runworker for ours and for Channels 1.1.8)."""
+
 import os
 import sys
 

@@ -30,7 +30,15 @@ def render_report(message):
     report.status = Report.DONE
     report.rendered_by = os.getpid()
     report.save()
-    WebsocketMultiplexer.group_send(f"user-{report.owner_id}", "reports", {
-        "report": report.pk, "status": report.status, "room": report.room,
-        "summary": lines[0], "rendered_by": report.rendered_by, "url": f"/reports/{report.pk}/",
-    })
+    WebsocketMultiplexer.group_send(
+        f"user-{report.owner_id}",
+        "reports",
+        {
+            "report": report.pk,
+            "status": report.status,
+            "room": report.room,
+            "summary": lines[0],
+            "rendered_by": report.rendered_by,
+            "url": f"/reports/{report.pk}/",
+        },
+    )

@@ -35,15 +35,26 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
 ]
 ROOT_URLCONF = "chatsite.urls"
-TEMPLATES = [{
-    "BACKEND": "django.template.backends.django.DjangoTemplates",
-    "APP_DIRS": True,
-    "OPTIONS": {"context_processors": ["django.template.context_processors.request",
-                                       "django.contrib.auth.context_processors.auth"]},
-}]
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+            ]
+        },
+    }
+]
 # Several worker processes write to one SQLite file: wait for each other's locks instead of failing.
-DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": os.path.join(RUN_DIR, "db.sqlite3"),
-                         "OPTIONS": {"timeout": 20}}}
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.path.join(RUN_DIR, "db.sqlite3"),
+        "OPTIONS": {"timeout": 20},
+    }
+}
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 USE_TZ = True
 
@@ -53,8 +64,12 @@ LOGOUT_REDIRECT_URL = "/login/"
 
 # Sessions (HTTP and channel sessions alike) in a file cache shared by every worker process.
 SESSION_ENGINE = "django.contrib.sessions.backends.cache"
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-                      "LOCATION": os.path.join(RUN_DIR, "cache")}}
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": os.path.join(RUN_DIR, "cache"),
+    }
+}
 
 # The workers serve these themselves (StaticFilesConsumer on http.request, see routing.py); behind
 # nginx, `collectstatic` into STATIC_ROOT and let nginx serve /static/ instead.

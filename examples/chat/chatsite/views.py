@@ -23,13 +23,17 @@ def room(request, room):
         raise Http404("room names are 1-50 letters, digits, '-' or '_'")
     request.session["visits"] = request.session.get("visits", 0) + 1
     recent = list(ChatMessage.objects.filter(room=room).select_related("author").order_by("-pk")[:20])[::-1]
-    return render(request, "room.html", {
-        "room": room,
-        "visits": request.session["visits"],
-        "recent": recent,
-        "notes": Note.objects.filter(room=room).select_related("author"),
-        "reports": Report.objects.filter(owner=request.user).order_by("-pk")[:5],
-    })
+    return render(
+        request,
+        "room.html",
+        {
+            "room": room,
+            "visits": request.session["visits"],
+            "recent": recent,
+            "notes": Note.objects.filter(room=room).select_related("author"),
+            "reports": Report.objects.filter(owner=request.user).order_by("-pk")[:5],
+        },
+    )
 
 
 @login_required

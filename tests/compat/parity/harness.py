@@ -65,8 +65,9 @@ BODY_CHANNEL = re.compile(r"^http\.request\.body\?.+$")
 
 
 def legacy_venv() -> Path:
-    out = subprocess.run(["bash", str(ROOT / "tests" / "legacy" / "build.sh")], capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run(
+        ["bash", str(ROOT / "tests" / "legacy" / "build.sh")], capture_output=True, text=True, check=True
+    )
     return Path(out.stdout.strip().splitlines()[-1])
 
 
@@ -150,8 +151,11 @@ def normalise(message: dict[str, Any], side: Side, client_port: int | None = Non
     client = out.get("client")
     # The client's own port: checked exactly when the test knows it, else any port of 127.0.0.1
     # (a rejected WebSocket's socket is gone before the test can ask it).
-    if client is not None and client[0] == "127.0.0.1" and (
-            client[1] == client_port or (client_port is None and isinstance(client[1], int) and client[1] > 0)):
+    if (
+        client is not None
+        and client[0] == "127.0.0.1"
+        and (client[1] == client_port or (client_port is None and isinstance(client[1], int) and client[1] > 0))
+    ):
         out["client"] = ["127.0.0.1", "<client-port>"]
     if "headers" in out:
         headers = []
@@ -210,7 +214,7 @@ def read_response(sock: socket.socket, buffer: bytearray) -> RawResponse:
             raise AssertionError(f"connection closed before a response head: {bytes(buffer)!r}")
     end = buffer.index(b"\r\n\r\n")
     head = bytes(buffer[:end]).split(b"\r\n")
-    del buffer[:end + 4]
+    del buffer[: end + 4]
     headers = [(line.split(b":", 1)[0], line.split(b":", 1)[1].strip()) for line in head[1:]]
     response = RawResponse(head[0], headers, b"")
     length = response.header(b"content-length")
@@ -218,13 +222,13 @@ def read_response(sock: socket.socket, buffer: bytearray) -> RawResponse:
         while len(buffer) < int(length):
             if not fill():
                 break
-        response.body = bytes(buffer[:int(length)])
-        del buffer[:int(length)]
+        response.body = bytes(buffer[: int(length)])
+        del buffer[: int(length)]
     elif response.header(b"transfer-encoding") == b"chunked":
         while True:
             while b"\r\n" not in buffer:
                 assert fill(), f"connection closed inside a chunk size: {bytes(buffer)!r}"
-            size = int(bytes(buffer[:buffer.index(b"\r\n")]), 16)
+            size = int(bytes(buffer[: buffer.index(b"\r\n")]), 16)
             needed = buffer.index(b"\r\n") + 2 + size + 2
             while len(buffer) < needed:
                 assert fill(), "connection closed inside a chunk"
@@ -262,8 +266,11 @@ def request_message(side: Side, raw: bytes) -> dict[str, Any]:
     return message
 
 
-OK_REPLY: dict[str, Any] = {"status": 200, "headers": [(b"Content-Type", b"text/plain"), (b"Content-Length", b"2")],
-                            "content": b"ok"}
+OK_REPLY: dict[str, Any] = {
+    "status": 200,
+    "headers": [(b"Content-Type", b"text/plain"), (b"Content-Length", b"2")],
+    "content": b"ok",
+}
 
 
 def assert_same(results: dict[str, Any]) -> Any:
@@ -283,8 +290,9 @@ class WsOpen:
         return self.ws.sock.getsockname()[1] if self.ws is not None and self.ws.sock is not None else None
 
 
-def ws_open(side: Side, path: str, replies: list[dict[str, Any]] | None = None, *, delay: float = 0.0,
-            **options: Any) -> WsOpen:
+def ws_open(
+    side: Side, path: str, replies: list[dict[str, Any]] | None = None, *, delay: float = 0.0, **options: Any
+) -> WsOpen:
     """Start a handshake, take ``websocket.connect`` off the layer, send ``replies`` (accept by default)."""
     outcome: dict[str, Any] = {}
 
@@ -307,8 +315,9 @@ def ws_open(side: Side, path: str, replies: list[dict[str, Any]] | None = None, 
 
 def handshake_headers(ws: websocket.WebSocket) -> dict[str, str]:
     """The 101 response headers that must agree (the accept hash follows the random key)."""
-    return {name: value for name, value in ws.getheaders().items()
-            if name not in ("date", "server", "sec-websocket-accept")}
+    return {
+        name: value for name, value in ws.getheaders().items() if name not in ("date", "server", "sec-websocket-accept")
+    }
 
 
 def received_frames(ws: websocket.WebSocket, until_close: bool = True) -> list[tuple[int, bytes]]:
@@ -337,9 +346,11 @@ def fill(side: Side, channel: str) -> None:
     side.layer.send_many([(channel, {"filler": True})] * side.layer.get_capacity(channel))
 
 
-RAW_UPGRADE = (b"GET /ws/raw/ HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-               b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
-               b"Sec-WebSocket-Protocol: chat\r\n\r\n")
+RAW_UPGRADE = (
+    b"GET /ws/raw/ HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+    b"Sec-WebSocket-Protocol: chat\r\n\r\n"
+)
 
 
 def raw_handshake(side: Side, replies: list[dict[str, Any]] | None) -> bytes:
@@ -369,7 +380,7 @@ def dechunk(body: bytes) -> bytes:
         size = int(size_line, 16)
         if size == 0:
             return out
-        out, body = out + rest[:size], rest[size + 2:]
+        out, body = out + rest[:size], rest[size + 2 :]
 
 
 def connect_unix(side: Side) -> socket.socket:

@@ -1,5 +1,6 @@
 #!/usr/bin/env python
 """manage.py of the project the deploy tests serve (runworker, collectstatic)."""
+
 import os
 import sys
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env python
 """manage.py of the mixed-fleet project (runs unchanged on Channels 1.1.8 / Django 2.2 and on channels-classic)."""
+
 import os
 import sys
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env python
 """manage.py of the end-to-end project (runs unchanged on Channels 1.1.8 and on channels-classic)."""
+
 import os
 import sys
 

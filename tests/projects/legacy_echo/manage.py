@@ -1,5 +1,6 @@
 #!/usr/bin/env python
 """manage.py of the legacy_echo Channels 1 project (runs in the legacy virtualenv: Channels 1.1.8, Django 2.2)."""
+
 import os
 import sys
 

@@ -1,4 +1,5 @@
 """The same Redis layer for OUR daphne (modern venv): ``daphne ours_layer:channel_layer`` from this folder."""
+
 import os
 
 from channellayer import get_channel_layer

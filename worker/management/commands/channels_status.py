@@ -27,8 +27,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         super().add_arguments(parser)
-        parser.add_argument("--layer", dest="layer", default=DEFAULT_CHANNEL_LAYER,
-                            help="Channel layer alias to use, if not the default.")
+        parser.add_argument(
+            "--layer",
+            dest="layer",
+            default=DEFAULT_CHANNEL_LAYER,
+            help="Channel layer alias to use, if not the default.",
+        )
         add_status_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:

@@ -82,20 +82,35 @@ class Command(StaticfilesRunserverCommand):
     def add_arguments(self, parser: Any) -> None:
         super().add_arguments(parser)
         parser.add_argument(
-            "--noworker", action="store_false", dest="run_worker", default=True,
+            "--noworker",
+            action="store_false",
+            dest="run_worker",
+            default=True,
             help="Tells Django not to run worker threads; you'll need to run runworker separately.",
         )
         parser.add_argument(
-            "--noasgi", action="store_false", dest="use_asgi", default=True,
+            "--noasgi",
+            action="store_false",
+            dest="use_asgi",
+            default=True,
             help="Run Django's WSGI runserver rather than the channels one.",
         )
         parser.add_argument(
-            "--http_timeout", "--http-timeout", action="store", dest="http_timeout", type=float, default=60,
+            "--http_timeout",
+            "--http-timeout",
+            action="store",
+            dest="http_timeout",
+            type=float,
+            default=60,
             help="Seconds an HTTP request may wait for its response (default: 60).",
         )
         parser.add_argument(
-            "--websocket_handshake_timeout", "--websocket-handshake-timeout", action="store",
-            dest="websocket_handshake_timeout", type=float, default=5,
+            "--websocket_handshake_timeout",
+            "--websocket-handshake-timeout",
+            action="store",
+            dest="websocket_handshake_timeout",
+            type=float,
+            default=5,
             help="Seconds a WebSocket handshake may take (default: 5).",
         )
 

@@ -56,29 +56,80 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         super().add_arguments(parser)
-        parser.add_argument("--layer", dest="layer", default=DEFAULT_CHANNEL_LAYER,
-                            help="Channel layer alias to use, if not the default.")
-        parser.add_argument("--only-channels", action="append", dest="only_channels",
-                            help="Listen only on channels matching this glob (repeatable).")
-        parser.add_argument("--exclude-channels", action="append", dest="exclude_channels",
-                            help="Do not listen on channels matching this glob (repeatable).")
-        parser.add_argument("--threads", dest="threads", default=1, type=_positive(int),
-                            help="Number of worker threads in this process (default 1).")
-        parser.add_argument("--drain-timeout", dest="drain_timeout", default=30.0, type=float,
-                            help="On SIGTERM/SIGINT, seconds to wait for messages in flight (default 30).")
-        parser.add_argument("--max-messages", dest="max_messages", default=None, type=_positive(int),
-                            help="Exit cleanly after handling this many messages.")
-        parser.add_argument("--max-seconds", dest="max_seconds", default=None, type=_positive(float),
-                            help="Exit cleanly after running this many seconds.")
-        parser.add_argument("--send-timeout", dest="send_timeout", default=None, type=_positive(float),
-                            help="Seconds buffered sends retry a full channel before dropping "
-                                 "(default: CHANNELS_BUFFERED_SEND_TIMEOUT or 5).")
-        parser.add_argument("--metrics-port", dest="metrics_port", default=None, type=int,
-                            help="Serve Prometheus /metrics and /healthz on this port (0: any free port).")
-        parser.add_argument("--metrics-bind", dest="metrics_bind", default="127.0.0.1",
-                            help="Address for --metrics-port (default 127.0.0.1).")
-        parser.add_argument("--heartbeat-interval", dest="heartbeat_interval", default=5.0, type=_positive(float),
-                            help="Seconds between announcements of this worker on the layer (default 5).")
+        parser.add_argument(
+            "--layer",
+            dest="layer",
+            default=DEFAULT_CHANNEL_LAYER,
+            help="Channel layer alias to use, if not the default.",
+        )
+        parser.add_argument(
+            "--only-channels",
+            action="append",
+            dest="only_channels",
+            help="Listen only on channels matching this glob (repeatable).",
+        )
+        parser.add_argument(
+            "--exclude-channels",
+            action="append",
+            dest="exclude_channels",
+            help="Do not listen on channels matching this glob (repeatable).",
+        )
+        parser.add_argument(
+            "--threads",
+            dest="threads",
+            default=1,
+            type=_positive(int),
+            help="Number of worker threads in this process (default 1).",
+        )
+        parser.add_argument(
+            "--drain-timeout",
+            dest="drain_timeout",
+            default=30.0,
+            type=float,
+            help="On SIGTERM/SIGINT, seconds to wait for messages in flight (default 30).",
+        )
+        parser.add_argument(
+            "--max-messages",
+            dest="max_messages",
+            default=None,
+            type=_positive(int),
+            help="Exit cleanly after handling this many messages.",
+        )
+        parser.add_argument(
+            "--max-seconds",
+            dest="max_seconds",
+            default=None,
+            type=_positive(float),
+            help="Exit cleanly after running this many seconds.",
+        )
+        parser.add_argument(
+            "--send-timeout",
+            dest="send_timeout",
+            default=None,
+            type=_positive(float),
+            help="Seconds buffered sends retry a full channel before dropping "
+            "(default: CHANNELS_BUFFERED_SEND_TIMEOUT or 5).",
+        )
+        parser.add_argument(
+            "--metrics-port",
+            dest="metrics_port",
+            default=None,
+            type=int,
+            help="Serve Prometheus /metrics and /healthz on this port (0: any free port).",
+        )
+        parser.add_argument(
+            "--metrics-bind",
+            dest="metrics_bind",
+            default="127.0.0.1",
+            help="Address for --metrics-port (default 127.0.0.1).",
+        )
+        parser.add_argument(
+            "--heartbeat-interval",
+            dest="heartbeat_interval",
+            default=5.0,
+            type=_positive(float),
+            help="Seconds between announcements of this worker on the layer (default 5).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.verbosity = options.get("verbosity", 1)
@@ -160,9 +211,15 @@ class Command(BaseCommand):
         threads = options.get("threads") or 1
 
         def info() -> dict[str, Any]:
-            return {"channels": channels, "served": getattr(state, "handled", 0), "threads": threads,
-                    "busy": len(getattr(state, "in_flight", ())), "version": _version(),
-                    "only_channels": options.get("only_channels"), "exclude_channels": options.get("exclude_channels")}
+            return {
+                "channels": channels,
+                "served": getattr(state, "handled", 0),
+                "threads": threads,
+                "busy": len(getattr(state, "in_flight", ())),
+                "version": _version(),
+                "only_channels": options.get("only_channels"),
+                "exclude_channels": options.get("exclude_channels"),
+            }
 
         heartbeat = Heartbeat(layer, "worker", info, float(options.get("heartbeat_interval") or 5.0))
         heartbeat.start()

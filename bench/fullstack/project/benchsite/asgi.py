@@ -1,4 +1,5 @@
 """What our daphne and Daphne 1.4.2 serve: ``daphne benchsite.asgi:channel_layer``."""
+
 import os
 
 from channels.asgi import get_channel_layer

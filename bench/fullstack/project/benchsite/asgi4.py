@@ -1,4 +1,5 @@
 """Daphne 4 + Channels 4 in one process: Django's ASGI app for HTTP, an async echo consumer for /echo/."""
+
 import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchsite.settings")
@@ -18,7 +19,9 @@ class Echo(AsyncWebsocketConsumer):
         await self.send(text_data=text_data, bytes_data=bytes_data)
 
 
-application = ProtocolTypeRouter({
-    "http": django_app,
-    "websocket": URLRouter([path("echo/", Echo.as_asgi())]),
-})
+application = ProtocolTypeRouter(
+    {
+        "http": django_app,
+        "websocket": URLRouter([path("echo/", Echo.as_asgi())]),
+    }
+)

@@ -1,4 +1,5 @@
 """Django's own ASGI application (what uvicorn serves)."""
+
 import os
 
 from django.core.asgi import get_asgi_application

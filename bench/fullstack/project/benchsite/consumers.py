@@ -1,4 +1,5 @@
 """WebSocket consumers in the Channels 1 API (ours and Channels 1.1.8 run this same file)."""
+
 from channels import Group
 
 BROADCAST_GROUP = "bench-broadcast"

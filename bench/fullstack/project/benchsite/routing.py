@@ -2,6 +2,7 @@
 
 HTTP goes to Django's views through the default http.request consumer.
 """
+
 from channels.routing import route
 
 from . import consumers

@@ -1,4 +1,5 @@
 """Settings for every system; BENCH_STACK, BENCH_REDIS_PORT and BENCH_SQLITE_PATH come from the harness."""
+
 import os
 
 STACK = os.environ.get("BENCH_STACK", "ours")

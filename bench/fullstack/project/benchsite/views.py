@@ -1,4 +1,5 @@
 """The benchmark's views: plain Django, identical for every system."""
+
 from django.http import HttpResponse, StreamingHttpResponse
 
 BIG = b"x" * (100 * 1024)

@@ -1,4 +1,5 @@
 """Django's WSGI application (what gunicorn serves)."""
+
 import os
 
 from django.core.wsgi import get_wsgi_application

@@ -1,4 +1,5 @@
 """What the interface servers serve: ``daphne deploysite.asgi:channel_layer``."""
+
 import os
 
 from channels.asgi import get_channel_layer

@@ -1,4 +1,5 @@
 """Consumers that say which process served them and what they saw of the client."""
+
 import json
 import os
 
@@ -7,12 +8,22 @@ from channels import Channel
 
 def whoami_connect(message):
     message.reply_channel.send({"accept": True})
-    headers = {bytes(name).decode("latin-1"): bytes(value).decode("latin-1")
-               for name, value in message.content.get("headers", [])}
-    message.reply_channel.send({"text": json.dumps({
-        "client": message.content.get("client"), "scheme": message.content.get("scheme"),
-        "x_forwarded_proto": headers.get("x-forwarded-proto"), "pid": os.getpid(),
-    })})
+    headers = {
+        bytes(name).decode("latin-1"): bytes(value).decode("latin-1")
+        for name, value in message.content.get("headers", [])
+    }
+    message.reply_channel.send(
+        {
+            "text": json.dumps(
+                {
+                    "client": message.content.get("client"),
+                    "scheme": message.content.get("scheme"),
+                    "x_forwarded_proto": headers.get("x-forwarded-proto"),
+                    "pid": os.getpid(),
+                }
+            )
+        }
+    )
 
 
 def echo_receive(message):

@@ -1,4 +1,5 @@
 """WebSocket echo and whoami on the default pool; ``reports.render`` on a pool of its own."""
+
 from channels.routing import route
 
 from . import consumers

@@ -4,6 +4,7 @@ The same project plays the example's part in every deploy file (``chatsite`` the
 ``deploysite``): it reports what the worker saw of the client, so a test can check what the
 interface server and the proxy in front of it passed on.
 """
+
 import os
 
 SECRET_KEY = "deploy-test-only"

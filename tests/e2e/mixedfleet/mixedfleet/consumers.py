@@ -1,5 +1,6 @@
 """A chat as a Channels 1 project writes it: the login comes from the HTTP session at connect and
 from the channel session afterwards; the room lives in the channel session."""
+
 import json
 import os
 
@@ -24,9 +25,17 @@ def room_connect(message, room):
 def room_receive(message):
     # Both lookups fail if the channel session was lost: KeyError, or an anonymous user's "".
     room = message.channel_session["room"]
-    Group("room-" + room).send({"text": json.dumps({
-        "from": message.user.username, "text": message["text"], "stack": STACK,
-    })})
+    Group("room-" + room).send(
+        {
+            "text": json.dumps(
+                {
+                    "from": message.user.username,
+                    "text": message["text"],
+                    "stack": STACK,
+                }
+            )
+        }
+    )
 
 
 @channel_session_user

@@ -1,4 +1,5 @@
 """Chat rooms at /room/NAME/ for logged-in users (Channels 1.1.8 API only)."""
+
 from channels.routing import route
 
 from . import consumers

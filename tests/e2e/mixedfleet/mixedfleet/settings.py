@@ -4,6 +4,7 @@ The test sets: E2E_REDIS_PORT, E2E_PREFIX, E2E_DB (the SQLite file with users, a
 E2E_SESSIONS=db), E2E_CACHE_DIR (the session cache when E2E_SESSIONS=cache), E2E_STACK (a label
 the consumers report) and E2E_MIXED_FLEET=1 for CHANNELS_CLASSIC_MIXED_FLEET (old Django ignores it).
 """
+
 import os
 
 SECRET_KEY = "mixed-fleet-test-only"

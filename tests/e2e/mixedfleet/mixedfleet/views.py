@@ -1,4 +1,5 @@
 """Log in over HTTP (served by whichever worker takes the request) and say who is logged in."""
+
 import json
 import os
 

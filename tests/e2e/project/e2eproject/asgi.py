@@ -1,4 +1,5 @@
 """What Daphne serves: ``daphne e2eproject.asgi:channel_layer``."""
+
 import os
 
 from channels.asgi import get_channel_layer

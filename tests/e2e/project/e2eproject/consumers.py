@@ -1,4 +1,5 @@
 """Consumers of every kind the end-to-end tests exercise (Channels 1.1.8 API only)."""
+
 import json
 import os
 import time

@@ -1,4 +1,5 @@
 """The project's routing: path filters, include(), route_class, and a channel for a separate pool."""
+
 from channels.routing import include, route, route_class
 
 from . import consumers

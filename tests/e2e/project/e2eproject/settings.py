@@ -3,6 +3,7 @@
 Sessions live in a file-based cache: both Django versions pickle the session dict the same way
 there, so a session written by one stack's worker (or view) is read by the other's.
 """
+
 import os
 
 SECRET_KEY = "e2e-test-only"

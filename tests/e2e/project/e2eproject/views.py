@@ -1,4 +1,5 @@
 """Ordinary Django views, served through AsgiHandler by the workers."""
+
 import hashlib
 import json
 import os
@@ -38,8 +39,9 @@ def stream(request):
 def stream_mb(request):
     """``?mb=N``: N MiB streamed in 512 KiB parts (flow-control tests)."""
     part = b"z" * (512 * 1024)
-    return StreamingHttpResponse((part for _ in range(2 * int(request.GET.get("mb", "1")))),
-                                 content_type="application/octet-stream")
+    return StreamingHttpResponse(
+        (part for _ in range(2 * int(request.GET.get("mb", "1")))), content_type="application/octet-stream"
+    )
 
 
 def upload(request):

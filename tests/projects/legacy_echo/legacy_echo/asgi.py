@@ -1,4 +1,5 @@
 """The channel layer for legacy Daphne 1.4.2 and runworker: ``daphne legacy_echo.asgi:channel_layer``."""
+
 import os
 
 from channels.asgi import get_channel_layer

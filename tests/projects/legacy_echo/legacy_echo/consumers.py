@@ -1,4 +1,5 @@
 """Channels 1 consumers: accept and echo, reject with 403, and a group chat that broadcasts every message."""
+
 from channels import Group
 
 

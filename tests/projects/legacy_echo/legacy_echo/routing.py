@@ -1,4 +1,5 @@
 """WebSocket routes; http.request falls to Channels' default ViewConsumer (Django views in urls.py)."""
+
 from channels.routing import route
 
 from . import consumers

@@ -1,4 +1,5 @@
 """Settings: Django 2.2 + Channels 1.1.8 on asgi_redis; the Redis URL comes from LEGACY_ECHO_REDIS_URL."""
+
 import os
 
 SECRET_KEY = "legacy-echo-test-only"

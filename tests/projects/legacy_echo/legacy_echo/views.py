@@ -1,4 +1,5 @@
 """Plain Django views served through Channels' AsgiHandler by runworker."""
+
 import hashlib
 import time
 
@@ -9,15 +10,26 @@ BIG_SIZE = 3 * 1024 * 1024
 
 
 def hello(request):
-    return JsonResponse({"path": request.path, "method": request.method, "query": request.GET.dict(),
-                         "trace": request.META.get("HTTP_X_TRACE", "")})
+    return JsonResponse(
+        {
+            "path": request.path,
+            "method": request.method,
+            "query": request.GET.dict(),
+            "trace": request.META.get("HTTP_X_TRACE", ""),
+        }
+    )
 
 
 @csrf_exempt
 def echo(request):
     body = request.body
-    return JsonResponse({"length": len(body), "sha256": hashlib.sha256(body).hexdigest(),
-                         "content_type": request.META.get("CONTENT_TYPE", "")})
+    return JsonResponse(
+        {
+            "length": len(body),
+            "sha256": hashlib.sha256(body).hexdigest(),
+            "content_type": request.META.get("CONTENT_TYPE", ""),
+        }
+    )
 
 
 def stream(request):

@@ -1,4 +1,5 @@
 """Chat rooms: function consumers with channel_session and groups, mounted with include()."""
+
 import json
 
 from channels import Group
