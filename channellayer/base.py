@@ -33,6 +33,7 @@ from .capacity import CapacityTable
 from .codec import DEFAULT_MAX_MESSAGE_SIZE, Codec
 from .errors import BackendUnavailable, ChannelFull, InvalidMessage, InvalidName, MessageTooLarge
 from .names import check_channel_name, check_group_name, non_local_name
+from .options import positive
 
 __all__ = ["BaseChannelLayer", "RESERVED_CHANNEL_KEY", "Received"]
 
@@ -43,12 +44,6 @@ RESERVED_CHANNEL_KEY = "__asgi_channel__"
 
 Received = tuple[str | None, dict[str, Any] | None]
 Prepared = tuple[str, bytes, int]
-
-
-def _positive(option: str, value: object, kind: type = int) -> Any:
-    if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int) or value <= 0:
-        raise ValueError(f"{option} must be a positive {'number' if kind is float else 'integer'}, not {value!r}")
-    return value
 
 
 class BaseChannelLayer:
@@ -74,15 +69,15 @@ class BaseChannelLayer:
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         blocking_timeout: float = 5,
     ) -> None:
-        self.expiry = _positive("expiry", expiry)
-        self.group_expiry = _positive("group_expiry", group_expiry)
+        self.expiry = positive("expiry", expiry)
+        self.group_expiry = positive("group_expiry", group_expiry)
         self.capacities = CapacityTable(capacity, channel_capacity)
         self.capacity = self.capacities.default
-        self.blocking_timeout = _positive("blocking_timeout", blocking_timeout, float)
+        self.blocking_timeout = positive("blocking_timeout", blocking_timeout, float)
         self.codec = Codec(
             symmetric_encryption_keys,
             expiry=self.expiry,
-            max_message_size=_positive("max_message_size", max_message_size),
+            max_message_size=positive("max_message_size", max_message_size),
         )
 
     def __repr__(self) -> str:
@@ -108,7 +103,7 @@ class BaseChannelLayer:
         if capacity is None:
             self._push(target, payload, limit)
         else:
-            self._push_window(channel, target, payload, min(limit, _positive("capacity", capacity)))
+            self._push_window(channel, target, payload, min(limit, positive("capacity", capacity)))
 
     def send_many(self, messages: Iterable[tuple[str, dict[str, Any]]]) -> list[bool]:
         """Send several messages in one batch; True for each delivered, False where the channel was full.
@@ -260,7 +255,7 @@ class BaseChannelLayer:
         """
         if not kind or not ident or ":" in kind:
             raise ValueError(f"announce needs a kind without ':' and an ident, not {kind!r}, {ident!r}")
-        _positive("ttl", ttl, float)
+        positive("ttl", ttl, float)
         self._announce(kind, ident, json.dumps(dict(info), sort_keys=True), float(ttl))
 
     def announcements(self) -> list[dict[str, Any]]:

@@ -14,25 +14,21 @@ from collections.abc import Mapping
 from re import Pattern
 from typing import Any
 
+from .options import positive
+
 __all__ = ["CapacityTable"]
-
-
-def _positive_int(option: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{option} must be a positive integer, not {value!r}")
-    return value
 
 
 class CapacityTable:
     """Looks up the capacity of a (non-local) channel name."""
 
     def __init__(self, default: int, overrides: Mapping[Any, int] | None = None) -> None:
-        self.default = _positive_int("capacity", default)
+        self.default = positive("capacity", default)
         if overrides is not None and not isinstance(overrides, Mapping):
             raise ValueError(f"channel_capacity must be a dict of pattern -> capacity, not {type(overrides).__name__}")
         self._patterns: list[tuple[Pattern[str], int]] = []
         for pattern, capacity in (overrides or {}).items():
-            _positive_int(f"channel_capacity[{pattern!r}]", capacity)
+            positive(f"channel_capacity[{pattern!r}]", capacity)
             if isinstance(pattern, str):
                 compiled: Pattern[str] = re.compile(fnmatch.translate(pattern))
             elif hasattr(pattern, "match"):
