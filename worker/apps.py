@@ -12,9 +12,10 @@ class ChannelsConfig(AppConfig):
 
     ``ready()`` does what 1.1.8's did, minus the version checks of asgi_redis & co. (there are none
     to check): with ``django.contrib.staticfiles`` installed, its ``runserver`` becomes ours, so
-    ``manage.py runserver`` is the Channels one whatever the app order; then every ``Binding``
-    subclass is connected to its model's signals, and sessions learn Django 2.2's encoding and auth
-    hash (``worker.legacy_sessions``).
+    ``manage.py runserver`` is the Channels one whatever the app order; the view handler becomes the
+    default ``http.request`` consumer of ``Router.check_default``; then every ``Binding`` subclass is
+    connected to its model's signals, and sessions learn Django 2.2's encoding and auth hash
+    (``worker.legacy_sessions``).
     """
 
     name = "channels"
@@ -28,6 +29,11 @@ class ChannelsConfig(AppConfig):
             from .management.commands.runserver import patch_staticfiles_runserver
 
             patch_staticfiles_runserver()
+        # Routing stays free of the Django request machinery; the app wires the view handler in.
+        from .handler import ViewConsumer
+        from .routing import Router
+
+        Router.default_http_consumer = ViewConsumer
         from .binding.base import register_all
 
         register_all()

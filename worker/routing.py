@@ -11,12 +11,13 @@ trying its sub-routes; the consumer is still called with the original message by
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from django.core.exceptions import ImproperlyConfigured
+
+from channellayer.importing import import_object
 
 from .utils import name_that_thing
 
@@ -48,13 +49,12 @@ def _text(value: Any) -> Any:
 
 
 def _import(path: str, what: str) -> Any:
-    module_name, _, attr = path.rpartition(".")
-    if not module_name:
-        raise ImproperlyConfigured(f"Cannot import {what} {path!r}: it is not a dotted path")
+    """The object at dotted ``path``; ``ImproperlyConfigured`` naming ``what`` and the path when it cannot be imported."""
     try:
-        return getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise ImproperlyConfigured(f"Cannot import {what} {path!r}: {exc}") from exc
+        return import_object(path, what)
+    except (ImportError, ValueError) as exc:
+        # import_object names the path too; say it once, with the underlying reason.
+        raise ImproperlyConfigured(f"Cannot import {what} {path!r}: {exc.__cause__ or exc}") from exc
 
 
 def _compile_filters(owner: str, filters: dict[str, Any]) -> dict[str, re.Pattern[str]]:
@@ -67,6 +67,28 @@ def _compile_filters(owner: str, filters: dict[str, Any]) -> dict[str, re.Patter
     return compiled
 
 
+def _match_filters(message: Any, filters: dict[str, re.Pattern[str]]) -> tuple[dict[str, Any], dict[str, int]] | None:
+    """The named groups the filters captured and, per key, where its match ended; None if one fails.
+
+    A message lacking a filter's key, or whose value is not text (after ASCII-decoding bytes),
+    does not match.
+    """
+    kwargs: dict[str, Any] = {}
+    ends: dict[str, int] = {}
+    for key, regex in filters.items():
+        if key not in message:
+            return None
+        value = _text(message[key])
+        if not isinstance(value, str):
+            return None
+        found = regex.match(value)
+        if found is None:
+            return None
+        kwargs.update(found.groupdict())
+        ends[key] = found.end()
+    return kwargs, ends
+
+
 class Router:
     """The consumers of a project and the channels they listen on.
 
@@ -74,6 +96,11 @@ class Router:
     ``(consumer, kwargs)`` or None; ``add_route`` appends; ``check_default`` appends the default
     routes, so the project's own routes come first.
     """
+
+    #: What ``check_default()`` builds for ``http.request`` when its caller names no consumer: a
+    #: zero-argument factory. Routing does not know the view handler; the ``channels`` app
+    #: registers it (``ViewConsumer``) when Django is set up (``worker.apps``).
+    default_http_consumer: ClassVar[Callable[[], Callable[..., Any]] | None] = None
 
     def __init__(self, routing: Any) -> None:
         self.root = Include(routing)
@@ -88,17 +115,22 @@ class Router:
         return self.root.match(message)
 
     def check_default(self, http_consumer: Callable[..., Any] | None = None) -> None:
-        """Append the default routes (1.1.8): ``http.request`` → the view handler (or ``http_consumer``),
-        ``websocket.connect`` → accept, ``websocket.receive`` / ``websocket.disconnect`` → no-op.
+        """Append the default routes (1.1.8): ``http.request`` → ``http_consumer`` (by default the view
+        handler, see :attr:`default_http_consumer`), ``websocket.connect`` → accept,
+        ``websocket.receive`` / ``websocket.disconnect`` → no-op.
 
         Appended last, they only catch what the project's routes did not. ``http.disconnect`` has no
-        default route, so workers do not consume it.
+        default route, so workers do not consume it. ``ImproperlyConfigured`` when no
+        ``http_consumer`` is given and none is registered.
         """
         if http_consumer is None:
-            # The view handler needs the whole Django request machinery; import it only when used.
-            from .handler import ViewConsumer
-
-            http_consumer = ViewConsumer()
+            factory = type(self).default_http_consumer
+            if factory is None:
+                raise ImproperlyConfigured(
+                    "No default http.request consumer: add 'channels' to INSTALLED_APPS (it registers "
+                    "the view handler) or pass check_default(http_consumer=...)"
+                )
+            http_consumer = factory()
         self.add_route(Route("http.request", http_consumer))
         self.add_route(Route("websocket.connect", connect_consumer))
         self.add_route(Route("websocket.receive", null_consumer))
@@ -108,11 +140,7 @@ class Router:
     def resolve_routing(cls, routing: Any) -> list[Any]:
         """A routing given as a dotted path is imported; a dict ``{channel: consumer}`` becomes routes."""
         if isinstance(routing, str):
-            module_name, _, attr = routing.rpartition(".")
-            try:
-                routing = getattr(importlib.import_module(module_name), attr)
-            except (ImportError, AttributeError, ValueError) as exc:
-                raise ImproperlyConfigured(f"Cannot import channel routing {routing!r}: {exc}") from exc
+            routing = _import(routing, "channel routing")
         if isinstance(routing, dict):
             routing = [Route(channel, consumer) for channel, consumer in routing.items()]
         if routing is None:
@@ -148,18 +176,10 @@ class Route:
     def match(self, message: Any) -> Match | None:
         if message.channel.name not in self.channels:
             return None
-        kwargs: dict[str, Any] = {}
-        for key, regex in self.filters.items():
-            if key not in message:
-                return None
-            value = _text(message[key])
-            if not isinstance(value, str):
-                return None
-            found = regex.match(value)
-            if found is None:
-                return None
-            kwargs.update(found.groupdict())
-        return self.consumer, kwargs
+        matched = _match_filters(message, self.filters)
+        if matched is None:
+            return None
+        return self.consumer, matched[0]
 
     def channel_names(self) -> set[str]:
         return set(self.channels)
@@ -192,20 +212,14 @@ class Include:
         self.prefixes = _compile_filters("include", prefixes)
 
     def match(self, message: Any) -> Match | None:
-        kwargs: dict[str, Any] = {}
-        if self.prefixes:
+        matched = _match_filters(message, self.prefixes)
+        if matched is None:
+            return None
+        kwargs, ends = matched
+        if ends:
             message = message.copy()
-            for key, regex in self.prefixes.items():
-                if key not in message:
-                    return None
-                value = _text(message[key])
-                if not isinstance(value, str):
-                    return None
-                found = regex.match(value)
-                if found is None:
-                    return None
-                kwargs.update(found.groupdict())
-                message[key] = value[found.end() :]
+            for key, end in ends.items():
+                message[key] = _text(message[key])[end:]
         for entry in self.routing:
             matched = entry.match(message)
             if matched is not None:
