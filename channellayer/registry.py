@@ -8,7 +8,6 @@ fail with a "did you mean". Unknown options fail before the layer is built, nami
 from __future__ import annotations
 
 import difflib
-import importlib
 import inspect
 import os
 import tempfile
@@ -16,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .base import BaseChannelLayer
+from .importing import import_object
 
 __all__ = ["BACKENDS", "get_channel_layer", "resolve_backend"]
 
@@ -91,12 +91,6 @@ _ADAPTERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
 }
 
 
-def _import(path: str) -> Any:
-    module_name, _, attr = path.partition(":") if ":" in path else path.rpartition(".")
-    module = importlib.import_module(module_name)
-    return getattr(module, attr)
-
-
 def resolve_backend(backend: str | type) -> type:
     """The layer class for an alias, a known dotted path, or any importable ``module.Class``."""
     if isinstance(backend, type):
@@ -104,12 +98,12 @@ def resolve_backend(backend: str | type) -> type:
     if not isinstance(backend, str) or not backend:
         raise TypeError(f"backend must be a name or a class, not {backend!r}")
     if backend in BACKENDS:
-        found: type = _import(BACKENDS[backend])
+        found: type = import_object(BACKENDS[backend], "channel layer backend")
         return found
     if "." in backend or ":" in backend:
         try:
-            found = _import(backend)
-        except (ImportError, AttributeError, ValueError):
+            found = import_object(backend, "channel layer backend")
+        except (ImportError, ValueError):
             pass
         else:
             if isinstance(found, type):

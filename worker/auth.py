@@ -76,60 +76,52 @@ def get_user(session: Any) -> Any:
     return user
 
 
-_user_from = get_user
+def _before(func: F, step: Callable[[Message], None], *decorators: Callable[[Any], Any]) -> F:
+    """``func`` with ``step(message)`` run first, wrapped in ``decorators`` (the first is outermost)."""
+
+    @functools.wraps(func)
+    def inner(message: Message, *args: Any, **kwargs: Any) -> Any:
+        step(message)
+        return func(message, *args, **kwargs)
+
+    wrapped: Any = inner
+    for decorate in reversed(decorators):
+        wrapped = decorate(wrapped)
+    return wrapped
+
+
+def _user_from_session(kind: str) -> Callable[[Message], None]:
+    """The step that sets ``message.user`` from ``message.<kind>_session``."""
+    attribute = f"{kind}_session"
+
+    def step(message: Message) -> None:
+        if not hasattr(message, attribute):
+            raise ValueError(f"Did not see a {kind} session to get auth from")
+        message.user = get_user(getattr(message, attribute))
+
+    return step
+
+
+def _copy_login_from_http(message: Message) -> None:
+    if message.http_session is not None:
+        transfer_user(message.http_session, message.channel_session)
 
 
 def channel_session_user(func: F) -> F:
     """``message.user`` from the channel session (``AnonymousUser`` if nobody logged in). Implies ``channel_session``."""
-
-    @channel_session
-    @functools.wraps(func)
-    def inner(message: Message, *args: Any, **kwargs: Any) -> Any:
-        if not hasattr(message, "channel_session"):
-            raise ValueError("Did not see a channel session to get auth from")
-        message.user = _user_from(message.channel_session)
-        return func(message, *args, **kwargs)
-
-    return inner  # type: ignore[return-value]
+    return _before(func, _user_from_session("channel"), channel_session)
 
 
 def http_session_user(func: F) -> F:
     """``message.user`` from the HTTP session (``AnonymousUser`` without one). Implies ``http_session``."""
-
-    @http_session
-    @functools.wraps(func)
-    def inner(message: Message, *args: Any, **kwargs: Any) -> Any:
-        if not hasattr(message, "http_session"):
-            raise ValueError("Did not see a http session to get auth from")
-        message.user = _user_from(message.http_session)
-        return func(message, *args, **kwargs)
-
-    return inner  # type: ignore[return-value]
+    return _before(func, _user_from_session("http"), http_session)
 
 
 def channel_session_user_from_http(func: F) -> F:
     """``http_session_user`` + ``channel_session``, copying the login into the channel session."""
-
-    @http_session_user
-    @channel_session
-    @functools.wraps(func)
-    def inner(message: Message, *args: Any, **kwargs: Any) -> Any:
-        if message.http_session is not None:
-            transfer_user(message.http_session, message.channel_session)
-        return func(message, *args, **kwargs)
-
-    return inner  # type: ignore[return-value]
+    return _before(func, _copy_login_from_http, http_session_user, channel_session)
 
 
 def channel_and_http_session_user_from_http(func: F) -> F:
     """Like ``channel_session_user_from_http``, and keeps the HTTP session for later messages too."""
-
-    @http_session_user
-    @channel_and_http_session
-    @functools.wraps(func)
-    def inner(message: Message, *args: Any, **kwargs: Any) -> Any:
-        if message.http_session is not None:
-            transfer_user(message.http_session, message.channel_session)
-        return func(message, *args, **kwargs)
-
-    return inner  # type: ignore[return-value]
+    return _before(func, _copy_login_from_http, http_session_user, channel_and_http_session)

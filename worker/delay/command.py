@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management import BaseCommand, CommandError
 
-from ..asgi import DEFAULT_CHANNEL_LAYER, channel_layers
+from ..management.layers import add_layer_argument, layer_from_options
 from .server import DelayServer
 
 __all__ = ["Command"]
@@ -19,13 +19,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: Any) -> None:
         super().add_arguments(parser)
-        parser.add_argument(
-            "--layer",
-            action="store",
-            dest="layer",
-            default=DEFAULT_CHANNEL_LAYER,
-            help="Channel layer alias to use, if not the default.",
-        )
+        add_layer_argument(parser)
         parser.add_argument(
             "--sleep",
             action="store",
@@ -44,11 +38,6 @@ class Command(BaseCommand):
             handler.setFormatter(logging.Formatter("%(asctime)s - %(levelname)s - %(module)s - %(message)s"))
             logger.addHandler(handler)
         logger.setLevel(logging.DEBUG if options.get("verbosity", 1) > 1 else logging.INFO)
-        layer = channel_layers[options["layer"]]
-        if layer.local_only():
-            raise CommandError(
-                "You cannot span multiple processes with the in-memory layer. "
-                "Change your settings to use a cross-process channel layer."
-            )
+        layer = layer_from_options(options, cross_process=True)
         logger.info("Running delay against channel layer %s", layer)
         DelayServer(layer, database_sleep=options["sleep"]).run()

@@ -16,7 +16,7 @@ from typing import Any
 from django.core.management import BaseCommand, CommandError, CommandParser
 
 from channellayer.__main__ import add_status_arguments, run_status
-from worker.asgi import DEFAULT_CHANNEL_LAYER, InvalidChannelLayerError, channel_layers
+from worker.management.layers import add_layer_argument, layer_from_options
 
 __all__ = ["Command"]
 
@@ -27,20 +27,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         super().add_arguments(parser)
-        parser.add_argument(
-            "--layer",
-            dest="layer",
-            default=DEFAULT_CHANNEL_LAYER,
-            help="Channel layer alias to use, if not the default.",
-        )
+        add_layer_argument(parser)
         add_status_arguments(parser)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        alias = options.get("layer") or DEFAULT_CHANNEL_LAYER
-        try:
-            wrapper = channel_layers[alias]
-        except InvalidChannelLayerError as exc:
-            raise CommandError(str(exc)) from exc
+        wrapper = layer_from_options(options)
         layer = getattr(wrapper, "channel_layer", wrapper)
         routed = sorted(getattr(getattr(wrapper, "router", None), "channels", ()) or ())
         options["channels"] = sorted({*options.get("channels", []), *routed})

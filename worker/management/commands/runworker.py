@@ -18,9 +18,10 @@ from django.apps import apps
 from django.conf import settings
 from django.core.management import BaseCommand, CommandError, CommandParser
 
+from channellayer.options import positive_parser
 from channellayer.status import Heartbeat
-from worker.asgi import DEFAULT_CHANNEL_LAYER, InvalidChannelLayerError, channel_layers
 from worker.log import setup_logger
+from worker.management.layers import add_layer_argument, layer_from_options
 from worker.message import Message
 from worker.metrics import serve_metrics
 from worker.pending import PendingMessageStore
@@ -39,29 +40,13 @@ def _version() -> str:
         return "unknown"
 
 
-def _positive(kind: type) -> Any:
-    def parse(text: str) -> Any:
-        value = kind(text)
-        if value <= 0:
-            raise ValueError(text)
-        return value
-
-    parse.__name__ = f"positive {kind.__name__}"
-    return parse
-
-
 class Command(BaseCommand):
     help = "Runs the consumers of a channel layer's routing (a Channels 1 worker)."
     leave_locale_alone = True
 
     def add_arguments(self, parser: CommandParser) -> None:
         super().add_arguments(parser)
-        parser.add_argument(
-            "--layer",
-            dest="layer",
-            default=DEFAULT_CHANNEL_LAYER,
-            help="Channel layer alias to use, if not the default.",
-        )
+        add_layer_argument(parser)
         parser.add_argument(
             "--only-channels",
             action="append",
@@ -78,7 +63,7 @@ class Command(BaseCommand):
             "--threads",
             dest="threads",
             default=1,
-            type=_positive(int),
+            type=positive_parser(int),
             help="Number of worker threads in this process (default 1).",
         )
         parser.add_argument(
@@ -92,21 +77,21 @@ class Command(BaseCommand):
             "--max-messages",
             dest="max_messages",
             default=None,
-            type=_positive(int),
+            type=positive_parser(int),
             help="Exit cleanly after handling this many messages.",
         )
         parser.add_argument(
             "--max-seconds",
             dest="max_seconds",
             default=None,
-            type=_positive(float),
+            type=positive_parser(float),
             help="Exit cleanly after running this many seconds.",
         )
         parser.add_argument(
             "--send-timeout",
             dest="send_timeout",
             default=None,
-            type=_positive(float),
+            type=positive_parser(float),
             help="Seconds buffered sends retry a full channel before dropping "
             "(default: CHANNELS_BUFFERED_SEND_TIMEOUT or 5).",
         )
@@ -127,23 +112,14 @@ class Command(BaseCommand):
             "--heartbeat-interval",
             dest="heartbeat_interval",
             default=5.0,
-            type=_positive(float),
+            type=positive_parser(float),
             help="Seconds between announcements of this worker on the layer (default 5).",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.verbosity = options.get("verbosity", 1)
         self.logger = setup_logger("django.channels", self.verbosity)
-        alias = options.get("layer") or DEFAULT_CHANNEL_LAYER
-        try:
-            self.channel_layer = channel_layers[alias]
-        except InvalidChannelLayerError as exc:
-            raise CommandError(str(exc)) from exc
-        if self.channel_layer.local_only():
-            raise CommandError(
-                "You cannot span multiple processes with the in-memory layer. "
-                "Change your settings to use a cross-process channel layer."
-            )
+        self.channel_layer = layer_from_options(options, cross_process=True)
         send_timeout = options.get("send_timeout") or getattr(settings, "CHANNELS_BUFFERED_SEND_TIMEOUT", None)
         if send_timeout is not None:
             PendingMessageStore.retry_time = float(send_timeout)
