@@ -7,8 +7,8 @@ them, one by one, straight to the reply channel.
 
 Differences from Channels 1.1.8, on purpose:
 
-* ``ViewConsumer`` does not retry a full reply channel forever: it backs off (10 ms doubling to 500 ms)
-  for at most :attr:`ViewConsumer.reply_full_timeout` seconds (default 30), then logs one warning naming
+* ``ViewConsumer`` does not retry a full reply channel forever: it backs off (the ``FULL`` schedule of
+  :mod:`channellayer.retry`, 10 ms doubling to 500 ms) for at most :attr:`ViewConsumer.reply_full_timeout` seconds (default 30), then logs one warning naming
   the channel and abandons the response, so a vanished client cannot pin a worker.
 * A view's ``ResponseLater`` is caught before exception middleware sees it, so middleware that turns
   exceptions into responses no longer breaks it (channels#524). Middleware ``process_response`` still
@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 from django import http
@@ -30,6 +30,7 @@ from django.core.handlers import base
 from django.urls import set_script_prefix
 
 from channellayer import BaseChannelLayer, ChannelFull, ChannelPaused, MemoryChannelLayer
+from channellayer.retry import FULL
 
 from .exceptions import RequestAborted, RequestTimeout, ResponseLater
 from .request import AsgiRequest
@@ -40,6 +41,8 @@ logger = logging.getLogger("django.request")
 _log = logging.getLogger(__name__)
 
 _CHUNK_SIZE = 512 * 1024
+#: A streamed chunk waiting for room in the reply window: the server drains its list in milliseconds.
+_WINDOW = FULL.with_(initial=0.001, maximum=0.01)
 
 
 class _Deferred(http.HttpResponse):
@@ -176,6 +179,9 @@ class ViewConsumer:
     #: Seconds one response may wait in all for a client that stopped reading (ChannelPaused); after
     #: that its chunks ignore the pause, so a client that never reads costs a worker at most this long.
     stream_pause_limit: float = 10.0
+    #: How a reply waits between attempts and tells the time (tests inject fakes).
+    sleep: Callable[[float], None] = staticmethod(time.sleep)
+    clock: Callable[[], float] = staticmethod(time.monotonic)
 
     def __init__(self) -> None:
         self.handler = self.handler_class()
@@ -198,7 +204,7 @@ class ViewConsumer:
     def _send(self, message: Any, reply: dict[str, Any], paused_budget: list[float] | None = None) -> bool:
         layer = message.channel_layer
         full_error = getattr(layer, "ChannelFull", ChannelFull)
-        deadline = time.monotonic() + self.reply_full_timeout
+        deadline = self.clock() + self.reply_full_timeout
         # A stream's later chunks go only while the reply list holds fewer than stream_window
         # messages, so replies to other connections of the same interface server never queue
         # behind more than a few chunks; that wait is short (the server drains in milliseconds).
@@ -210,8 +216,8 @@ class ViewConsumer:
             and isinstance(backend, BaseChannelLayer)
             and not isinstance(backend, MemoryChannelLayer)
         )
-        window_until = time.monotonic() + self.stream_window_wait
-        pause, longest = (0.001, 0.01) if windowed else (0.01, 0.5)
+        window_until = self.clock() + self.stream_window_wait
+        attempts = (_WINDOW if windowed else FULL).attempts(deadline=deadline, clock=self.clock)
         while True:
             try:
                 if windowed:
@@ -220,23 +226,21 @@ class ViewConsumer:
                     message.reply_channel.send(reply, immediately=True)
                 return True
             except full_error as exc:
-                now = time.monotonic()
+                now = self.clock()
                 paused = isinstance(exc, ChannelPaused)
                 if paused and paused_budget is not None and paused_budget[0] <= 0:
                     # This client has had its stream_pause_limit: stop waiting for it (a client that never
                     # reads must not pin a worker); the server's --write-buffer-limit bounds it from here.
-                    windowed, pause, longest = False, 0.01, 0.5
+                    windowed, attempts = False, FULL.attempts(deadline=deadline, clock=self.clock)
                     continue
                 if paused:  # the client is not reading: wait for it, do not fall back to full capacity
                     window_until = now + self.stream_window_wait
                 elif windowed and now >= window_until:
-                    windowed, pause, longest = False, 0.01, 0.5
+                    windowed, attempts = False, FULL.attempts(deadline=deadline, clock=self.clock)
                     continue
-                remaining = deadline - now
-                if remaining <= 0:
+                delay = attempts.next_delay()
+                if delay is None:
                     return False
-                slept = min(pause, remaining)
-                time.sleep(slept)
+                self.sleep(delay)
                 if paused and paused_budget is not None:
-                    paused_budget[0] -= slept
-                pause = min(pause * 2, longest)
+                    paused_budget[0] -= delay

@@ -6,7 +6,8 @@ share one :class:`LoopState`: a stop event, the message count for ``--max-messag
 for ``--max-seconds``, what each thread is doing, and whether the layer is in an outage.
 
 - **The layer never kills a loop.** ``BackendUnavailable`` (Redis down, a timeout) is logged once per
-  outage, the receive is retried after an exponential backoff with jitter (interrupted by a stop),
+  outage, the receive is retried on the ``OUTAGE`` schedule of :mod:`channellayer.retry` (exponential,
+  with jitter; the wait is interrupted by a stop),
   and when a receive works again one line says the layer is back. Any other exception from the
   layer is logged with its traceback and retried the same way.
 - **A consumer never kills a loop.** The dispatcher is expected to handle its own errors; anything
@@ -31,11 +32,11 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
 from channellayer import BackendUnavailable
+from channellayer.retry import OUTAGE, Backoff
 
 from .metrics import METRICS
 
@@ -61,21 +62,6 @@ def filter_channels(
     if exclude:
         kept = [c for c in kept if not any(fnmatch.fnmatchcase(c, pattern) for pattern in exclude)]
     return kept
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Exponential backoff with jitter: attempt n waits ``initial * factor**n`` capped at ``maximum``,
-    scaled by a random factor in ``[1 - jitter, 1]`` so a fleet of workers does not retry in step."""
-
-    initial: float = 0.1
-    factor: float = 2.0
-    maximum: float = 5.0
-    jitter: float = 0.5
-
-    def delay(self, attempt: int, rand: Callable[[], float] = random.random) -> float:
-        base = min(self.maximum, self.initial * self.factor ** min(attempt, 64))
-        return base * (1 - self.jitter * rand())
 
 
 class LoopState:
@@ -177,12 +163,11 @@ class WorkerLoop:
         self.channels = list(channels)
         self.dispatch = dispatch
         self.state = state or LoopState()
-        self.backoff = backoff or Backoff()
         self.block = block
-        self.rand = rand
         #: Asked before every receive (Channels 1.1.8 read ``worker.termed`` there; tests override it).
         self.should_stop = should_stop
-        self.failures = 0
+        #: The waits between failed receives; reset by the first receive that works.
+        self.outage = (backoff or OUTAGE).attempts(rand=rand)
 
     def run_once(self) -> bool:
         """Receive and handle at most one message; False once the loop should end."""
@@ -204,7 +189,7 @@ class WorkerLoop:
             state.layer_failed(exc)
             self._pause()
             return True
-        self.failures = 0
+        self.outage.reset()
         state.layer_ok()
         if channel is None:
             return True
@@ -218,8 +203,7 @@ class WorkerLoop:
             pass
 
     def _pause(self) -> None:
-        delay = self.backoff.delay(self.failures, self.rand)
-        self.failures += 1
+        delay = self.outage.next_delay()  # never None: an outage has no deadline
         # Waiting on the stop event makes a stop during an outage immediate.
         self.state.stop_event.wait(delay)
 

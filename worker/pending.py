@@ -3,8 +3,8 @@
 ``consumer_started`` opens a per-thread buffer and ``consumer_finished`` sends what it holds, in
 order, whether the consumer returned or raised (Channels 1.1.8 semantics). What differs from 1.1.8
 is what happens when a send meets a full channel (channels#643): 1.1.8 retried for 2 s, then raised
-``RuntimeError`` and lost the rest of the batch. Here a full channel is retried with exponential
-backoff until the batch's deadline (:attr:`PendingMessageStore.retry_time`, 5 s by default); after
+``RuntimeError`` and lost the rest of the batch. Here a full channel is retried on the ``FULL``
+schedule of :mod:`channellayer.retry` (10 ms doubling to 0.5 s) until the batch's deadline (:attr:`PendingMessageStore.retry_time`, 5 s by default); after
 that the messages still waiting for that channel are dropped with **one** log line naming it, and
 every other message of the batch is still delivered. A channel that gave up is not retried again in
 the same batch, so the messages meant for it keep their order (none arrives after a dropped one).
@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from channellayer import BackendUnavailable, ChannelFull, MessageTooLarge
+from channellayer.retry import FULL, Attempts
 
 __all__ = ["PendingMessageStore", "Sender", "pending_message_store"]
 
@@ -40,13 +41,14 @@ class PendingMessageStore:
 
     Class attributes are the knobs (set them, or the ``CHANNELS_BUFFERED_SEND_TIMEOUT`` setting /
     ``runworker --send-timeout``): ``retry_time`` bounds how long one batch keeps retrying,
-    ``retry_interval`` is the first backoff step, doubled up to ``max_retry_interval``.
+    ``retry_interval`` (the 1.1.8 name) is the first backoff step, doubled up to
+    ``max_retry_interval``; both default to the ``FULL`` schedule's.
     """
 
     threadlocal = threading.local()
     retry_time: float = 5.0
-    retry_interval: float = 0.05
-    max_retry_interval: float = 1.0
+    retry_interval: float = FULL.initial
+    max_retry_interval: float = FULL.maximum
     #: Injected for tests: how to wait between retries and what time it is.
     sleep: Callable[[float], None] = staticmethod(time.sleep)
     clock: Callable[[], float] = staticmethod(time.monotonic)
@@ -81,13 +83,15 @@ class PendingMessageStore:
         if not messages:
             return
         deadline = self.clock() + self.retry_time
+        # retry_interval may be set above max_retry_interval (1.1.8 had no maximum): it then wins.
+        backoff = FULL.with_(initial=self.retry_interval, maximum=max(self.retry_interval, self.max_retry_interval))
         dropped: dict[str, list[Any]] = {}
         for sender, message in messages:
             key = _describe(sender)
             if key in dropped:
                 dropped[key][0] += 1
                 continue
-            reason = self._send_with_retry(sender, message, deadline)
+            reason = self._send_with_retry(sender, message, backoff.attempts(deadline=deadline, clock=self.clock))
             if reason is not None:
                 dropped[key] = [1, reason]
         for key, (count, reason) in dropped.items():
@@ -100,9 +104,8 @@ class PendingMessageStore:
                 self.retry_time,
             )
 
-    def _send_with_retry(self, sender: Sender, message: dict[str, Any], deadline: float) -> str | None:
-        """Send one message; None when it went out, else why it was given up."""
-        delay = self.retry_interval
+    def _send_with_retry(self, sender: Sender, message: dict[str, Any], attempts: Attempts) -> str | None:
+        """Send one message, waiting out ``attempts`` between tries; None when it went out, else why it was given up."""
         # A layer class of the user's own may bring its own ChannelFull (the ASGI 1 convention).
         full: tuple[type[BaseException], ...] = (ChannelFull, getattr(sender.channel_layer, "ChannelFull", ChannelFull))
         while True:
@@ -115,11 +118,10 @@ class PendingMessageStore:
                 reason = "the channel is still full"
             except BackendUnavailable as exc:
                 reason = f"the channel layer is unavailable ({exc})"
-            remaining = deadline - self.clock()
-            if remaining <= 0:
+            delay = attempts.next_delay()
+            if delay is None:
                 return reason
-            self.sleep(min(delay, remaining))
-            delay = min(delay * 2, self.max_retry_interval)
+            self.sleep(delay)
 
 
 def _describe(sender: Sender) -> str:

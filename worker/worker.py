@@ -23,9 +23,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from channellayer import BackendUnavailable, ChannelFull
+from channellayer.retry import FULL, Backoff
 
 from .exceptions import ChannelSocketException, ConsumeLater, DenyConnection
-from .loop import Backoff, LoopState, WorkerLoop, WorkerPool, filter_channels
+from .loop import LoopState, WorkerLoop, WorkerPool, filter_channels
 from .message import Message
 from .metrics import METRICS
 from .signals import consumer_finished, consumer_started, worker_ready
@@ -41,9 +42,14 @@ class Worker:
 
     The 1.1.8 arguments keep their meaning; the keyword-only ones are new: ``threads`` loops in one
     process, ``drain_timeout`` for a graceful stop, ``max_messages`` / ``max_seconds`` for a clean
-    exit after that much work, and ``requeue_timeout`` bounding how long a ``ConsumeLater`` requeue
-    retries a full channel.
+    exit after that much work, ``requeue_timeout`` bounding how long a ``ConsumeLater`` requeue
+    retries a full channel (on the ``FULL`` schedule of :mod:`channellayer.retry`), and ``backoff``
+    replacing the ``OUTAGE`` schedule of receives while the layer is unavailable.
     """
+
+    #: How a requeue waits between attempts and tells the time (tests inject fakes).
+    sleep: Callable[[float], None] = staticmethod(time.sleep)
+    clock: Callable[[], float] = staticmethod(time.monotonic)
 
     def __init__(
         self,
@@ -188,22 +194,21 @@ class Worker:
         if content["__retries__"] > self.message_retries:
             logger.warning("Exceeded number of retries for message on channel %s: %s", channel, repr(content)[:100])
             return
-        deadline = time.monotonic() + self.requeue_timeout
-        delay = 0.02
+        attempts = FULL.attempts(deadline=self.clock() + self.requeue_timeout, clock=self.clock)
         while True:
             try:
                 self.channel_layer.send(channel, content)
                 return
             except (ChannelFull, BackendUnavailable) as exc:
-                if time.monotonic() >= deadline:
+                delay = attempts.next_delay()
+                if delay is None:
                     logger.error(
                         "Dropped a ConsumeLater message on channel %s: could not requeue it (%s).",
                         channel,
                         exc or type(exc).__name__,
                     )
                     return
-                time.sleep(delay)
-                delay = min(delay * 2, 0.25)
+                self.sleep(delay)
 
 
 class WorkerGroup(Worker):

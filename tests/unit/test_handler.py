@@ -17,6 +17,7 @@ bootstrap.setup()
 from django.test import override_settings  # noqa: E402
 
 from channellayer import MemoryChannelLayer, SQLiteChannelLayer  # noqa: E402
+from tests.unit.worker_helpers import FakeTime  # noqa: E402
 from worker.asgi import ChannelLayerWrapper  # noqa: E402
 from worker.handler import AsgiHandler, AsgiRequest, ViewConsumer  # noqa: E402
 from worker.message import Message  # noqa: E402
@@ -316,17 +317,18 @@ def test_multipart_upload_past_data_limit_is_accepted(layer):
     assert result == {"name": "a.bin", "length": 50_000, "sha1": hashlib.sha1(data).hexdigest(), "field": "value"}
 
 
-def test_view_consumer_gives_up_on_full_reply_channel(caplog):
-    """A reply channel that stays full is retried for reply_full_timeout, then the response is dropped with a warning."""
+def test_view_consumer_gives_up_on_full_reply_channel(caplog, monkeypatch):
+    """A reply channel that stays full is retried on the FULL back-off for reply_full_timeout, then the response
+    is dropped with a warning."""
+    fake = FakeTime().install(monkeypatch, ViewConsumer)
     layer = ChannelLayerWrapper(MemoryChannelLayer(channel_capacity={"test.response!": 1}), "default", [])
     layer.send(REPLY, {"status": 200})  # fills it
     consumer = ViewConsumer()
-    consumer.reply_full_timeout = 0.3
-    started = time.monotonic()
     with caplog.at_level(logging.WARNING, "worker.handler"):
         consumer(http_message(layer, path="/big/", query=b"size=10"))
-    assert 0.3 <= time.monotonic() - started < 2
-    assert "test.response!abc stayed full" in caplog.text
+    assert fake.sleeps[:4] == [0.01, 0.02, 0.04, 0.08] and max(fake.sleeps) == 0.5
+    assert sum(fake.sleeps) == pytest.approx(ViewConsumer.reply_full_timeout)
+    assert "test.response!abc stayed full for 30s" in caplog.text
 
 
 def test_view_consumer_retries_until_space(caplog):

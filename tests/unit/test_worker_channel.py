@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from tests.unit.worker_helpers import drain, memory_layer, run_pending
+from tests.unit.worker_helpers import FakeTime, drain, memory_layer, run_pending
 from worker.channel import Channel, Group
 from worker.message import Message
 from worker.pending import PendingMessageStore, pending_message_store
@@ -14,31 +14,10 @@ from worker.routing import route
 from worker.signals import consumer_finished, consumer_started
 
 
-class FakeTime:
-    """A clock that only moves when the store sleeps, calling ``on_sleep`` each time."""
-
-    def __init__(self, on_sleep=None):
-        self.now = 0.0
-        self.sleeps: list[float] = []
-        self.on_sleep = on_sleep
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-        if self.on_sleep:
-            self.on_sleep()
-
-
 @pytest.fixture
 def fake_time(monkeypatch):
-    fake = FakeTime()
-    monkeypatch.setattr(PendingMessageStore, "clock", staticmethod(fake.clock))
-    monkeypatch.setattr(PendingMessageStore, "sleep", staticmethod(fake.sleep))
     monkeypatch.setattr(PendingMessageStore, "retry_time", 5.0)
-    return fake
+    return FakeTime().install(monkeypatch, PendingMessageStore)
 
 
 def test_send_outside_consumer_is_immediate_and_checks_type():
@@ -112,8 +91,24 @@ def test_full_channel_retried_with_backoff_then_dropped_with_one_line_rest_deliv
         "5.00s. Consume this channel faster, raise its capacity, or send with immediately=True and handle "
         "ChannelFull yourself."
     ]
-    assert fake_time.sleeps[:4] == [0.05, 0.1, 0.2, 0.4]
-    assert max(fake_time.sleeps) <= 1.0 and sum(fake_time.sleeps) == pytest.approx(5.0)
+    assert fake_time.sleeps[:4] == [0.01, 0.02, 0.04, 0.08]  # channellayer.retry.FULL
+    assert max(fake_time.sleeps) <= 0.5 and sum(fake_time.sleeps) == pytest.approx(5.0)
+
+
+def test_retry_interval_knobs_set_the_flush_backoff(fake_time, monkeypatch):
+    """PendingMessageStore.retry_interval (the 1.1.8 knob) and max_retry_interval shape the waits of a flush."""
+    monkeypatch.setattr(PendingMessageStore, "retry_interval", 0.05)
+    monkeypatch.setattr(PendingMessageStore, "max_retry_interval", 0.3)
+
+    def consumer(message):
+        Channel("full.target").send({"i": 0})
+
+    with memory_layer([route("go", consumer)], channel_capacity={"full.*": 1}) as layer:
+        layer.send("full.target", {"filler": True})
+        layer.send("go", {})
+        run_pending(layer, ["go"])
+    assert fake_time.sleeps[:5] == [0.05, 0.1, 0.2, 0.3, 0.3]
+    assert sum(fake_time.sleeps) == pytest.approx(5.0)
 
 
 def test_full_channel_that_drains_during_retry_gets_its_messages_in_order(fake_time):

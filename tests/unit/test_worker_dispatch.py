@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.unit.worker_helpers import drain, memory_layer, run_pending
+from tests.unit.worker_helpers import FakeTime, drain, memory_layer, run_pending
 from worker.channel import Channel, Group
 from worker.exceptions import ConsumeLater, DenyConnection, WebsocketCloseException
 from worker.routing import route
@@ -110,6 +110,33 @@ def test_consume_later_requeues_with_retries_then_drops(caplog):
     assert [r for r, _ in seen] == list(range(11))
     assert [d for _, d in seen] == [False] * 10 + [True]
     assert "Exceeded number of retries for message on channel custom.a" in caplog.text
+
+
+def test_consume_later_on_a_full_channel_backs_off_then_drops_with_one_line(caplog, monkeypatch):
+    """A ConsumeLater requeue that meets a full channel is retried on the FULL back-off for requeue_timeout,
+    then dropped with one ERROR line; a channel that drains meanwhile gets the message back."""
+    fake = FakeTime().install(monkeypatch, Worker)
+
+    def later(message):
+        raise ConsumeLater
+
+    with memory_layer([route("custom.a", later)], channel_capacity={"custom.a": 1}) as layer:
+        worker = Worker(layer, signal_handlers=False)
+        layer.send("custom.a", {"filler": True})
+        with caplog.at_level(logging.ERROR, logger="django.channels"):
+            worker.handle("custom.a", {"n": 1})
+        assert fake.sleeps[:4] == [0.01, 0.02, 0.04, 0.08]
+        assert sum(fake.sleeps) == pytest.approx(worker.requeue_timeout)
+        assert [r.getMessage() for r in caplog.records] == [
+            "Dropped a ConsumeLater message on channel custom.a: could not requeue it "
+            "(channel 'custom.a' is at its capacity of 1)."
+        ]
+        assert drain(layer, "custom.a") == [{"filler": True}]
+
+        layer.send("custom.a", {"filler": True})
+        fake.on_sleep = lambda: drain(layer, "custom.a")
+        worker.handle("custom.a", {"n": 2})
+        assert drain(layer, "custom.a") == [{"n": 2, "__retries__": 1}]
 
 
 def test_consume_later_then_success():

@@ -1,9 +1,9 @@
-"""Shared helpers for the worker unit tests: a memory layer installed as the ``default`` alias."""
+"""Shared helpers for the worker unit tests: a memory layer installed as the ``default`` alias, a fake clock."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from tests.djangoapp import ensure_django
@@ -48,3 +48,27 @@ def drain(wrapper: ChannelLayerWrapper, channel: str) -> list[dict[str, Any]]:
         if got is None:
             return out
         out.append(content)
+
+
+class FakeTime:
+    """A clock that only moves when someone sleeps on it, calling ``on_sleep`` after each sleep."""
+
+    def __init__(self, on_sleep: Callable[[], Any] | None = None) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+        self.on_sleep = on_sleep
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+        if self.on_sleep:
+            self.on_sleep()
+
+    def install(self, monkeypatch: Any, owner: type) -> FakeTime:
+        """Make ``owner.sleep`` / ``owner.clock`` (static methods) this fake's, for the test."""
+        monkeypatch.setattr(owner, "clock", staticmethod(self.clock))
+        monkeypatch.setattr(owner, "sleep", staticmethod(self.sleep))
+        return self
