@@ -180,3 +180,10 @@ def test_rundelay_refuses_memory_layer():
         call_command("rundelay")
     with pytest.raises(CommandError, match="--sleep must be positive"):
         call_command("rundelay", "--sleep", "0")
+
+
+@pytest.mark.parametrize("command", ["rundelay", "runworker", "channels_status"])
+def test_unknown_layer_alias_is_a_command_error_naming_it(command):
+    """--layer naming no CHANNEL_LAYERS entry is a CommandError naming the alias, for each worker-side command."""
+    with pytest.raises(CommandError, match="No channel layer named 'nope'"):
+        call_command(command, "--layer", "nope")
