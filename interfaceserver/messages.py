@@ -3,21 +3,38 @@
 Reference: channels1.md §2 (message formats) and §4.4/§4.5 (what Daphne sends). No I/O and no
 Twisted here: a request head plus connection facts go in, a message dict comes out; a reply dict
 goes in, validated pieces (or a list of WebSocket actions) come out. Key order follows Daphne's so
-that a captured message compares equal, key by key and in order.
+that a captured message compares equal, key by key and in order. :func:`build_http_request` is the
+one place an ``http.request`` is put together, for the server here and for the WSGI adapter.
+
+The shapes are the TypedDicts of :mod:`channellayer.messages`; the builders that feed the
+connections' ``send``/``notify`` (typed ``dict[str, Any]``, which a TypedDict is not) build the
+typed message and hand it over as a plain dict (``_plain``).
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
 from urllib.parse import unquote
+
+from channellayer.messages import (
+    HttpDisconnect,
+    HttpRequest,
+    Peer,
+    RequestHeaders,
+    WebSocketConnect,
+    WebSocketDisconnect,
+    WebSocketReceive,
+    is_wire_close_code,
+)
 
 from .errors import ProtocolError, ReplyError
 from .http11 import RequestHead
 
 __all__ = [
     "Peer",
+    "build_http_request",
     "forwarded",
     "http_disconnect_message",
     "http_request_message",
@@ -29,9 +46,6 @@ __all__ = [
     "websocket_receive_message",
     "websocket_reply_actions",
 ]
-
-#: ``[host, port]`` as sent in ``client``/``server``, or None (UNIX sockets).
-Peer = list[Any] | None
 
 _WS_REPLY_KEYS = frozenset({"bytes", "text", "close", "accept"})
 
@@ -91,7 +105,7 @@ def forwarded(headers: list[tuple[bytes, bytes]], client: Peer, scheme: str) -> 
     return [address, port], found.get(b"x-forwarded-proto", scheme)
 
 
-def _clean_headers(headers: list[tuple[bytes, bytes]]) -> tuple[list[list[bytes]], str | None]:
+def _clean_headers(headers: list[tuple[bytes, bytes]]) -> tuple[RequestHeaders, str | None]:
     """Drop names containing ``_`` (CVE-2015-0219) and take out ``daphne-root-path`` (returned unquoted)."""
     # Twisted's Headers grouped repeats of a name under its first occurrence; Daphne sent that order.
     grouped: dict[bytes, list[bytes]] = {}
@@ -104,6 +118,46 @@ def _clean_headers(headers: list[tuple[bytes, bytes]]) -> tuple[list[list[bytes]
             continue
         grouped.setdefault(name, []).append(value)
     return [[name, value] for name, values in grouped.items() for value in values], root_path
+
+
+def _plain(message: Mapping[str, Any]) -> dict[str, Any]:
+    # The connections' send/notify take dict[str, Any], which a TypedDict is not; no copy is made.
+    return cast("dict[str, Any]", message)
+
+
+def build_http_request(
+    *,
+    reply_channel: str,
+    http_version: str,
+    method: str,
+    path: str,
+    root_path: str,
+    scheme: str,
+    query_string: bytes,
+    headers: RequestHeaders,
+    body: bytes,
+    body_channel: str | None,
+    client: Peer,
+    server: Peer,
+) -> HttpRequest:
+    """The ``http.request`` message from its parts, keys in Daphne 1.4.2's order, ``body_channel``
+    (when the body is streamed) right after ``body``."""
+    message: HttpRequest = {
+        "reply_channel": reply_channel,
+        "http_version": http_version,
+        "method": method,
+        "path": path,
+        "root_path": root_path,
+        "scheme": scheme,
+        "query_string": query_string,
+        "headers": headers,
+        "body": body,
+    }
+    if body_channel is not None:
+        message["body_channel"] = body_channel
+    message["client"] = client
+    message["server"] = server
+    return message
 
 
 def http_request_message(
@@ -126,26 +180,26 @@ def http_request_message(
     if proxy_headers:
         client, scheme = forwarded(head.headers, client, scheme)
     headers, header_root = _clean_headers(head.headers)
-    message: dict[str, Any] = {
-        "reply_channel": reply_channel,
-        "http_version": head.http_version,
-        "method": head.method.decode("ascii"),
-        "path": path,
-        "root_path": root_path if header_root is None else header_root,
-        "scheme": scheme,
-        "query_string": query_string,
-        "headers": headers,
-        "body": body,
-    }
-    if body_channel is not None:
-        message["body_channel"] = body_channel
-    message["client"] = client
-    message["server"] = server
-    return message
+    message = build_http_request(
+        reply_channel=reply_channel,
+        http_version=head.http_version,
+        method=head.method.decode("ascii"),
+        path=path,
+        root_path=root_path if header_root is None else header_root,
+        scheme=scheme,
+        query_string=query_string,
+        headers=headers,
+        body=body,
+        body_channel=body_channel,
+        client=client,
+        server=server,
+    )
+    return _plain(message)
 
 
 def http_disconnect_message(reply_channel: str, path: str) -> dict[str, Any]:
-    return {"reply_channel": reply_channel, "path": path}
+    message: HttpDisconnect = {"reply_channel": reply_channel, "path": path}
+    return _plain(message)
 
 
 def websocket_connect_message(
@@ -160,7 +214,7 @@ def websocket_connect_message(
         if b"_" in name:
             continue
         joined[name] = joined[name] + b"," + value if name in joined else value
-    return {
+    message: WebSocketConnect = {
         "path": path,
         "headers": [[name, value] for name, value in joined.items()],
         "query_string": query_string,
@@ -169,15 +223,21 @@ def websocket_connect_message(
         "reply_channel": reply_channel,
         "order": 0,
     }
+    return _plain(message)
 
 
 def websocket_receive_message(reply_channel: str, path: str, order: int, payload: str | bytes) -> dict[str, Any]:
-    key = "text" if isinstance(payload, str) else "bytes"
-    return {"reply_channel": reply_channel, "path": path, "order": order, key: payload}
+    message: WebSocketReceive = {"reply_channel": reply_channel, "path": path, "order": order}
+    if isinstance(payload, str):
+        message["text"] = payload
+    else:
+        message["bytes"] = payload
+    return _plain(message)
 
 
 def websocket_disconnect_message(reply_channel: str, path: str, code: int, order: int) -> dict[str, Any]:
-    return {"reply_channel": reply_channel, "code": code, "path": path, "order": order}
+    message: WebSocketDisconnect = {"reply_channel": reply_channel, "code": code, "path": path, "order": order}
+    return _plain(message)
 
 
 def _header_bytes(value: object, what: str) -> bytes:
@@ -219,9 +279,11 @@ def parse_response(message: dict[str, Any], started: bool) -> tuple[int | None, 
 
 
 def _close_code(value: object) -> int:
+    # The wire rule, not the application one: the spec allows "a positive integer" and the
+    # server relays any code a close frame may carry (channellayer.messages explains both).
     if value is True:
         return 1000
-    if isinstance(value, int) and (1000 <= value <= 1003 or 1007 <= value <= 1014 or 3000 <= value <= 4999):
+    if is_wire_close_code(value):
         return value
     raise ReplyError(f"invalid WebSocket close code {value!r}")
 

@@ -11,12 +11,13 @@ is known, ``Transfer-Encoding: chunked`` on HTTP/1.1 otherwise, or close-delimit
 from __future__ import annotations
 
 import functools
-import html
 import time
 from email.utils import formatdate
 
 from twisted.web.http import RESPONSES
 from twisted.web.http_headers import Headers
+
+from .errorpage import error_html
 
 __all__ = ["chunk", "error_page", "reason_phrase", "response_head", "LAST_CHUNK", "NO_BODY_STATUSES"]
 
@@ -118,11 +119,7 @@ def error_page(
     extra_headers: list[tuple[bytes, bytes]] | None = None,
 ) -> bytes:
     """A complete small HTML error response, e.g. the 503 "Request queue full." page."""
-    title = f"{status} {reason_phrase(status).decode('ascii')}"
-    body = (
-        f"<html><head><title>{title}</title></head><body><h1>{title}</h1>"
-        f"<p>{html.escape(detail)}</p><footer>Daphne</footer></body></html>"
-    ).encode()
+    body = error_html(f"{status} {reason_phrase(status).decode('ascii')}", detail, footer="Daphne")
     headers = [(b"Content-Type", b"text/html; charset=utf-8"), *(extra_headers or [])]
     head, _, _ = response_head(http_version, status, headers, body_length=len(body), keep_alive=keep_alive)
     return head + body

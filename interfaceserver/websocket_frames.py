@@ -26,6 +26,8 @@ from typing import Any
 
 from autobahn.websocket.xormasker import create_xor_masker
 
+from channellayer.messages import is_wire_close_code
+
 from .errors import ProtocolError, WebSocketProtocolError
 from .http11 import RequestHead
 
@@ -47,7 +49,6 @@ __all__ = [
 
 CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-_VALID_CLOSE = frozenset(range(1000, 1004)) | frozenset(range(1007, 1015)) | frozenset(range(3000, 5000))
 
 
 def handshake_key(head: RequestHead) -> bytes:
@@ -244,7 +245,7 @@ def _parse_close(payload: bytes) -> tuple[int, str]:
     if len(payload) == 1:
         raise WebSocketProtocolError(1002, "Close frame with a 1-byte payload")
     (code,) = struct.unpack_from("!H", payload)
-    if code not in _VALID_CLOSE:
+    if not is_wire_close_code(code):
         raise WebSocketProtocolError(1002, f"Invalid close code {code}")
     try:
         reason = payload[2:].decode("utf8")

@@ -18,7 +18,6 @@ the body (the server then closes the connection), since a status can no longer b
 
 from __future__ import annotations
 
-import html
 import logging
 import os
 import queue
@@ -29,9 +28,12 @@ from http import HTTPStatus
 from typing import Any
 
 from channellayer import BackendUnavailable, ChannelFull, MessageTooLarge
+from channellayer.messages import HttpDisconnect, HttpRequest, HttpRequestBodyChunk
+from channellayer.retry import FULL
 
+from .errorpage import error_html
 from .errors import ReplyError
-from .messages import parse_response
+from .messages import build_http_request, parse_response
 from .wsgi_replies import BACKEND_DOWN, OVERFLOW, ReplyReader
 
 __all__ = ["WsgiToAsgiAdapter", "request_message", "response_headers", "status_line"]
@@ -67,14 +69,13 @@ def _request_path(environ: dict[str, Any]) -> str:
 
 def request_message(
     environ: dict[str, Any], reply_channel: str, body: bytes = b"", body_channel: str | None = None
-) -> dict[str, Any]:
-    """The ``http.request`` message for a WSGI ``environ`` (pure; keys in Daphne 1.4.2's order).
+) -> HttpRequest:
+    """The ``http.request`` message for a WSGI ``environ`` (pure; :func:`~interfaceserver.messages.build_http_request`).
 
     ``path`` is ``SCRIPT_NAME + PATH_INFO`` and ``root_path`` is ``SCRIPT_NAME``, both text (the
     asgiref 1.x adapter sent bytes). Headers come from ``HTTP_*`` plus ``CONTENT_TYPE`` and
     ``CONTENT_LENGTH``, as lowercased ``[bytes, bytes]`` pairs; WSGI has already joined duplicates.
     """
-    root_path = _wsgi_text(environ.get("SCRIPT_NAME", ""))
     headers: list[list[bytes]] = []
     for key, value in environ.items():
         if key.startswith("HTTP_"):
@@ -93,22 +94,20 @@ def request_message(
     server = None
     if environ.get("SERVER_NAME") and str(environ.get("SERVER_PORT", "")).isdigit():
         server = [environ["SERVER_NAME"], int(environ["SERVER_PORT"])]
-    message: dict[str, Any] = {
-        "reply_channel": reply_channel,
-        "http_version": protocol.split("/", 1)[-1] if protocol.startswith("HTTP/") else "1.0",
-        "method": environ.get("REQUEST_METHOD", "GET").upper(),
-        "path": _request_path(environ),
-        "query_string": environ.get("QUERY_STRING", "").encode("latin-1"),
-        "root_path": root_path,
-        "scheme": environ.get("wsgi.url_scheme", "http"),
-        "headers": headers,
-        "body": body,
-    }
-    if body_channel is not None:
-        message["body_channel"] = body_channel
-    message["client"] = client
-    message["server"] = server
-    return message
+    return build_http_request(
+        reply_channel=reply_channel,
+        http_version=protocol.split("/", 1)[-1] if protocol.startswith("HTTP/") else "1.0",
+        method=environ.get("REQUEST_METHOD", "GET").upper(),
+        path=_request_path(environ),
+        root_path=_wsgi_text(environ.get("SCRIPT_NAME", "")),
+        scheme=environ.get("wsgi.url_scheme", "http"),
+        query_string=environ.get("QUERY_STRING", "").encode("latin-1"),
+        headers=headers,
+        body=body,
+        body_channel=body_channel,
+        client=client,
+        server=server,
+    )
 
 
 def status_line(status: int) -> str:
@@ -131,9 +130,7 @@ def response_headers(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, 
 
 def _error(start_response: StartResponse, status: int, detail: str, retry_after: int | None = None) -> list[bytes]:
     title = status_line(status)
-    body = (
-        f"<html><head><title>{title}</title></head><body><h1>{title}</h1><p>{html.escape(detail)}</p></body></html>"
-    ).encode()
+    body = error_html(title, detail)
     headers = [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(body)))]
     if retry_after is not None:
         headers.append(("Retry-After", str(retry_after)))
@@ -302,19 +299,19 @@ class WsgiToAsgiAdapter:
             if body.done:
                 return
 
-    def _send_chunk(self, body_channel: str, chunk: dict[str, Any]) -> None:
-        # The spec says a server waits and retries on a full body channel; we wait a bounded time.
-        deadline = time.monotonic() + self.body_send_timeout
-        pause = 0.005
+    def _send_chunk(self, body_channel: str, chunk: HttpRequestBodyChunk) -> None:
+        # The spec says a server waits and retries on a full body channel; we wait a bounded time,
+        # on the FULL schedule (the worker reading the body is alive and usually catches up soon).
+        attempts = FULL.attempts(deadline=time.monotonic() + self.body_send_timeout)
         while True:
             try:
                 self._call(self.channel_layer.send, body_channel, chunk)
                 return
             except ChannelFull:
-                if time.monotonic() >= deadline:
+                delay = attempts.next_delay()
+                if delay is None:
                     raise _RequestFailed(503, "Worker did not read the request body in time.") from None
-                time.sleep(pause)
-                pause = min(pause * 2, 0.2)
+                time.sleep(delay)
 
     def _call(self, function: Callable[..., Any], *args: Any) -> Any:
         try:
@@ -376,9 +373,8 @@ class _ResponseBody:
         self.adapter.reader.unregister(self.reply_channel)
         if not self.finished:
             # The client went away (or the body failed) mid-response: tell the application, as Daphne did.
+            disconnect: HttpDisconnect = {"reply_channel": self.reply_channel, "path": self.path}
             try:
-                self.adapter.channel_layer.send(
-                    "http.disconnect", {"reply_channel": self.reply_channel, "path": self.path}
-                )
+                self.adapter.channel_layer.send("http.disconnect", disconnect)
             except (ChannelFull, BackendUnavailable):
                 pass

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from channellayer.messages import WebSocketReply, is_application_close_code
+
 if TYPE_CHECKING:
     from .message import Message
 
@@ -59,14 +61,6 @@ class ChannelSocketException(Exception):
         raise NotImplementedError
 
 
-def _valid_close_code(code: object) -> bool:
-    # RFC 6455 reserves 1001-2999 for the protocol and extensions; applications may send 1000
-    # or a private code from 3000 to 4999. ``True`` is the ASGI 1 shorthand for 1000.
-    if code is None or code is True:
-        return True
-    return isinstance(code, int) and not isinstance(code, bool) and (code == 1000 or 3000 <= code <= 4999)
-
-
 class WebsocketCloseException(ChannelSocketException):
     """Close the WebSocket of the message being consumed, with an optional close code.
 
@@ -77,7 +71,9 @@ class WebsocketCloseException(ChannelSocketException):
     """
 
     def __init__(self, code: int | None = None) -> None:
-        if not _valid_close_code(code):
+        # The application rule of channellayer.messages (what a legacy Daphne 1.4.2 accepts too);
+        # True is the ASGI 1 shorthand for 1000.
+        if not (code is None or code is True or is_application_close_code(code)):
             raise ValueError(f"invalid close code {code!r} (must be 1000 or from [3000, 4999])")
         super().__init__(code)
         self._code = code
@@ -92,7 +88,8 @@ class WebsocketCloseException(ChannelSocketException):
                 f"You cannot raise WebsocketCloseException from a non-websocket handler "
                 f"(message on {message.channel.name!r})."
             )
-        message.reply_channel.send({"close": self._code or True})
+        reply: WebSocketReply = {"close": self._code or True}
+        message.reply_channel.send(dict(reply))  # Channel.send takes a dict, which a TypedDict is not
 
 
 class SendNotAvailableOnDemultiplexer(Exception):

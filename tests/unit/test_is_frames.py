@@ -118,6 +118,20 @@ def test_close_frame_parsing():
     assert close_frame(1001, "going") == b"\x88\x07\x03\xe9going"
 
 
+@pytest.mark.parametrize("code", [999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, 65535])
+def test_close_frame_with_a_code_no_frame_may_carry_is_1002(code):
+    """A peer's close code outside the wire rule (RFC 6455 §7.4: reserved, local-only, unassigned) closes with 1002."""
+    with pytest.raises(WebSocketProtocolError) as info:
+        FrameParser().feed(masked(CLOSE, code.to_bytes(2, "big")))
+    assert info.value.code == 1002 and str(code) in str(info.value)
+
+
+@pytest.mark.parametrize("code", [1000, 1003, 1007, 1011, 1012, 1013, 1014, 3000, 4999])
+def test_close_frame_with_a_registered_or_private_code_is_read(code):
+    """A peer may close with any registered code (IANA added 1012-1014) or a 3000-4999 one."""
+    assert FrameParser().feed(masked(CLOSE, code.to_bytes(2, "big"))) == [(CLOSE, (code, ""))]
+
+
 @pytest.mark.parametrize(
     ("data", "code"),
     [

@@ -224,6 +224,7 @@ def test_parse_response_rules():
         ({"close": True}, True, [("reject", None)]),
         ({"close": True}, False, [("close", 1000)]),
         ({"close": 4000}, False, [("close", 4000)]),
+        ({"close": 1011}, False, [("close", 1011)]),  # the wire rule: a registered code is relayed
         ({"text": "bye", "close": 4001}, True, [("accept", None), ("text", "bye"), ("close", 4001)]),
         ({"text": ""}, False, [("text", "")]),  # the empty message is sent (Daphne 1.4.2 dropped it)
         ({"bytes": b""}, False, [("bytes", b"")]),
@@ -243,6 +244,9 @@ def test_websocket_reply_actions(message, connecting, actions):
         ({"txt": "x"}, "unknown keys"),
         ({"text": "a", "bytes": b"b"}, "both bytes and text"),
         ({"close": 1005}, "invalid WebSocket close code 1005"),
+        ({"close": 1004}, "invalid WebSocket close code 1004"),
+        ({"close": 2999}, "invalid WebSocket close code 2999"),
+        ({"close": 4000.0}, "invalid WebSocket close code 4000.0"),
         ({"text": b"bytes"}, "'text' must be str"),
     ],
 )

@@ -74,6 +74,17 @@ def test_chunk_and_error_page():
     assert b"<p>Request queue full.</p>" in page
 
 
+def test_error_page_body_is_the_shared_page_with_daphne_footer():
+    """The server's error body is errorpage.error_html with Twisted's phrase, the detail escaped, footer "Daphne"."""
+    page = error_page(408, "Too <slow>")
+    head, body = page.split(b"\r\n\r\n", 1)
+    assert body == (
+        b"<html><head><title>408 Request Time-out</title></head><body><h1>408 Request Time-out</h1>"
+        b"<p>Too &lt;slow&gt;</p><footer>Daphne</footer></body></html>"
+    )
+    assert b"Content-Length: %d\r\n" % len(body) in head
+
+
 def test_access_log_line():
     """Daphne's NCSA-like format: client ip:port, two dashes, date, request, status, size."""
     when = datetime.datetime(2026, 11, 21, 9, 55, 45)

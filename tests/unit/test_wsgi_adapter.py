@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -65,9 +68,9 @@ def test_request_message_has_daphne_keys_in_order_with_text_paths_and_byte_heade
         "http_version",
         "method",
         "path",
-        "query_string",
         "root_path",
         "scheme",
+        "query_string",
         "headers",
         "body",
         "client",
@@ -413,3 +416,48 @@ def test_a_forked_process_gets_its_own_reader(layer: MemoryChannelLayer) -> None
     parent.pid = -1  # as seen from a child process
     child = adapter.reader
     assert child is not parent and child.prefix != parent.prefix
+
+
+def test_full_body_channel_waits_on_the_full_schedule_then_answers_503(
+    layer: MemoryChannelLayer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A body chunk meeting a full body channel is retried after 10, 20, 40 ms… (retry.FULL), never past
+    body_send_timeout, then the request gets 503 "Worker did not read the request body in time."."""
+    full = MemoryChannelLayer(blocking_timeout=1, channel_capacity={"http.request.body?*": 1})
+    waits: list[float] = []
+    real_sleep = time.sleep
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        real_sleep(seconds)
+
+    monkeypatch.setattr("interfaceserver.wsgi.time.sleep", sleep)
+    adapter = WsgiToAsgiAdapter(full, body_threshold=100, body_send_timeout=0.3)
+    payload = b"p" * 400  # 100 inline, then three chunks: the first fills the channel, the second waits
+    start, body = call(
+        adapter,
+        make_environ(REQUEST_METHOD="POST", CONTENT_LENGTH="400", **{"wsgi.input": io.BytesIO(payload)}),
+    )
+    assert start.status == "503 Service Unavailable"
+    assert b"Worker did not read the request body in time." in body
+    assert waits[:4] == pytest.approx([0.01, 0.02, 0.04, 0.08])
+    assert sum(waits) <= 0.3 + 1e-6
+
+
+def test_error_page_is_the_shared_html_page() -> None:
+    """The adapter's own error answers use the server's page (errorpage.error_html), without Daphne's footer."""
+    full = MemoryChannelLayer(channel_capacity={"http.request": 1})
+    full.send("http.request", {"filler": True})
+    start, body = call(WsgiToAsgiAdapter(full), make_environ())
+    assert body == (
+        b"<html><head><title>503 Service Unavailable</title></head><body><h1>503 Service Unavailable</h1>"
+        b"<p>Request queue full.</p></body></html>"
+    )
+    assert ("Content-Length", str(len(body))) in start.headers
+
+
+def test_adapter_does_not_import_twisted() -> None:
+    """Importing the WSGI adapter loads no Twisted module (it runs under gunicorn/uWSGI, not the reactor)."""
+    code = "import sys, interfaceserver.wsgi; print(sorted(m for m in sys.modules if m.startswith('twisted')))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
