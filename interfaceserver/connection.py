@@ -19,17 +19,17 @@ import logging
 import socket
 from typing import TYPE_CHECKING, Any
 
-from twisted.internet import tcp
-from twisted.internet.address import UNIXAddress
 from twisted.internet.interfaces import IProtocol, IPushProducer, ISSLTransport
 from zope.interface import implementer
 
 from .errors import ProtocolError
 from .exchange import Exchange
-from .http2 import maybe_switch_to_h2
+from .http2 import h2_protocol, negotiated_h2
 from .http11 import RequestHead, RequestParser
 from .messages import Peer, peer_is_trusted, split_target
 from .responses import error_page
+from .seam import peer_of
+from .twisted_compat import can_send_now, h2_streams_open, send_now
 from .websocket import WebSocket
 from .websocket_frames import handshake_key, offered_protocols
 
@@ -68,12 +68,6 @@ def set_no_delay(transport: Any) -> bool:
         # TLS: the protocol wrapper's own transport is the TCP connection.
         transport = getattr(transport, "transport", None)
     return False
-
-
-def _peer(address: Any) -> Peer:
-    if isinstance(address, UNIXAddress) or not hasattr(address, "host"):
-        return None
-    return [address.host, address.port]
 
 
 @implementer(IProtocol, IPushProducer)
@@ -123,12 +117,7 @@ class Connection:
         # Plain TCP/UNIX sockets can be written to directly when Twisted's buffer is empty (see write()).
         transport = self.transport
         set_no_delay(transport)
-        self.direct = (
-            isinstance(transport, tcp.Connection)
-            and not ISSLTransport.providedBy(transport)
-            and hasattr(transport, "_tempDataBuffer")
-            and hasattr(transport, "dataBuffer")
-        )
+        self.direct = can_send_now(transport)
         self.ctx.connections.add(self)
         self.transport.registerProducer(self, True)
         self._await_head()
@@ -143,7 +132,8 @@ class Connection:
         if self.parser is None:
             return
         if self.exchange is None and self.parser.in_head and not self.parser.buffered_size and data:
-            if maybe_switch_to_h2(self, data):
+            if negotiated_h2(self.transport):
+                self._switch_to_h2(data)
                 return
         try:
             events = self.parser.feed(data)
@@ -209,32 +199,10 @@ class Connection:
                 self.abort()
                 return
         elif self.direct:
-            data = self._send_now(data)
+            data = send_now(self.transport, data)  # one send() instead of a loop turn (twisted_compat)
             if not data:
                 return
         self.transport.write(data)
-
-    def _send_now(self, data: bytes) -> bytes:
-        """Send straight to the socket while Twisted has nothing queued; return what is left to queue.
-
-        Twisted's write() registers the socket for writability and sends on the next loop turn:
-        two epoll changes and a loop iteration per write. For the small frames that dominate an idle
-        server (pings, pongs, chat messages) one send() does it; order is kept because this path is
-        only taken when Twisted's own buffer is empty.
-        """
-        transport = self.transport
-        if (
-            transport._tempDataBuffer
-            or len(transport.dataBuffer) > transport.offset
-            or not transport.connected
-            or transport.disconnecting
-        ):
-            return data
-        try:
-            sent = transport.socket.send(data)
-        except OSError:
-            return data  # would block, or an error Twisted will find and report on its own path
-        return data[sent:]
 
     def close(self) -> None:
         """Close after everything written so far has been sent."""
@@ -259,16 +227,16 @@ class Connection:
 
     def client(self) -> Peer:
         """The peer as ``[host, port]`` (still known after the connection is lost)."""
-        return _peer(self.transport.getPeer())
+        return peer_of(self.transport.getPeer())
 
     def addresses(self) -> tuple[Peer, Peer, str]:
         """``(client, server, scheme)`` of this socket, as Daphne reports them before proxy headers."""
         scheme = "https" if ISSLTransport.providedBy(self.transport) else "http"
-        return _peer(self.transport.getPeer()), _peer(self.transport.getHost()), scheme
+        return peer_of(self.transport.getPeer()), peer_of(self.transport.getHost()), scheme
 
     def proxy_trusted(self) -> bool:
         config = self.ctx.config
-        return config.proxy_headers and peer_is_trusted(_peer(self.transport.getPeer()), config.proxy_trusted)
+        return config.proxy_headers and peer_is_trusted(peer_of(self.transport.getPeer()), config.proxy_trusted)
 
     def exchange_finished(self, exchange: Exchange, keep_alive: bool) -> None:
         """Called by the exchange when its response is complete (or failed)."""
@@ -328,23 +296,35 @@ class Connection:
             self._refuse(exc)
             return
         if head.upgrade:
-            assert self.parser is not None
-            rest = self.parser.buffered
-            self.parser = None
-            self.ws = WebSocket(self, head, path, key, offered_protocols(head))
-            if rest:
-                self.ws.data_received(rest)
+            self._switch_to_websocket(head, path, key)
             return
         if head.expect_continue and (head.content_length or head.chunked):
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        self.exchange = Exchange(self, head, path)
+        self.exchange = Exchange(self, ctx, head, path)
+
+    def _switch_to_websocket(self, head: RequestHead, path: str, key: bytes) -> None:
+        """From now on the bytes are WebSocket frames (any already read are handed over)."""
+        assert self.parser is not None
+        rest = self.parser.buffered
+        self.parser = None
+        self.ws = WebSocket(self, self.ctx, head, path, key, offered_protocols(head))
+        if rest:
+            self.ws.data_received(rest)
+
+    def _switch_to_h2(self, data: bytes) -> None:
+        """TLS negotiated HTTP/2: from now on Twisted's HTTP/2 protocol gets the bytes, from ``data`` on."""
+        self.ctx.head_sweep.discard(self)
+        self.parser = None
+        self.h2 = h2_protocol(self.ctx)
+        self.h2.makeConnection(self.transport)
+        self.h2.dataReceived(data)
 
     def going_away(self) -> None:
         """Graceful stop: idle connections close now, WebSockets close with 1001, busy HTTP finishes."""
         if self.ws is not None:
             self.ws.going_away()
         elif self.h2 is not None:
-            if not self.h2.streams:
-                self.h2.transport.loseConnection()
+            if not h2_streams_open(self.h2):
+                self.transport.loseConnection()
         elif self.exchange is None:
             self.close()

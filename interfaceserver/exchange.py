@@ -20,12 +20,12 @@ from channellayer import BackendUnavailable
 
 from .errors import ReplyError
 from .http11 import RequestHead
-from .lifecycle import HttpState, advance
+from .lifecycle import LIVE_HTTP, HttpEvent, HttpState, advance
 from .messages import forwarded, http_disconnect_message, http_request_message, parse_response
 from .responses import LAST_CHUNK, NO_BODY_STATUSES, chunk, error_page, response_head
 
 if TYPE_CHECKING:
-    from .connection import Connection
+    from .seam import ClientSocket, HttpServices
 
 __all__ = ["Exchange"]
 
@@ -34,7 +34,7 @@ logger = logging.getLogger("interfaceserver")
 #: Replies up to this size are written as one buffer (head and body in one segment).
 _COALESCE_LIMIT = 64 * 1024
 _RETRY_AFTER = [(b"Retry-After", b"1")]
-_LIVE = (HttpState.READING_BODY, HttpState.STREAMING_BODY, HttpState.AWAITING_RESPONSE, HttpState.RESPONDING)
+_CLOSED_BODY = {"content": b"", "closed": True, "more_content": False}
 
 
 def _declared_length(headers: list[tuple[bytes, bytes]]) -> int | None:
@@ -51,6 +51,7 @@ class Exchange:
 
     __slots__ = (
         "conn",
+        "ctx",
         "head",
         "path",
         "state",
@@ -73,13 +74,14 @@ class Exchange:
         "flow_paused",
     )
 
-    def __init__(self, conn: Connection, head: RequestHead, path: str) -> None:
+    def __init__(self, conn: ClientSocket, ctx: HttpServices, head: RequestHead, path: str) -> None:
         self.conn = conn
+        self.ctx = ctx
         self.head = head
         self.path = path
         self.state = HttpState.READING_BODY
         self.reply_channel = ""
-        self.started = conn.ctx.clock.seconds()
+        self.started = ctx.clock.seconds()
         self.body: list[bytes] = []
         self.held = 0  # bytes of ``body`` taken from the process's body budget
         self.body_size = 0
@@ -96,24 +98,24 @@ class Exchange:
         #: The application's Content-Length for a body we write, or None (we frame the body ourselves).
         self.declared: int | None = None
         self.overrun = False
-        conn.ctx.http_sweep.add(self)
+        ctx.http_sweep.add(self)
 
     @property
     def live(self) -> bool:
-        return self.state in _LIVE
+        return self.state in LIVE_HTTP
 
     # -- request side ------------------------------------------------------------------------
 
     def body_received(self, data: bytes) -> None:
         if not self.live:
             return  # already answered (413, 408, 503): the connection is closing
-        config = self.conn.ctx.config
+        config = self.ctx.config
         self.body_size += len(data)
         if self.body_size > config.max_request_body:
             self.fail(413, f"Request body larger than {config.max_request_body} bytes")
             return
-        if not self.conn.ctx.body_budget.take(len(data)):
-            self.conn.ctx.metrics.refused("body_budget")
+        if not self.ctx.body_budget.take(len(data)):
+            self.ctx.metrics.refused("body_budget")
             self.fail(503, "Server busy: too many request bodies in memory.", _RETRY_AFTER)
             return
         self.held += len(data)
@@ -126,7 +128,7 @@ class Exchange:
     def body_ended(self) -> None:
         self.body_done = True
         if self.state == HttpState.READING_BODY:
-            self.state = advance(self.state, "send")
+            self.state = advance(self.state, HttpEvent.SEND)
             body = b"".join(self.body)
             self._keep_body([])
             self._send_request(body, None)
@@ -138,13 +140,13 @@ class Exchange:
         self.body = pieces
         kept = sum(map(len, pieces))
         if kept != self.held:
-            self.conn.ctx.body_budget.give(self.held - kept)
+            self.ctx.body_budget.give(self.held - kept)
             self.held = kept
 
     def _message(self, body: bytes, body_channel: str | None) -> dict[str, Any]:
         conn = self.conn
         client, server, scheme = conn.addresses()
-        ctx = conn.ctx
+        ctx = self.ctx
         self.reply_channel = ctx.register(self)
         return http_request_message(
             self.head,
@@ -165,32 +167,32 @@ class Exchange:
             logger.exception("HTTP processing error")
             self.fail(500, f"HTTP processing error: {exc}")
             return
-        self.conn.ctx.io.send("http.request", message).addCallbacks(self._request_sent, self._request_failed)
+        self.ctx.io.send("http.request", message).addCallbacks(self._request_sent, self._request_failed)
 
     def _request_sent(self, delivered: bool) -> None:
         if not delivered and self.state not in (HttpState.RESPONDING, HttpState.COMPLETE, HttpState.FAILED):
-            self.conn.ctx.metrics.refused("queue_full")
+            self.ctx.metrics.refused("queue_full")
             self.fail(503, "Request queue full.", _RETRY_AFTER)
 
     def _request_failed(self, failure: Failure) -> None:
         if failure.check(BackendUnavailable):
-            self.conn.ctx.warn("layer", "Channel layer unavailable: %s", failure.value)
-            self.conn.ctx.metrics.refused("layer_unavailable")
+            self.ctx.warn("layer", "Channel layer unavailable: %s", failure.value)
+            self.ctx.metrics.refused("layer_unavailable")
             self.fail(503, "Channel layer unavailable.", _RETRY_AFTER)
         else:
             logger.error("HTTP processing error: %s", failure.getErrorMessage())
             self.fail(500, "HTTP processing error")
 
     def _start_streaming(self) -> None:
-        self.state = advance(self.state, "stream")
+        self.state = advance(self.state, HttpEvent.STREAM)
         self.conn.pause_reading()
-        self.conn.ctx.io.new_channel("http.request.body?").addCallbacks(self._got_body_channel, self._request_failed)
+        self.ctx.io.new_channel("http.request.body?").addCallbacks(self._got_body_channel, self._request_failed)
 
     def _got_body_channel(self, name: str) -> None:
         if self.state != HttpState.STREAMING_BODY:
             return
         self.body_channel = name
-        threshold = self.conn.ctx.config.body_stream_threshold
+        threshold = self.ctx.config.body_stream_threshold
         data = b"".join(self.body)
         self._keep_body([data[threshold:]] if len(data) > threshold else [])
         self._send_request(data[:threshold], name)
@@ -201,7 +203,7 @@ class Exchange:
         """Send the next body chunk if none is in flight; pause the client while chunks pile up."""
         if self.body_channel is None or self.chunk_in_flight or not self.live:
             return
-        threshold = self.conn.ctx.config.body_stream_threshold
+        threshold = self.ctx.config.body_stream_threshold
         pending = sum(len(piece) for piece in self.body)
         if pending < threshold and not self.body_done:
             self.conn.resume_reading()
@@ -216,7 +218,7 @@ class Exchange:
 
     def _send_chunk(self, message: dict[str, Any], more: bool) -> None:
         assert self.body_channel is not None
-        self.conn.ctx.io.send(self.body_channel, message).addCallbacks(
+        self.ctx.io.send(self.body_channel, message).addCallbacks(
             lambda delivered: self._chunk_sent(delivered, message, more), self._request_failed
         )
 
@@ -224,14 +226,14 @@ class Exchange:
         if not self.live:
             return
         if not delivered:  # the spec: on ChannelFull, wait and retry (the client stays paused)
-            self.conn.ctx.clock.callLater(self.retry_delay, self._send_chunk, message, more)
+            self.ctx.clock.callLater(self.retry_delay, self._send_chunk, message, more)
             self.retry_delay = min(self.retry_delay * 2, 1.0)
             return
         self.retry_delay = 0.05
         self.chunk_in_flight = False
         if not more:
             if self.state == HttpState.STREAMING_BODY:
-                self.state = advance(self.state, "body_done")
+                self.state = advance(self.state, HttpEvent.BODY_DONE)
             self.conn.resume_reading()
             return
         self._pump()
@@ -255,8 +257,8 @@ class Exchange:
         if not started:
             assert status is not None
             self.status = status
-            conn.ctx.metrics.response_started(conn.ctx.clock.seconds() - self.started)
-            keep_alive = self.keep_alive and not conn.ctx.draining and (self.body_done or self.body_channel is None)
+            self.ctx.metrics.response_started(self.ctx.clock.seconds() - self.started)
+            keep_alive = self.keep_alive and not self.ctx.draining and (self.body_done or self.body_channel is None)
             data, self.chunked, self.keep_alive = response_head(
                 self.head.http_version,
                 status,
@@ -265,7 +267,7 @@ class Exchange:
                 keep_alive=keep_alive,
                 head_request=self.head_request,
             )
-            self.state = advance(self.state, "respond" if more else "respond_all")
+            self.state = advance(self.state, HttpEvent.RESPOND if more else HttpEvent.RESPOND_ALL)
             out.append(data)
             if not self.head_request and status not in NO_BODY_STATUSES:
                 self.declared = _declared_length(headers)
@@ -275,7 +277,7 @@ class Exchange:
             if content:
                 out.append(chunk(content) if self.chunked else content)
         if started and not more:
-            self.state = advance(self.state, "finish")
+            self.state = advance(self.state, HttpEvent.FINISH)
         complete = self.state == HttpState.COMPLETE
         if complete and self.declared is not None and self.sent < self.declared:
             # The client waits for bytes that never come; only closing ends its response (and keeps
@@ -323,11 +325,11 @@ class Exchange:
                 "Could not %s the stream on %s: %s", "pause" if paused else "resume", channel, failure.getErrorMessage()
             )
 
-        self.conn.ctx.io.pause(channel, paused).addErrback(failed)
+        self.ctx.io.pause(channel, paused).addErrback(failed)
 
     def _done(self) -> None:
         self.flow_pause(False)
-        ctx = self.conn.ctx
+        ctx = self.ctx
         ctx.http_sweep.discard(self)
         self._keep_body([])
         if self.reply_channel:
@@ -357,26 +359,25 @@ class Exchange:
         if not self.live:
             return
         started = self.state == HttpState.RESPONDING
-        self.state = advance(self.state, "fail")
+        self.state = advance(self.state, HttpEvent.FAIL)
         if not started:
             self.status = status
             page = error_page(status, detail, http_version=self.head.http_version, extra_headers=extra)
             self.sent = len(page) - page.index(b"\r\n\r\n") - 4
             self.conn.write(page)
-        if self.body_channel is not None and not self.body_done:
-            self.conn.ctx.notify(self.body_channel, {"content": b"", "closed": True, "more_content": False})
+        self._close_body_channel()
         self.keep_alive = False
         self._done()
 
     def sweep(self, now: float) -> None:
         """The http_timeout: 503 for a request still without a response; responding exchanges are left alone."""
-        timeout = self.conn.ctx.http_timeout
+        timeout = self.ctx.http_timeout
         if timeout is None or self.state == HttpState.RESPONDING or now - self.started <= timeout:
             return
         if self.state == HttpState.READING_BODY:
             self.fail(408, "Request body not received within time limit.")
         else:
-            self.conn.ctx.metrics.refused("timeout")
+            self.ctx.metrics.refused("timeout")
             self.fail(503, "Worker server failed to respond within time limit.")
 
     def connection_lost(self) -> None:
@@ -384,12 +385,16 @@ class Exchange:
         if not self.live:
             return
         self.flow_pause(False)
-        ctx = self.conn.ctx
-        self.state = advance(self.state, "fail")
+        ctx = self.ctx
+        self.state = advance(self.state, HttpEvent.FAIL)
         ctx.http_sweep.discard(self)
         self._keep_body([])
-        if self.body_channel is not None and not self.body_done:
-            ctx.notify(self.body_channel, {"content": b"", "closed": True, "more_content": False})
+        self._close_body_channel()
         if self.reply_channel:
             ctx.notify("http.disconnect", http_disconnect_message(self.reply_channel, self.path))
             ctx.unregister(self.reply_channel)
+
+    def _close_body_channel(self) -> None:
+        """Tell the application reading the body channel that no more of the body is coming."""
+        if self.body_channel is not None and not self.body_done:
+            self.ctx.notify(self.body_channel, dict(_CLOSED_BODY))

@@ -19,19 +19,13 @@ from .errors import ProtocolError, ReplyError
 from .http11 import RequestHead
 from .messages import http_disconnect_message, http_request_message, parse_response, peer_is_trusted, split_target
 from .responses import error_page
-
-try:
-    from twisted.web._http2 import H2Connection
-
-    H2_AVAILABLE = True
-except ImportError:  # the optional http2 extra is missing
-    H2_AVAILABLE = False
+from .seam import peer_of
+from .twisted_compat import H2_AVAILABLE, new_h2_connection
 
 if TYPE_CHECKING:
-    from .connection import Connection
-    from .context import Context
+    from .seam import HttpServices
 
-__all__ = ["H2_AVAILABLE", "H2Request", "maybe_switch_to_h2"]
+__all__ = ["H2_AVAILABLE", "H2Request", "h2_protocol", "negotiated_h2"]
 
 logger = logging.getLogger("interfaceserver")
 
@@ -39,28 +33,20 @@ logger = logging.getLogger("interfaceserver")
 _IDLE_TIMEOUT = 180
 
 
-def maybe_switch_to_h2(conn: Connection, data: bytes) -> bool:
-    """Hand ``conn`` to an HTTP/2 connection if TLS negotiated h2; False (nothing done) otherwise."""
-    if not H2_AVAILABLE or getattr(conn.transport, "negotiatedProtocol", None) != b"h2":
-        return False
-    ctx = conn.ctx
-    ctx.head_sweep.discard(conn)
-    conn.parser = None
-    h2: Any = H2Connection(ctx.clock)
-    h2.requestFactory = lambda channel, queued=False: H2Request(ctx, channel)
-    h2.site = None
-    h2.factory = None
-    h2.timeOut = _IDLE_TIMEOUT
-    conn.h2 = h2
-    h2.makeConnection(conn.transport)
-    h2.dataReceived(data)
-    return True
+def negotiated_h2(transport: Any) -> bool:
+    """Whether TLS negotiated HTTP/2 (ALPN ``h2``) on ``transport`` and it can be served."""
+    return H2_AVAILABLE and getattr(transport, "negotiatedProtocol", None) == b"h2"
+
+
+def h2_protocol(ctx: HttpServices) -> Any:
+    """A Twisted HTTP/2 protocol whose streams are :class:`H2Request` objects (not yet connected)."""
+    return new_h2_connection(ctx.clock, lambda stream: H2Request(ctx, stream), _IDLE_TIMEOUT)
 
 
 class H2Request(http.Request):
     """One HTTP/2 stream as an ASGI 1 request (see the module docstring)."""
 
-    def __init__(self, ctx: Context, channel: Any) -> None:
+    def __init__(self, ctx: HttpServices, channel: Any) -> None:
         super().__init__(channel, queued=False)
         self.ctx = ctx
         self.reply_channel = ""
@@ -104,9 +90,7 @@ class H2Request(http.Request):
         except ProtocolError as exc:
             self._error(exc.status, exc.detail)
             return
-        peer, host = self.getClientAddress(), self.getHost()
-        client = [peer.host, peer.port] if hasattr(peer, "host") else None
-        server = [host.host, host.port] if hasattr(host, "host") else None
+        client, server = peer_of(self.getClientAddress()), peer_of(self.getHost())
         self.reply_channel = ctx.register(self)
         assert self.content is not None
         message = http_request_message(
@@ -190,10 +174,8 @@ class H2Request(http.Request):
         if logged:
             ctx.metrics.response(self.code)
         if logged and ctx.access_log is not None:
-            peer = self.getClientAddress()
-            client = [peer.host, peer.port] if hasattr(peer, "host") else None
             ctx.access_log.http(
-                client,
+                peer_of(self.getClientAddress()),
                 self.method.decode("ascii", "replace"),
                 self.uri.decode("latin-1"),
                 self.code,

@@ -24,7 +24,7 @@ from twisted.python.failure import Failure
 from channellayer import BackendUnavailable, MessageTooLarge
 
 from .errors import ReplyError, WebSocketProtocolError
-from .lifecycle import WsState, advance
+from .lifecycle import WsAction, WsEvent, WsState, advance
 from .messages import (
     websocket_connect_message,
     websocket_disconnect_message,
@@ -45,8 +45,8 @@ from .websocket_frames import (
 )
 
 if TYPE_CHECKING:
-    from .connection import Connection
     from .http11 import RequestHead
+    from .seam import ClientSocket, WebSocketServices
 
 __all__ = ["RECEIVE_ENVELOPE", "WebSocket", "message_limit"]
 
@@ -94,6 +94,7 @@ class WebSocket:
 
     __slots__ = (
         "conn",
+        "ctx",
         "state",
         "reply_channel",
         "path",
@@ -114,9 +115,11 @@ class WebSocket:
         "connect_retry",
     )
 
-    def __init__(self, conn: Connection, head: RequestHead, path: str, key: bytes, offered: list[str]) -> None:
-        ctx = conn.ctx
+    def __init__(
+        self, conn: ClientSocket, ctx: WebSocketServices, head: RequestHead, path: str, key: bytes, offered: list[str]
+    ) -> None:
         self.conn = conn
+        self.ctx = ctx
         self.state = WsState.HANDSHAKE
         self.path = path
         self.raw_path = head.target.partition(b"?")[0].decode("latin-1")  # the access log shows it undecoded
@@ -147,7 +150,7 @@ class WebSocket:
         ctx.io.send("websocket.connect", message).addCallbacks(self._connect_sent, self._connect_failed)
 
     def _log(self, action: str) -> None:
-        log = self.conn.ctx.access_log
+        log = self.ctx.access_log
         if log is not None:
             client = self.conn.client()
             log.websocket(client, action, self.raw_path)
@@ -160,7 +163,7 @@ class WebSocket:
             return
         # A burst of handshakes (an avalanche after a deploy) waits for room instead of being refused:
         # retried with back-off for a while (connect_queue_wait), then 503 as Daphne answered at once.
-        ctx = self.conn.ctx
+        ctx = self.ctx
         left = connect_queue_wait(ctx.connect_timeout) - (ctx.clock.seconds() - self.created)
         if left > 0:
             ctx.clock.callLater(min(self.connect_retry, left), self._resend_connect)
@@ -173,27 +176,27 @@ class WebSocket:
     def _resend_connect(self) -> None:
         if self.state != WsState.HANDSHAKE or self.muted or self.connect_message is None:
             return
-        self.conn.ctx.io.send("websocket.connect", self.connect_message).addCallbacks(
+        self.ctx.io.send("websocket.connect", self.connect_message).addCallbacks(
             self._connect_sent, self._connect_failed
         )
 
     def _connect_failed(self, failure: Failure) -> None:
-        self.conn.ctx.warn("layer", "Could not send websocket.connect: %s", failure.getErrorMessage())
+        self.ctx.warn("layer", "Could not send websocket.connect: %s", failure.getErrorMessage())
         if self.state == WsState.HANDSHAKE:
-            self.conn.ctx.metrics.refused("layer_unavailable")
+            self.ctx.metrics.refused("layer_unavailable")
             self._deny(503, "Channel layer unavailable")
 
     def _deny(self, status: int, detail: str) -> None:
         self.muted = True
-        self.state = advance(self.state, "reject")
+        self.state = advance(self.state, WsEvent.REJECT)
         self._log("REJECT")
         self.conn.write(refusal_response(status, detail, [(b"Retry-After", b"1")]))
         self.conn.close()
 
     def accept(self) -> None:
         assert self.key is not None
-        self.state = advance(self.state, "accept")
-        ctx = self.conn.ctx
+        self.state = advance(self.state, WsEvent.ACCEPT)
+        ctx = self.ctx
         ctx.connecting_sweep.discard(self)
         ctx.ws_sweep.add(self)
         self.conn.write(accept_response(self.key, self.subprotocol))
@@ -205,7 +208,7 @@ class WebSocket:
             self.data_received(pending)
 
     def reject(self) -> None:
-        self.state = advance(self.state, "reject")
+        self.state = advance(self.state, WsEvent.REJECT)
         self._log("REJECT")
         self.conn.write(refusal_response(403, "Access denied"))
         self.conn.close()
@@ -221,26 +224,28 @@ class WebSocket:
             logger.error("HTTP/WS send decode error on %s: %s", self.reply_channel, exc)
             return
         for action, value in actions:
-            if action == "accept":
+            if action == WsAction.ACCEPT:
                 self.accept()
-            elif action == "reject":
+            elif action == WsAction.REJECT:
                 self.reject()
-            elif action == "close":
+            elif action == WsAction.CLOSE:
                 self.close(value)
             else:
-                self.last_activity = self.conn.ctx.clock.seconds()
+                self.last_activity = self.ctx.clock.seconds()
                 self.conn.write(
-                    encode_frame(BINARY, value) if action == "bytes" else encode_frame(TEXT, value.encode("utf8"))
+                    encode_frame(BINARY, value)
+                    if action == WsAction.BYTES
+                    else encode_frame(TEXT, value.encode("utf8"))
                 )
 
     def close(self, code: int, reason: str = "") -> None:
         """Start the closing handshake with ``code`` (the peer has 5 s to answer)."""
         if self.state != WsState.OPEN:
             return
-        self.state = advance(self.state, "close")
+        self.state = advance(self.state, WsEvent.CLOSE)
         self.close_code = code
-        self.closing_at = self.conn.ctx.clock.seconds()
-        self.conn.ctx.ws_sweep.add(self, self.closing_at + _CLOSE_WAIT)
+        self.closing_at = self.ctx.clock.seconds()
+        self.ctx.ws_sweep.add(self, self.closing_at + _CLOSE_WAIT)
         self.conn.write(close_frame(code, reason))
 
     # -- frames from the client --------------------------------------------------------------
@@ -249,7 +254,7 @@ class WebSocket:
         if self.state == WsState.HANDSHAKE:
             # A client may not send frames before the 101; keep a bounded amount for after it.
             self.pending += data
-            if len(self.pending) > self.conn.ctx.config.max_ws_message + 14:
+            if len(self.pending) > self.ctx.config.max_ws_message + 14:
                 self.conn.abort()
             return
         if self.state == WsState.CLOSED:
@@ -260,7 +265,7 @@ class WebSocket:
             logger.info("WebSocket protocol error on %s: %s", self.reply_channel, exc)
             self._fail(exc.code, exc.detail)
             return
-        now = self.conn.ctx.clock.seconds()
+        now = self.ctx.clock.seconds()
         self.last_activity = now
         for opcode, payload in events:
             if opcode == PING:
@@ -278,11 +283,11 @@ class WebSocket:
             return
         self.order += 1
         message = websocket_receive_message(self.reply_channel, self.path, self.order, payload)
-        self.conn.ctx.io.send("websocket.receive", message).addCallbacks(self._receive_sent, self._receive_failed)
+        self.ctx.io.send("websocket.receive", message).addCallbacks(self._receive_sent, self._receive_failed)
 
     def _receive_sent(self, delivered: bool) -> None:
         if not delivered and not self.muted:
-            self.conn.ctx.warn("receive-full", "websocket.receive is full; closing %s with 1013", self.reply_channel)
+            self.ctx.warn("receive-full", "websocket.receive is full; closing %s with 1013", self.reply_channel)
             self.muted = True
             self.close(1013, "Try again later")
 
@@ -292,7 +297,7 @@ class WebSocket:
         if failure.check(MessageTooLarge):
             self.close(1009, "Message too big")
         elif failure.check(BackendUnavailable):
-            self.conn.ctx.warn("layer", "Channel layer unavailable; closing %s with 1011", self.reply_channel)
+            self.ctx.warn("layer", "Channel layer unavailable; closing %s with 1011", self.reply_channel)
             self.close(1011, "Channel layer unavailable")
         else:
             logger.error("Could not send websocket.receive: %s", failure.getErrorMessage())
@@ -303,7 +308,7 @@ class WebSocket:
         if self.state == WsState.OPEN:
             self.conn.write(close_frame(code) if code != 1005 else encode_frame(CLOSE, b""))
         self.close_code = code
-        self.state = advance(self.state, "closed")
+        self.state = advance(self.state, WsEvent.CLOSED)
         self.conn.close()
 
     def _fail(self, code: int, reason: str) -> None:
@@ -312,14 +317,14 @@ class WebSocket:
         if self.state == WsState.OPEN:
             self.close(code, reason)
         if self.state == WsState.CLOSING:
-            self.state = advance(self.state, "closed")
+            self.state = advance(self.state, WsEvent.CLOSED)
         self.conn.close()
 
     # -- timers and the end ------------------------------------------------------------------
 
     def sweep(self, now: float) -> None:
         """The connecting sweep (every second): the connect and handshake timeouts."""
-        ctx = self.conn.ctx
+        ctx = self.ctx
         if self.state == WsState.HANDSHAKE:
             if ctx.connect_timeout is not None and now - self.created > ctx.connect_timeout:
                 # The access log says only WSREJECT; this is nearly always a websocket.connect consumer
@@ -338,7 +343,7 @@ class WebSocket:
     def check(self, now: float) -> float | None:
         """The open-socket deadlines (``ws_sweep``): websocket_timeout, keep-alive ping, pong wait, close
         wait. Acts on what is due and returns when this socket next needs checking (None: never)."""
-        ctx = self.conn.ctx
+        ctx = self.ctx
         config = ctx.config
         if self.state == WsState.OPEN:
             if ctx.websocket_timeout is not None and now - self.created > ctx.websocket_timeout:
@@ -379,12 +384,12 @@ class WebSocket:
         if self.announced and not self.muted:
             self.announced = False
             message = websocket_disconnect_message(self.reply_channel, self.path, self.close_code, self.order + 1)
-            self.conn.ctx.notify("websocket.disconnect", message)
+            self.ctx.notify("websocket.disconnect", message)
 
     def connection_lost(self) -> None:
-        ctx = self.conn.ctx
+        ctx = self.ctx
         if self.state != WsState.CLOSED:
-            self.state = advance(self.state, "lost")
+            self.state = advance(self.state, WsEvent.LOST)
         ctx.connecting_sweep.discard(self)
         ctx.ws_sweep.discard(self)
         self._announce_disconnect()
