@@ -195,3 +195,13 @@ def test_pool_drain_timeout_exceeded_returns_one(caplog):
     release.set()
     assert result == [1]
     assert "Drain timeout (0.2s) reached with 2 message(s) still in flight (a, a)" in caplog.text
+
+
+def test_loop_waits_on_the_shared_outage_schedule():
+    """worker.loop.Backoff is channellayer.retry.Backoff, and a loop without one waits on OUTAGE."""
+    from channellayer import retry
+
+    assert Backoff is retry.Backoff
+    loop = WorkerLoop(MemoryChannelLayer(), ["a"], lambda ch, m: None, block=False, rand=lambda: 0.0)
+    assert loop.outage.backoff is retry.OUTAGE
+    assert [loop.outage.next_delay() for _ in range(3)] == [0.1, 0.2, 0.4]
