@@ -2,8 +2,10 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
+# Every Python file of ours that ruff checks and formats (docs/*.md code blocks are left as written).
+PY_SOURCES := channellayer interfaceserver worker channels tests bench examples noxfile.py setup.py
 
-.PHONY: test lint demo bench venv redis-server rabbitmq-server chromium legacy clean
+.PHONY: test test-fast lint demo bench venv redis-server rabbitmq-server chromium legacy clean
 
 $(VENV)/.installed: setup.py pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,20 +46,34 @@ chromium:
 legacy:
 	@bash tests/legacy/build.sh >/dev/null
 
-# The whole suite on .venv's interpreter, then the fast part (noxfile.FAST_PART) on every other
-# Python x Django cell (noxfile.py; interpreters from ~/.pyenv/versions), then the matrix table.
+# The whole suite on .venv's interpreter under coverage (subprocesses included: [tool.coverage] in
+# pyproject.toml), then the fast part (noxfile.FAST_PART) on every other Python x Django cell
+# (noxfile.py; interpreters from ~/.pyenv/versions), then the matrix table.
 # Fails if the suite or any supported cell fails, or a cell's interpreter is MISSING.
+# `.venv/bin/coverage report` shows the per-file figures of the last run.
 test: venv redis-server rabbitmq-server chromium legacy
 	@mkdir -p .nox && rm -f .nox/report.json; status=0; start=$$(date +%s); \
-	echo "$(PY) -m pytest"; $(PY) -m pytest || status=$$?; \
+	$(VENV)/bin/coverage erase; \
+	echo "$(VENV)/bin/coverage run -m pytest"; $(VENV)/bin/coverage run -m pytest || status=$$?; \
+	$(VENV)/bin/coverage combine -q && \
+	echo "coverage: $$($(VENV)/bin/coverage report --format=total) % of channellayer, interfaceserver, worker, channels"; \
 	seconds=$$(( $$(date +%s) - start )); cell=$$($(PY) noxfile.py cell); \
 	NOX_DEFAULT_CELL=$$cell $(VENV)/bin/nox --report .nox/report.json || true; \
 	$(PY) noxfile.py summary .nox/report.json $$cell $$status $$seconds; \
 	code=$$?; echo "make test: $$(( $$(date +%s) - start )) s"; exit $$code
 
+# Unit tests only, on the .venv that `make test` (or `make venv`) made: installs nothing, starts no
+# apt-get or pip, needs no redis-server. About 30 s.
+test-fast:
+	@test -x $(PY) || { echo "make test-fast: $(VENV) is missing; run 'make venv' (or 'make test') once first"; exit 1; }
+	$(PY) -m pytest -q tests/unit
+
+# ruff, mypy and the layering contracts ([tool.importlinter] in pyproject.toml).
 lint: venv
-	$(VENV)/bin/ruff check channellayer interfaceserver worker channels tests bench
+	$(VENV)/bin/ruff check $(PY_SOURCES)
+	$(VENV)/bin/ruff format --check $(PY_SOURCES)
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache --no-logo
 
 # The example chat project as real processes (1 interface server + 2 workers + 1 reports worker) on the
 # embedded SQLite layer; REDIS_URL=redis://host:port/0 switches it to Redis. PORT picks the port
@@ -73,4 +89,4 @@ bench: venv redis-server legacy
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .nox
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .nox .coverage .coverage.*

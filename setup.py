@@ -27,8 +27,9 @@ setup(
         "hiredis>=2.0",
         "msgpack>=1.0,<2",
         "Django>=4.2,<6.2",
-        "Twisted[tls]>=23.8",
-        "autobahn>=23.1",
+        # Upper bounds: the newest major tested (Twisted 26.10.0, autobahn 26.11.1); raise them after testing.
+        "Twisted[tls]>=23.8,<27",
+        "autobahn>=23.1,<27",
         "click>=8.1",
         # /metrics of the interface server, the workers and `python -m channellayer status` (docs/operations.md).
         "prometheus_client>=0.17",
@@ -39,7 +40,7 @@ setup(
         "cluster": [],
         "rabbitmq": ["pika>=1.3"],
         "hiredis": [],  # kept so existing `pip install channels-classic[hiredis]` lines work; now a dependency
-        "http2": ["Twisted[tls,http2]>=23.8"],
+        "http2": ["Twisted[tls,http2]>=23.8,<27"],
         "test": [
             "pytest>=8",
             "pytest-timeout>=2.3",
@@ -56,8 +57,11 @@ setup(
             "nox>=2024.3",
             "playwright>=1.40",  # drives Debian's chromium in tests/e2e/test_browser.py (no `playwright install`)
             "httptools>=0.6",  # tests/unit/test_is_http11.py: our parser refuses whatever llhttp refuses
+            "coverage>=7.10",  # make test measures the suite; 7.10 brought [run] patch = ["subprocess"]
+            "import-linter>=2.15",  # tests/unit/test_layering.py runs the layering contracts
         ],
-        "lint": ["ruff>=0.5", "mypy>=1.10"],
+        # import-linter: the layering contracts of [tool.importlinter] in pyproject.toml (lint-imports).
+        "lint": ["ruff>=0.5", "mypy>=1.10", "import-linter>=2.15", "pre-commit>=3.5"],
         # The benchmark's PNG charts (bench/fullstack/charts.py); httptools for bench/parser_compare.py.
         "bench": ["matplotlib>=3.7", "httptools>=0.6", "py-spy>=0.3"],  # py-spy: bench.request_cost --flame
     },
