@@ -15,7 +15,11 @@ all 1,000, while the list can never grow past ``capacity - 1`` plus the number o
 has on it: memory stays bounded by the sockets a process holds.
 
 Backends implement ``_push``, ``_push_many``, ``_pop``, ``_exists``, ``_group_add``,
-``_group_discard``, ``_group_members``, ``_push_group``, ``_flush`` and the statistics hooks.
+``_group_discard``, ``_group_members``, ``_push_group``, ``_flush`` and the statistics hooks. The
+asyncio extension is written here too, on asynchronous twins of the storage operations
+(``_pop_async``, ``_pop_batch_async``, ``_push_async``, ``_push_many_async``, ``_group_members_async``,
+``_push_group_async``) that default to the synchronous ones in a thread; a backend with a native
+asyncio client (Redis, Redis Cluster) overrides only those, so the rules live once.
 """
 
 from __future__ import annotations
@@ -154,11 +158,19 @@ class BaseChannelLayer:
         for the rule). May raise MessageTooLarge.
         """
         members = self._group_members(check_group_name(group))
+        batches = self._group_send_batches(group, members, message)
+        return self._push_group(batches) if batches else 0
+
+    def _group_send_batches(
+        self, group: str, members: list[str], message: dict[str, Any]
+    ) -> dict[str, tuple[int, list[bytes]]]:
+        """The per-list batches of a group send; with no members the message is still checked and encoded,
+        so a bad or oversized message raises whether or not anybody is listening."""
         if not members:
             self._check_message(group, message)
             self.codec.encode(group, message)
-            return 0
-        return self._push_group(self._group_batches(members, message))
+            return {}
+        return self._group_batches(members, message)
 
     def _group_batches(self, members: Iterable[str], message: dict[str, Any]) -> dict[str, tuple[int, list[bytes]]]:
         self._check_message(members, message)
@@ -181,8 +193,7 @@ class BaseChannelLayer:
 
     async def receive_async(self, channels: Sequence[str]) -> Received:
         """Blocking receive as a coroutine; returns ``(None, None)`` after the built-in timeout."""
-        names = self._receive_names(channels)
-        return self._decode(await asyncio.to_thread(self._pop, names, True))
+        return self._decode(await self._pop_async(self._receive_names(channels)))
 
     async def receive_batch_async(
         self, channel: str, limit: int = 64, max_bytes: int = 1 << 20
@@ -191,10 +202,12 @@ class BaseChannelLayer:
 
         ``max_bytes`` is a budget for one batch (a single larger message still comes alone). An
         empty list means the built-in timeout passed. Backends that can pop several messages in one
-        round trip override this; the default returns at most one.
+        round trip implement ``_pop_batch_async``; the default returns at most one.
         """
-        received, message = await self.receive_async([channel])
-        return [] if received is None or message is None else [(received, message)]
+        name = self._receive_names([channel])[0]
+        popped = await self._pop_batch_async(name, positive("limit", limit), positive("max_bytes", max_bytes))
+        decoded = (self._decode(item) for item in popped)
+        return [(received, message) for received, message in decoded if received is not None and message is not None]
 
     async def pause_async(self, channel: str, paused: bool) -> None:
         """Ask windowed senders to ``channel`` to wait (True) or go on (False); best effort.
@@ -204,17 +217,16 @@ class BaseChannelLayer:
         """
 
     async def send_async(self, channel: str, message: dict[str, Any]) -> None:
-        prepared = self._prepare(channel, message)
-        await asyncio.to_thread(self._push, *prepared)
+        await self._push_async(*self._prepare(channel, message))
 
     async def send_many_async(self, messages: Iterable[tuple[str, dict[str, Any]]]) -> list[bool]:
         prepared = [self._prepare(channel, message) for channel, message in messages]
-        if not prepared:
-            return []
-        return await asyncio.to_thread(self._push_many, prepared)
+        return await self._push_many_async(prepared) if prepared else []
 
     async def send_group_async(self, group: str, message: dict[str, Any]) -> int:
-        return await asyncio.to_thread(self.send_group, group, message)
+        members = await self._group_members_async(check_group_name(group))
+        batches = self._group_send_batches(group, members, message)
+        return await self._push_group_async(batches) if batches else 0
 
     # -- flush / statistics / lifecycle ---------------------------------------------------
 
@@ -359,6 +371,31 @@ class BaseChannelLayer:
 
     def _flush(self) -> None:
         raise NotImplementedError
+
+    # -- asynchronous storage operations: by default the synchronous ones in a thread ------
+    # A backend with a native asyncio client overrides these; the public *_async methods above
+    # hold the semantics for every backend.
+
+    async def _pop_async(self, names: list[str]) -> tuple[str, bytes] | None:
+        """Wait up to the blocking timeout for a message on one of ``names`` (list names)."""
+        return await asyncio.to_thread(self._pop, names, True)
+
+    async def _pop_batch_async(self, name: str, limit: int, max_bytes: int) -> list[tuple[str, bytes]]:
+        """Wait like ``_pop_async([name])``, then up to ``limit`` messages / ``max_bytes`` of list ``name``."""
+        popped = await self._pop_async([name])
+        return [] if popped is None else [popped]
+
+    async def _push_async(self, target: str, payload: bytes, capacity: int) -> None:
+        await asyncio.to_thread(self._push, target, payload, capacity)
+
+    async def _push_many_async(self, prepared: list[Prepared]) -> list[bool]:
+        return await asyncio.to_thread(self._push_many, prepared)
+
+    async def _group_members_async(self, group: str) -> list[str]:
+        return await asyncio.to_thread(self._group_members, group)
+
+    async def _push_group_async(self, batches: dict[str, tuple[int, list[bytes]]]) -> int:
+        return await asyncio.to_thread(self._push_group, batches)
 
     def _global_statistics(self) -> dict[str, int]:
         raise NotImplementedError

@@ -1,11 +1,18 @@
-"""The ``asyncio`` extension of the Redis layer: the same operations on ``redis.asyncio``.
+"""The Redis layer's asyncio storage operations, and its one blocking waiter.
 
 An interface server calls these from its event loop, so nothing here blocks: a receive is one
 script call when a message waits and otherwise one awaited BLPOP. Connections are made per event
 loop (redis.asyncio connections are bound to the loop that created them) and used directly (see
 ``_Link``): this is the interface server's hot path, and redis-py's per-call machinery cost more
-CPU than the rest of a request. Plans, keys and script arguments come from the same helpers as the
-synchronous path, so both write identical data.
+CPU than the rest of a request. Key names, shard choice and script arguments come from
+:class:`~channellayer.redis_keyspace.Keyspace`, so this path and the synchronous one write
+identical data; the layer hands this module only what it needs (:class:`ShardAccess`).
+
+The blocking wait lives here only: a synchronous ``receive(block=True)`` runs it on the layer's
+:class:`~channellayer.portal.Portal`. On a ring it issues one BLPOP per shard at once; the first
+pop wins, and the losers are released at once with ``CLIENT UNBLOCK`` (a loser that popped in the
+same instant puts its message key back at the head of its list), so no connection stays blocked
+after the receive returned.
 """
 
 from __future__ import annotations
@@ -15,21 +22,20 @@ import collections
 import logging
 import time
 import weakref
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
 
 import hiredis
 import redis
 import redis.asyncio as aioredis
 from hiredis import pack_command as _pack
 
-from .errors import BackendUnavailable, ChannelFull
-from .names import check_channel_name, check_group_name, non_local_name
+from .base import Prepared
+from .errors import BackendUnavailable, ChannelFull, ChannelPaused
+from .redis_keyspace import Keyspace, ReceivePlan, Scripts
 
-if TYPE_CHECKING:
-    from .redis import RedisChannelLayer
-
-__all__ = ["AsyncRedisOps"]
+__all__ = ["AsyncRedisOps", "ShardAccess", "take_transport"]
 
 logger = logging.getLogger("channellayer")
 
@@ -119,13 +125,15 @@ class _Link:
     connection itself closes it, to be reopened by the next call.
     """
 
-    __slots__ = ("client", "conn", "replies", "timeout")
+    __slots__ = ("client", "client_id", "conn", "replies", "timeout")
 
     def __init__(self, client: aioredis.Redis) -> None:
         self.client = client
         self.conn: Any = None
         self.replies: _Replies | None = None
         self.timeout = client.connection_pool.connection_kwargs.get("socket_timeout") or 10.0
+        #: ``CLIENT ID`` of the current connection (to release a blocked BLPOP); 0 when Redis refused it.
+        self.client_id: int | None = None
 
     async def _connect(self) -> _Replies:
         conn = self.client.connection_pool.make_connection()
@@ -133,8 +141,15 @@ class _Link:
         transport = take_transport(conn)
         replies = _Replies(transport)
         transport.set_protocol(replies)
-        self.conn, self.replies = conn, replies
+        self.conn, self.replies, self.client_id = conn, replies, None
         return replies
+
+    async def identify(self) -> int:
+        """This connection's ``CLIENT ID`` (asked once per connection), or 0 where ACLs forbid asking."""
+        if self.client_id is None or self.replies is None or self.replies.lost is not None:
+            reply = (await self.run([("CLIENT", "ID")]))[0]
+            self.client_id = reply if isinstance(reply, int) else 0
+        return self.client_id
 
     async def run(self, commands: list[tuple[Any, ...]], extra_wait: float = 0.0) -> list[Any]:
         replies = self.replies
@@ -163,6 +178,7 @@ class _Link:
             self.replies.transport.abort()
             self.replies = None
         self.conn = None
+        self.client_id = None
 
 
 class _Shard:
@@ -172,10 +188,16 @@ class _Shard:
         self.client = client
         self.idle: list[_Link] = []
 
+    def take(self) -> _Link:
+        return self.idle.pop() if self.idle else _Link(self.client)
+
+    def give_back(self, link: _Link) -> None:
+        self.idle.append(link)  # only a link that finished cleanly is given back
+
     async def run(self, commands: list[tuple[Any, ...]], extra_wait: float = 0.0) -> list[Any]:
-        link = self.idle.pop() if self.idle else _Link(self.client)
+        link = self.take()
         results = await link.run(commands, extra_wait)
-        self.idle.append(link)  # only a link that finished cleanly is reused
+        self.give_back(link)
         return results
 
     async def aclose(self) -> None:
@@ -183,43 +205,69 @@ class _Shard:
             link.close()
         self.idle.clear()
         await self.client.aclose()
+        sentinel = getattr(self.client, "channellayer_sentinel", None)
+        for sentinel_client in getattr(sentinel, "sentinels", ()):
+            await sentinel_client.aclose()
 
 
-class _LoopState:
-    """Shards (clients and their links) for one event loop."""
+@dataclass(frozen=True)
+class ShardAccess:
+    """What the asyncio path needs from its layer, and nothing more."""
 
-    def __init__(self, layer: RedisChannelLayer) -> None:
-        self.shards = [_Shard(layer._make_async_client(i)) for i in range(layer.ring_size)]
+    keys: Keyspace
+    scripts: Scripts
+    #: a ``redis.asyncio`` client for shard ``index`` (made once per event loop)
+    make_client: Callable[[int], aioredis.Redis]
+    #: the layer's error for a failure of shard ``index`` (BackendFull on OOM, else BackendUnavailable)
+    unavailable: Callable[[int, BaseException], BackendUnavailable]
+    #: how long one blocking receive waits (the blocking timeout, kept under the socket timeout)
+    wait: float
+
+
+class _Race:
+    """The shared state of one multi-shard wait: who won, and whether the receiver is still there."""
+
+    __slots__ = ("abandoned", "blocked", "claimed", "outcomes")
+
+    def __init__(self) -> None:
+        self.claimed = False
+        self.abandoned = False
+        self.blocked: dict[int, int] = {}  # shard -> CLIENT ID of its waiting connection
+        self.outcomes: asyncio.Queue[tuple[int, Any]] = asyncio.Queue()
+
+    def claim(self) -> bool:
+        if self.claimed or self.abandoned:
+            return False
+        self.claimed = True
+        return True
 
 
 class AsyncRedisOps:
-    """Native asyncio versions of receive/send/send_many/send_group for one RedisChannelLayer."""
+    """The asyncio storage operations of one Redis layer (``BaseChannelLayer``'s ``_*_async`` primitives)."""
 
-    def __init__(self, layer: RedisChannelLayer) -> None:
-        self.layer = layer
-        self._states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = weakref.WeakKeyDictionary()
+    def __init__(self, access: ShardAccess) -> None:
+        self.access = access
+        self.keys = access.keys
+        self._states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[_Shard]] = weakref.WeakKeyDictionary()
         self._waiters: set[asyncio.Future[None]] = set()
 
-    def _loop_state(self) -> _LoopState:
+    def _shards(self) -> list[_Shard]:
         loop = asyncio.get_running_loop()
-        state = self._states.get(loop)
-        if state is None:
-            state = self._states[loop] = _LoopState(self.layer)
-        return state
-
-    def _unavailable(self, index: int, exc: BaseException) -> BackendUnavailable:
-        return self.layer._unavailable(index, exc)
+        shards = self._states.get(loop)
+        if shards is None:
+            shards = self._states[loop] = [_Shard(self.access.make_client(i)) for i in range(self.keys.ring_size)]
+        return shards
 
     async def _send(self, index: int, commands: list[tuple[Any, ...]], extra_wait: float = 0.0) -> list[Any]:
         try:
-            return await self._loop_state().shards[index].run(commands, extra_wait)
+            return await self._shards()[index].run(commands, extra_wait)
         except (redis.RedisError, *_LINK_ERRORS) as exc:
-            raise self._unavailable(index, exc) from exc
+            raise self.access.unavailable(index, exc) from exc
 
     def _checked(self, index: int, results: list[Any]) -> list[Any]:
         for result in results:
             if isinstance(result, redis.RedisError):  # an error reply: OOM at maxmemory, READONLY, LOADING…
-                raise self._unavailable(index, result)
+                raise self.access.unavailable(index, result)
         return results
 
     async def _run(self, index: int, commands: list[tuple[Any, ...]], extra_wait: float = 0.0) -> list[Any]:
@@ -235,150 +283,198 @@ class AsyncRedisOps:
         A NOSCRIPT reply means that call did nothing, so loading the script and re-sending exactly
         those calls is safe (they fail together: the script is missing for the whole batch).
         """
-        sha = self.layer._shas[name]
+        sha = self.access.scripts.shas[name]
         commands = [("EVALSHA", sha, len(keys), *keys, *args) for keys, args in calls]
         results = await self._send(index, commands)
         missing = [i for i, result in enumerate(results) if isinstance(result, redis.exceptions.NoScriptError)]
         if missing:
-            await self._run(index, [("SCRIPT", "LOAD", self.layer._sources[name])])
+            await self._run(index, [("SCRIPT", "LOAD", self.access.scripts.sources[name])])
             again = await self._send(index, [commands[i] for i in missing])
             for i, result in zip(missing, again, strict=True):
                 results[i] = result
         return self._checked(index, results)
 
-    async def receive(self, channels: Any) -> tuple[str | None, dict[str, Any] | None]:
-        layer = self.layer
-        names = layer._receive_names(channels)
-        deadline = time.monotonic() + layer._wait
+    # -- receiving -------------------------------------------------------------------------
+
+    async def try_pop(self, plan: ReceivePlan) -> tuple[str, bytes] | None:
+        """One non-blocking pass over ``plan``: the first waiting message, or None."""
+        for index, keys in plan:
+            found = (await self._scripts(index, "receive", [(keys, [])]))[0]
+            if found:
+                return self.keys.list_name(found[0]), found[1]
+        return None
+
+    async def pop(self, names: list[str], first_pass: bool = True) -> tuple[str, bytes] | None:
+        """Wait up to the layer's wait for a message on one of ``names``; ``(list name, payload)`` or None.
+
+        ``first_pass=False`` skips the initial non-blocking pass (the synchronous caller just made it).
+        """
+        deadline = time.monotonic() + self.access.wait
         while True:
-            plan = layer._receive_plan(names)
-            for index, keys in plan:
-                found = (await self._scripts(index, "receive", [(keys, [])]))[0]
+            plan = self.keys.receive_plan(names)
+            if first_pass:
+                found = await self.try_pop(plan)
                 if found:
-                    return layer._decode((layer._strip(found[0]), found[1]))
+                    return found
+            first_pass = True
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                return None, None
-            popped = await self._await_any(plan, remaining if len(plan) == 1 else min(remaining, 1.0))
+                return None
+            popped = await self._wait_any(plan, remaining)
             if popped:
                 index, list_key, message_key = popped
                 payload = (await self._run(index, [("GET", message_key), ("DEL", message_key)]))[0]
                 if payload is not None:
-                    return layer._decode((layer._strip(list_key), payload))
+                    return self.keys.list_name(list_key), payload
 
-    async def receive_batch(self, channel: str, limit: int, max_bytes: int) -> list[tuple[str, dict[str, Any]]]:
-        """Up to ``limit`` messages of one channel (or process prefix) per round trip; see base class.
+    async def pop_batch(self, name: str, limit: int, max_bytes: int) -> list[tuple[str, bytes]]:
+        """Up to ``limit`` messages of list ``name`` per round trip (see BaseChannelLayer.receive_batch_async).
 
         A ready batch is one script call; an empty list is one BLPOP, and the message it pops comes
-        back with whatever queued behind it in one more script call. Names spread over several
-        shards (normal channels on a ring) take the single-message path.
+        back with whatever queued behind it in one more script call. A normal channel spread over a
+        ring takes the single-message path.
         """
-        layer = self.layer
-        name = layer._receive_names([channel])[0]
-        if layer.ring_size > 1 and not layer._hashed(name):
-            received, message = await self.receive([channel])
-            return [] if received is None or message is None else [(received, message)]
-        index = layer._shard_of(name) if layer._hashed(name) else 0
-        key = layer.prefix + name
+        index = self.keys.batch_shard(name)
+        if index is None:
+            popped = await self.pop([name])
+            return [] if popped is None else [popped]
+        key = self.keys.list_key(name)
+        wait = self.access.wait
         payloads = (await self._scripts(index, "receive_many", [([key], [limit, max_bytes])]))[0]
         if not payloads:
-            popped = (await self._run(index, [("BLPOP", key, layer._wait)], layer._wait))[0]
+            popped = (await self._run(index, [("BLPOP", key, wait)], wait))[0]
             if not popped:
                 return []
             payloads = (await self._scripts(index, "receive_many", [([key], [limit, max_bytes, popped[1]])]))[0]
-        decoded = (layer._decode((name, payload)) for payload in payloads)
-        return [(received, message) for received, message in decoded if received is not None and message is not None]
+        return [(name, payload) for payload in payloads]
 
-    async def _await_any(self, plan: list[tuple[int, list[str]]], wait: float) -> tuple[int, bytes, bytes] | None:
-        """The asyncio twin of RedisChannelLayer._wait_any: one BLPOP per shard, first pop wins.
+    async def _wait_any(self, plan: ReceivePlan, wait: float) -> tuple[int, bytes, bytes] | None:
+        """Block until any shard in ``plan`` has a message: ``(shard, list key, message key)`` or None.
 
-        Waiters are never cancelled (a cancelled BLPOP could lose a popped message); a loser that
-        pops puts the message key back at the head of its list.
+        One BLPOP per shard, each in a task of its own that is never cancelled (a cancelled BLPOP
+        could lose what it popped). The first pop wins; the other shards' BLPOPs are released with
+        ``CLIENT UNBLOCK``, and one that popped anyway puts its message key back at the head of its
+        list, so nothing is lost or delivered twice. If the receiver itself is cancelled, a pop that
+        arrives later (or was already won) is put back the same way.
         """
-        claimed: list[bool] = []
-        outcomes: asyncio.Queue[tuple[int, Any]] = asyncio.Queue()
-
-        async def waiter(index: int, keys: list[str]) -> None:
-            try:
-                popped = (await self._run(index, [("BLPOP", *keys, wait)], wait))[0]
-            except BackendUnavailable as exc:
-                outcomes.put_nowait((index, exc))
-                return
-            first = bool(popped) and not claimed
-            if first:
-                claimed.append(True)
-            elif popped:
-                try:
-                    await self._run(index, [("LPUSH", popped[0], popped[1])])
-                except BackendUnavailable:
-                    logger.error("Lost a message on %s: Redis failed while returning it to its list", popped[0])
-                popped = None
-            outcomes.put_nowait((index, popped))
-
+        race = _Race()
         for index, keys in plan:
-            task = asyncio.ensure_future(waiter(index, keys))
-            self._waiters.add(task)
-            task.add_done_callback(self._waiters.discard)
-        for _ in plan:
-            index, outcome = await outcomes.get()
-            if isinstance(outcome, BackendUnavailable):
-                raise outcome
-            if outcome:
-                return index, outcome[0], outcome[1]
-        return None
+            self._spawn(self._waiter(race, index, keys, wait, len(plan) > 1))
+        try:
+            for _ in plan:
+                index, outcome = await race.outcomes.get()
+                if isinstance(outcome, BackendUnavailable):
+                    raise outcome
+                if outcome:
+                    self._spawn(self._release(race, winner=index))
+                    return index, outcome[0], outcome[1]
+            return None
+        except asyncio.CancelledError:
+            race.abandoned = True
+            while not race.outcomes.empty():
+                index, outcome = race.outcomes.get_nowait()
+                if outcome and not isinstance(outcome, BaseException):
+                    self._spawn(self._put_back(index, outcome))
+            raise
 
-    async def send(self, channel: str, message: dict[str, Any]) -> None:
-        layer = self.layer
-        target, payload, capacity = layer._prepare(channel, message)
-        index = layer._send_shard(target)
-        if not (await self._scripts(index, "send", [layer._send_args(target, payload, capacity)]))[0]:
+    async def _waiter(self, race: _Race, index: int, keys: list[str], wait: float, releasable: bool) -> None:
+        shard = self._shards()[index]
+        link = shard.take()
+        try:
+            if releasable and (client_id := await link.identify()):
+                race.blocked[index] = client_id
+            replies = [None] if race.claimed or race.abandoned else await link.run([("BLPOP", *keys, wait)], wait)
+            shard.give_back(link)
+            popped = self._checked(index, replies)[0]
+        except (redis.RedisError, *_LINK_ERRORS) as exc:
+            race.outcomes.put_nowait((index, self.access.unavailable(index, exc)))
+            return
+        except BackendUnavailable as exc:
+            race.outcomes.put_nowait((index, exc))
+            return
+        finally:
+            race.blocked.pop(index, None)
+        if popped and not race.claim():
+            await self._put_back(index, popped)
+            popped = None
+        race.outcomes.put_nowait((index, popped))
+
+    async def _release(self, race: _Race, winner: int) -> None:
+        """Release the other shards' blocked BLPOPs (best effort: without it they end at their timeout).
+
+        ``CLIENT UNBLOCK`` travels on another connection, so it can reach Redis just before the BLPOP
+        it is meant for; it is then tried again briefly while that waiter is still out.
+        """
+        for index in [i for i in race.blocked if i != winner]:
+            for _ in range(3):
+                client_id = race.blocked.get(index)
+                if client_id is None:
+                    break
+                try:
+                    released = (await self._run(index, [("CLIENT", "UNBLOCK", client_id)]))[0]
+                except BackendUnavailable:
+                    break  # that shard's waiter reports its own failure
+                if released:
+                    break
+                await asyncio.sleep(0.005)
+
+    async def _put_back(self, index: int, popped: list[bytes]) -> None:
+        try:
+            await self._run(index, [("LPUSH", popped[0], popped[1])])
+        except BackendUnavailable:
+            logger.error("Lost a message on %s: Redis failed while returning it to its list", popped[0])
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` in a task that aclose() waits for."""
+        task = asyncio.ensure_future(work)
+        self._waiters.add(task)
+        task.add_done_callback(self._waiters.discard)
+
+    # -- sending ---------------------------------------------------------------------------
+
+    async def push(self, target: str, payload: bytes, capacity: int, flow_channel: str | None = None) -> None:
+        index = self.keys.send_shard(target)
+        call = self.keys.send_call(target, payload, capacity, flow_channel)
+        result = (await self._scripts(index, "send", [call]))[0]
+        if result == -1:
+            raise ChannelPaused(f"the connection behind {flow_channel!r} is not reading; wait before sending more")
+        if not result:
             raise ChannelFull(f"channel {target!r} is at its capacity of {capacity}")
 
-    async def pause(self, channel: str, paused: bool) -> None:
-        """Set (with the layer's expiry, so a vanished server cannot pin it) or clear ``channel``'s flow key."""
-        layer = self.layer
-        key = layer._flow_key(check_channel_name(channel))
-        index = layer._send_shard(non_local_name(channel))
-        await self._run(index, [("SET", key, 1, "EX", layer.expiry)] if paused else [("DEL", key)])
-
-    async def send_many(self, messages: Iterable[tuple[str, dict[str, Any]]]) -> list[bool]:
-        layer = self.layer
-        prepared = [layer._prepare(channel, message) for channel, message in messages]
+    async def push_many(self, prepared: list[Prepared]) -> list[bool]:
         by_shard: dict[int, list[int]] = {}
         for position, (target, _, _) in enumerate(prepared):
-            by_shard.setdefault(layer._send_shard(target), []).append(position)
+            by_shard.setdefault(self.keys.send_shard(target), []).append(position)
         delivered = [False] * len(prepared)
         for index, positions in by_shard.items():
-            calls = [layer._send_args(*prepared[position]) for position in positions]
+            calls = [self.keys.send_call(*prepared[position]) for position in positions]
             for position, result in zip(positions, await self._scripts(index, "send", calls), strict=True):
                 delivered[position] = bool(result)
         return delivered
 
-    async def send_group(self, group: str, message: dict[str, Any]) -> int:
-        layer = self.layer
-        key = layer._group_key(check_group_name(group))
+    async def pause(self, channel: str, target: str, paused: bool) -> None:
+        """Set (with the layer's expiry, so a vanished server cannot pin it) or clear ``channel``'s flow key."""
+        key = self.keys.flow_key(channel)
+        command = ("SET", key, 1, "EX", self.keys.expiry) if paused else ("DEL", key)
+        await self._run(self.keys.send_shard(target), [command])
+
+    async def group_members(self, group: str) -> list[str]:
+        key = self.keys.group_key(group)
+        expired = self.keys.group_expired_before(time.time())
         _, members = await self._run(
-            layer._shard_of(group),
-            [("ZREMRANGEBYSCORE", key, 0, int(time.time()) - layer.group_expiry), ("ZRANGE", key, 0, -1)],
+            self.keys.shard_of(group), [("ZREMRANGEBYSCORE", key, 0, expired), ("ZRANGE", key, 0, -1)]
         )
-        names = [m.decode("utf8") for m in members]
-        if not names:
-            layer._check_message(group, message)
-            layer.codec.encode(group, message)
-            return 0
+        return [m.decode("utf8") for m in members]
+
+    async def push_group(self, batches: dict[str, tuple[int, list[bytes]]]) -> int:
         queued = 0
-        for index, (keys, args) in layer._group_script_args(layer._group_batches(names, message)).items():
-            queued += (await self._scripts(index, "group_send", [(keys, args)]))[0]
-        return queued
+        for index, call in self.keys.group_calls(batches).items():
+            queued += (await self._scripts(index, "group_send", [call]))[0]
+        return int(queued)
 
     async def aclose(self) -> None:
         """Close the connections this event loop opened (after any shard waiter still out finishes)."""
         if self._waiters:
             await asyncio.gather(*self._waiters, return_exceptions=True)
-        state = self._states.pop(asyncio.get_running_loop(), None)
-        if state is not None:
-            for shard in state.shards:
-                await shard.aclose()
-                sentinel = getattr(shard.client, "channellayer_sentinel", None)
-                for sentinel_client in getattr(sentinel, "sentinels", ()):
-                    await sentinel_client.aclose()
+        for shard in self._states.pop(asyncio.get_running_loop(), []):
+            await shard.aclose()

@@ -26,16 +26,12 @@ a retried send could be delivered twice, so a failure surfaces as BackendUnavail
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
-import queue
 import random
-import re
 import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable, Sequence
-from importlib import resources
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlparse
 
@@ -50,8 +46,10 @@ from redis.retry import Retry
 
 from .base import BaseChannelLayer, Prepared
 from .errors import BackendFull, BackendUnavailable, ChannelFull, ChannelPaused
-from .names import check_channel_name, check_group_name, non_local_name
-from .redis import CHANNEL_STATS_EXPIRY, DEFAULT_CONNECTION_KWARGS, parse_hosts
+from .names import check_channel_name, non_local_name
+from .portal import Portal
+from .redis import check_connection_kwargs, describe_url
+from .redis_keyspace import CHANNEL_STATS_EXPIRY, Scripts, blocking_wait, check_prefix, parse_hosts
 
 __all__ = ["RedisClusterChannelLayer"]
 
@@ -75,10 +73,6 @@ def _not_executed(exc: BaseException) -> bool:
 
 
 _STAMP = 13  # digits of the expiry stamp in front of every payload
-
-
-def _source(name: str) -> str:
-    return resources.files("channellayer").joinpath("lua").joinpath(f"cluster_{name}.lua").read_text("utf8")
 
 
 def _live(entry: bytes) -> bytes | None:
@@ -119,20 +113,19 @@ class RedisClusterChannelLayer(BaseChannelLayer):
         **options: Any,
     ) -> None:
         super().__init__(**options)
-        for name, value in (("prefix", prefix), ("stats_prefix", stats_prefix)):
-            if not isinstance(value, str) or not value or "{" in value or "}" in value:
-                raise ValueError(f"{name} must be a non-empty str without '{{' or '}}', not {value!r}")
-        if connection_kwargs is not None and not isinstance(connection_kwargs, dict):
-            raise ValueError(f"connection_kwargs must be a dict, not {type(connection_kwargs).__name__}")
-        self.prefix = prefix
-        self.stats_prefix = stats_prefix
+        self.prefix = check_prefix("prefix", prefix, forbidden="{}")
+        self.stats_prefix = check_prefix("stats_prefix", stats_prefix, forbidden="{}")
         self.hosts = parse_hosts(hosts, self.default_hosts)
         self._nodes, url_options = _startup_nodes(self.hosts)
-        self.connection_kwargs = {**DEFAULT_CONNECTION_KWARGS, **url_options, **(connection_kwargs or {})}
+        self.connection_kwargs = {
+            **check_connection_kwargs(connection_kwargs),
+            **url_options,
+            **(connection_kwargs or {}),
+        }
         self.connection_kwargs.pop("health_check_interval", None)
-        socket_timeout = self.connection_kwargs.get("socket_timeout")
-        self._wait = self.blocking_timeout if not socket_timeout else min(self.blocking_timeout, socket_timeout * 0.8)
-        self._sources = {name: _source(name) for name in _SCRIPTS}
+        self._wait = blocking_wait(self.blocking_timeout, self.connection_kwargs)
+        self.scripts = Scripts(_SCRIPTS, file_prefix="cluster_")
+        self._portal = Portal("channellayer-cluster-portal")
         self._client_lock = threading.Lock()
         self._client: RedisCluster | None = None
         self._scripts: dict[str, Any] = {}
@@ -142,16 +135,12 @@ class RedisClusterChannelLayer(BaseChannelLayer):
         self._waiters: set[asyncio.Future[None]] = set()
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} hosts={[self._describe(h) for h in self.hosts]!r} prefix={self.prefix!r}>"
+        return f"<{type(self).__name__} hosts={[describe_url(h) for h in self.hosts]!r} prefix={self.prefix!r}>"
 
     # -- connections ----------------------------------------------------------------------
 
-    @staticmethod
-    def _describe(url: str) -> str:
-        return re.sub(r"//([^:@/]*):[^@/]*@", r"//\1:***@", url)
-
     def _unavailable(self, exc: BaseException) -> BackendUnavailable:
-        where = ", ".join(self._describe(h) for h in self.hosts)
+        where = ", ".join(describe_url(h) for h in self.hosts)
         if isinstance(exc, redis.exceptions.OutOfMemoryError):
             return BackendFull(f"Redis Cluster ({where}) is out of memory (maxmemory): {exc}")
         return BackendUnavailable(f"Redis Cluster ({where}) failed: {exc}")
@@ -169,7 +158,7 @@ class RedisClusterChannelLayer(BaseChannelLayer):
                     )
                 except _ERRORS as exc:
                     raise self._unavailable(exc) from exc
-                self._scripts = {name: self._client.register_script(src) for name, src in self._sources.items()}
+                self._scripts = {name: self._client.register_script(src) for name, src in self.scripts.sources.items()}
             return self._client
 
     def _call(self, operation: Callable[[RedisCluster], T]) -> T:
@@ -212,21 +201,20 @@ class RedisClusterChannelLayer(BaseChannelLayer):
 
     async def _ascript(self, name: str, keys: list[str], args: Sequence[Any] = ()) -> Any:
         """EVALSHA on the keys' slot; a node that lacks the script (a promoted replica) gets it loaded."""
-        sha = self._scripts_sha(name)
+        sha = self.scripts.shas[name]
 
         async def run(client: AsyncRedisCluster) -> Any:
             try:
                 return await client.evalsha(sha, len(keys), *keys, *args)
             except redis.exceptions.NoScriptError:
-                await client.script_load(self._sources[name])
+                await client.script_load(self.scripts.sources[name])
                 return await client.evalsha(sha, len(keys), *keys, *args)
 
         return await self._aretry(run)
 
-    def _scripts_sha(self, name: str) -> str:
-        return hashlib.sha1(self._sources[name].encode("utf8")).hexdigest()
-
     def close(self) -> None:
+        """Close the synchronous client, and the portal's event loop with the connections it opened."""
+        self._portal.close(self.aclose)
         with self._client_lock:
             if self._client is not None:
                 self._client.close()
@@ -315,66 +303,14 @@ class RedisClusterChannelLayer(BaseChannelLayer):
         return [bool(self._script("send", *self._send_call(None, *item))) for item in prepared]
 
     def _pop(self, names: list[str], block: bool) -> tuple[str, bytes] | None:
-        deadline = time.monotonic() + self._wait
-        while True:
-            plan = self._slot_groups(names)
-            for keys in plan:
-                found = self._script("receive", keys)
-                if found:
-                    return self._target_of(found[0]), found[1]
-            remaining = deadline - time.monotonic()
-            if not block or remaining <= 0:
-                return None
-            popped = self._wait_any(plan, remaining if len(plan) == 1 else min(remaining, 1.0))
-            if popped is not None:
-                list_key, entry = popped
-                payload = _live(entry)
-                if payload is not None:
-                    return self._target_of(list_key), payload
-
-    def _blpop(self, keys: list[str], wait: float) -> Any:
-        return self._call(lambda c: c.blpop(keys, timeout=wait))
-
-    def _wait_any(self, plan: list[list[str]], wait: float) -> tuple[bytes, bytes] | None:
-        """Block until any slot group has an entry: one BLPOP per group at once; the first pop wins.
-
-        A group whose BLPOP also popped puts its entry back at the head of its list, so nothing is
-        lost or delivered twice.
-        """
-        if len(plan) == 1:
-            popped = self._blpop(plan[0], wait)
-            return (popped[0], popped[1]) if popped else None
-        lock = threading.Lock()
-        outcomes: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        claimed: list[bool] = []
-
-        def waiter(keys: list[str]) -> None:
-            try:
-                popped = self._blpop(keys, wait)
-            except BackendUnavailable as exc:
-                outcomes.put(exc)
-                return
-            with lock:
-                first = bool(popped) and not claimed
-                if first:
-                    claimed.append(True)
-            if popped and not first:
-                try:
-                    self._call(lambda c: c.lpush(popped[0], popped[1]))
-                except BackendUnavailable:
-                    logger.error("Lost a message on %s: Redis failed while returning it to its list", popped[0])
-                popped = None
-            outcomes.put(popped)
-
-        for keys in plan:
-            threading.Thread(target=waiter, args=(keys,), daemon=True, name="channellayer-wait").start()
-        for _ in plan:
-            outcome = outcomes.get()
-            if isinstance(outcome, BackendUnavailable):
-                raise outcome
-            if outcome:
-                return outcome[0], outcome[1]
-        return None
+        """One script call per slot group for a waiting message; then, blocking, the one waiter on the portal."""
+        for keys in self._slot_groups(names):
+            found = self._script("receive", keys)
+            if found:
+                return self._target_of(found[0]), found[1]
+        if not block:
+            return None
+        return self._portal.call(self._pop_async(names, first_pass=False))
 
     def _exists(self, name: str) -> bool:
         return bool(self._call(lambda c: c.exists(self._list_key(name))))
@@ -505,17 +441,15 @@ class RedisClusterChannelLayer(BaseChannelLayer):
 
     # -- the asyncio extension ---------------------------------------------------------------
 
-    async def send_async(self, channel: str, message: dict[str, Any]) -> None:
-        target, payload, capacity = self._prepare(channel, message)
+    async def _push_async(self, target: str, payload: bytes, capacity: int) -> None:
         if not await self._ascript("send", *self._send_call(None, target, payload, capacity)):
             raise ChannelFull(f"channel {target!r} is at its capacity of {capacity}")
 
-    async def send_many_async(self, messages: Iterable[tuple[str, dict[str, Any]]]) -> list[bool]:
-        prepared = [self._prepare(channel, message) for channel, message in messages]
+    async def _push_many_async(self, prepared: list[Prepared]) -> list[bool]:
         return [bool(await self._ascript("send", *self._send_call(None, *item))) for item in prepared]
 
-    async def send_group_async(self, group: str, message: dict[str, Any]) -> int:
-        key = self._group_key(check_group_name(group))
+    async def _group_members_async(self, group: str) -> list[str]:
+        key = self._group_key(group)
 
         async def read(client: AsyncRedisCluster) -> Any:
             pipe = client.pipeline(transaction=False)
@@ -523,14 +457,11 @@ class RedisClusterChannelLayer(BaseChannelLayer):
             pipe.zrange(key, 0, -1)
             return (await pipe.execute())[1]
 
-        members = await self._aretry(read)
-        names = [m.decode("utf8") for m in members]
-        if not names:
-            self._check_message(group, message)
-            self.codec.encode(group, message)
-            return 0
+        return [m.decode("utf8") for m in await self._aretry(read)]
+
+    async def _push_group_async(self, batches: dict[str, tuple[int, list[bytes]]]) -> int:
         queued = 0
-        for keys, args in self._group_calls(self._group_batches(names, message)):
+        for keys, args in self._group_calls(batches):
             queued += int(await self._ascript("group_send", keys, args))
         return queued
 
@@ -538,48 +469,49 @@ class RedisClusterChannelLayer(BaseChannelLayer):
         key = self._flow_key(check_channel_name(channel))
         await self._acall(*(("SET", key, 1, "EX", self.expiry) if paused else ("DEL", key)))
 
-    async def receive_async(self, channels: Sequence[str]) -> tuple[str | None, dict[str, Any] | None]:
-        names = self._receive_names(channels)
+    async def _pop_async(self, names: list[str], first_pass: bool = True) -> tuple[str, bytes] | None:
         deadline = time.monotonic() + self._wait
         while True:
             plan = self._slot_groups(names)
-            for keys in plan:
-                found = await self._ascript("receive", keys)
-                if found:
-                    return self._decode((self._target_of(found[0]), found[1]))
+            if first_pass:
+                for keys in plan:
+                    found = await self._ascript("receive", keys)
+                    if found:
+                        return self._target_of(found[0]), found[1]
+            first_pass = True
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                return None, None
+                return None
             popped = await self._await_any(plan, remaining if len(plan) == 1 else min(remaining, 1.0))
             if popped is not None:
                 payload = _live(popped[1])
                 if payload is not None:
-                    return self._decode((self._target_of(popped[0]), payload))
+                    return self._target_of(popped[0]), payload
 
-    async def receive_batch_async(
-        self, channel: str, limit: int = 64, max_bytes: int = 1 << 20
-    ) -> list[tuple[str, dict[str, Any]]]:
-        """Up to ``limit`` ready messages of one list in one script call; when empty, one BLPOP first."""
-        name = self._receive_names([channel])[0]
+    async def _pop_batch_async(self, name: str, limit: int, max_bytes: int) -> list[tuple[str, bytes]]:
+        """Up to ``limit`` ready entries of one list in one script call; when empty, one BLPOP first."""
         key = self._list_key(name)
-        payloads: list[bytes] = []
         found = await self._ascript("receive", [key], [limit, max_bytes])
         if found:
-            payloads = list(found[1:])
-        else:
-            popped = await self._acall("BLPOP", key, self._wait)
-            first = _live(popped[1]) if popped else None
-            if first is None:
-                return []
-            payloads = [first]
-            if limit > 1 and len(first) < max_bytes:
-                more = await self._ascript("receive", [key], [limit - 1, max_bytes - len(first)])
-                payloads.extend(more[1:] if more else [])
-        decoded = (self._decode((name, payload)) for payload in payloads)
-        return [(received, message) for received, message in decoded if received is not None and message is not None]
+            return [(name, payload) for payload in found[1:]]
+        popped = await self._acall("BLPOP", key, self._wait)
+        first = _live(popped[1]) if popped else None
+        if first is None:
+            return []
+        payloads = [first]
+        if limit > 1 and len(first) < max_bytes:
+            more = await self._ascript("receive", [key], [limit - 1, max_bytes - len(first)])
+            payloads.extend(more[1:] if more else [])
+        return [(name, payload) for payload in payloads]
 
     async def _await_any(self, plan: list[list[str]], wait: float) -> tuple[bytes, bytes] | None:
-        """The asyncio twin of ``_wait_any``; waiters are never cancelled (a cancelled BLPOP could lose a pop)."""
+        """Block until any slot group has an entry: one BLPOP per group at once; the first pop wins.
+
+        The layer's one waiter (synchronous receives run it on the portal). Waiters are never
+        cancelled (a cancelled BLPOP could lose a pop); a group whose BLPOP also popped puts its
+        entry back at the head of its list, so nothing is lost or delivered twice. On several slot
+        groups a wait is capped at 1 s, so a loser's BLPOP never outlives its receive by long.
+        """
         if len(plan) == 1:
             popped = await self._acall("BLPOP", *plan[0], wait)
             return (popped[0], popped[1]) if popped else None

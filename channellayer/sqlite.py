@@ -36,11 +36,11 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from .base import BaseChannelLayer, Prepared, Received
+from .base import BaseChannelLayer, Prepared
 from .errors import BackendUnavailable, ChannelFull
 from .names import check_channel_name, non_local_name
 from .sqlite_store import GLOBAL_STATS_NAME, Store, WouldWait
@@ -300,9 +300,8 @@ class SQLiteChannelLayer(BaseChannelLayer):
         if result is not None:
             undo(result)
 
-    async def receive_async(self, channels: Sequence[str]) -> Received:
-        """Blocking receive as a coroutine; the loop only waits on the wake-up socket, never on SQLite."""
-        names = self._receive_names(channels)
+    async def _pop_async(self, names: list[str]) -> tuple[str, bytes] | None:
+        """Blocking pop as a coroutine; the loop only waits on the wake-up socket, never on SQLite."""
         key = (tuple(names), "async")
         loop = asyncio.get_running_loop()
         waiter = self._pool.take(key)
@@ -326,7 +325,7 @@ class SQLiteChannelLayer(BaseChannelLayer):
         finally:
             if waiter is not None and not (registered and self._pool.put(key, waiter)):
                 self._submit(self._unregister, waiter)
-        return self._decode(None if popped is None else (popped[1], popped[4]))
+        return None if popped is None else (popped[1], popped[4])
 
     @staticmethod
     async def _readable(loop: asyncio.AbstractEventLoop, waiter: Waiter, timeout: float) -> None:
@@ -345,15 +344,17 @@ class SQLiteChannelLayer(BaseChannelLayer):
             loop.remove_reader(fd)
         waiter.drain()
 
-    async def send_async(self, channel: str, message: dict[str, Any]) -> None:
-        await self._now_or_off_loop(self._push, *self._prepare(channel, message))
+    async def _push_async(self, target: str, payload: bytes, capacity: int) -> None:
+        await self._now_or_off_loop(self._push, target, payload, capacity)
 
-    async def send_many_async(self, messages: Iterable[tuple[str, dict[str, Any]]]) -> list[bool]:
-        prepared = [self._prepare(channel, message) for channel, message in messages]
-        return await self._now_or_off_loop(self._push_many, prepared) if prepared else []
+    async def _push_many_async(self, prepared: list[Prepared]) -> list[bool]:
+        return await self._now_or_off_loop(self._push_many, prepared)
 
-    async def send_group_async(self, group: str, message: dict[str, Any]) -> int:
-        return await self._now_or_off_loop(self.send_group, group, message)
+    async def _group_members_async(self, group: str) -> list[str]:
+        return await self._now_or_off_loop(self._group_members, group)
+
+    async def _push_group_async(self, batches: dict[str, tuple[int, list[bytes]]]) -> int:
+        return await self._now_or_off_loop(self._push_group, batches)
 
     async def aclose(self) -> None:
         """Let the layer's thread finish what was submitted (a cancelled receive's put-back included)."""
