@@ -23,10 +23,19 @@ discarded, as after any timeout).
 *Replies* are read by one coroutine for the process's single reply list: no polling, one BLPOP
 outstanding at a time. With the layer's ``receive_batch_async`` every ready reply (up to 64, about
 1 MiB) comes back in one round trip, and each goes to ``dispatch`` in list order.
-When the layer is down the reader logs once, backs off (0.1 s doubling to 2 s) and tries again,
-forever; the first success logs the recovery. ``run_once`` is the step function. The first failure
-of an outage also calls ``on_outage``: the server uses it to answer what waits for a reply at once
-(a Redis that went away took those replies with it).
+When the layer is down the reader logs once, backs off and tries again, forever; the first
+success logs the recovery. The back-off is ``channellayer.retry.OUTAGE`` (0.1 s doubling, jittered
+so a fleet does not reconnect in step) capped at 2 s instead of 5 s: every socket waiting for a
+reply waits out the last delay after the layer is back, so the cap is latency users see.
+``run_once`` is the step function. The first failure of an outage also calls ``on_outage``: the
+server uses it to answer what waits for a reply at once (a Redis that went away took those replies
+with it).
+
+A reply that cannot be dispatched costs that reply only, never the reader, and is logged by what
+went wrong (``_DISPATCH_FAILURES``): a malformed message (Daphne's "HTTP/WS send decode error"), a
+connection that is not there any more, a transport that failed under the write, or anything else
+(with its traceback); each line names the channel and the exception type. A reply for a name the
+process does not know is the dispatcher's business: normal after a socket closed, it logs at DEBUG.
 """
 
 from __future__ import annotations
@@ -38,12 +47,15 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 from twisted.internet.defer import Deferred, succeed
+from twisted.internet.error import ConnectionClosed
 
 from channellayer import BackendFull, BackendUnavailable
+from channellayer.retry import OUTAGE, Backoff
 
+from .errors import ReplyError
 from .metrics import Metrics
 
-__all__ = ["LayerIO"]
+__all__ = ["READ_BACKOFF", "LayerIO"]
 
 logger = logging.getLogger("interfaceserver")
 
@@ -53,9 +65,17 @@ _BATCH = 500
 #: a few at a time, so other connections' replies behind them wait for at most one such read.
 _REPLY_BATCH = 64
 _REPLY_BATCH_BYTES = 1 << 20
-_MAX_BACKOFF = 2.0
+#: The reply reader's retries while the layer is down (see the module docstring for the 2 s cap).
+READ_BACKOFF = OUTAGE.with_(maximum=2.0)
 #: How often the sender looks for sends past their deadline while a batch is on the wire.
 _WATCH = 0.05
+#: How a reply whose dispatch raised is logged, by the exception's type (first match); anything
+#: else is unexpected and logged with its traceback. Arguments: channel, exception type, exception.
+_DISPATCH_FAILURES: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], int, str], ...] = (
+    (ReplyError, logging.ERROR, "HTTP/WS send decode error on %s: bad message (%s: %s)"),
+    (LookupError, logging.WARNING, "Reply on %s dropped: no such connection (%s: %s)"),
+    ((OSError, ConnectionClosed), logging.WARNING, "Reply on %s dropped: transport error (%s: %s)"),
+)
 
 
 def _now() -> float:
@@ -77,6 +97,7 @@ class LayerIO:
         on_outage: Callable[[], None] | None = None,
         send_timeout: float = 0.8,
         metrics: Metrics | None = None,
+        backoff: Backoff = READ_BACKOFF,
     ) -> None:
         self.layer = layer
         self.metrics = metrics if metrics is not None else Metrics()
@@ -91,7 +112,7 @@ class LayerIO:
         self._sender: asyncio.Task[None] | None = None
         self._reader: asyncio.Task[None] | None = None
         self._stopping = False
-        self._backoff = 0.1
+        self._retries = backoff.attempts()
         self._native = "asyncio" in getattr(layer, "extensions", ()) and hasattr(layer, "receive_async")
 
     # -- sending ---------------------------------------------------------------------------
@@ -233,20 +254,21 @@ class LayerIO:
                     except Exception:
                         logger.exception("Error handling the start of a channel-layer outage")
             self.healthy = False
-            await asyncio.sleep(self._backoff)
-            self._backoff = min(self._backoff * 2, _MAX_BACKOFF)
+            delay = self._retries.next_delay()
+            assert delay is not None  # no deadline: the reader retries for as long as the outage lasts
+            await asyncio.sleep(delay)
             return
         if not self.healthy:
             logger.warning("Channel layer is reachable again; reading replies")
         self.healthy = True
-        self._backoff = 0.1
+        self._retries.reset()
         if replies:
             self.metrics.received(len(replies))
         for channel, message in replies:
             try:
                 self.dispatch(channel, message)
-            except Exception:
-                logger.exception("HTTP/WS send decode error on %s", channel)
+            except Exception as exc:
+                _log_dispatch_failure(channel, exc)
 
     async def stop(self) -> None:
         """Stop reading, then wait until every queued send has been attempted."""
@@ -257,8 +279,10 @@ class LayerIO:
                 await self._reader
             except (asyncio.CancelledError, Exception):
                 pass
+        # A send queued while the last batch was out starts a new sender: wait for that one too.
+        # asyncio.wait, not await: stop() being cancelled must not cancel the sends.
         while self._sender is not None:
-            await asyncio.sleep(0.01)
+            await asyncio.wait({self._sender})
         aclose = getattr(self.layer, "aclose", None)
         if aclose is not None:
             # A reader's BLPOP may still be out for up to blocking_timeout; every connection is closed by
@@ -267,3 +291,11 @@ class LayerIO:
                 await asyncio.wait_for(aclose(), 0.5)
             except Exception:
                 logger.debug("Error closing the layer's connections", exc_info=True)
+
+
+def _log_dispatch_failure(channel: str, exc: Exception) -> None:
+    for kinds, level, text in _DISPATCH_FAILURES:
+        if isinstance(exc, kinds):
+            logger.log(level, text, channel, type(exc).__name__, exc)
+            return
+    logger.exception("Reply on %s dropped: unexpected %s while dispatching it", channel, type(exc).__name__)

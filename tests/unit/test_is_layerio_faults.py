@@ -6,6 +6,7 @@ import asyncio
 import time
 
 from channellayer import BackendFull, BackendUnavailable, MemoryChannelLayer
+from channellayer.retry import Backoff
 from interfaceserver.layerio import LayerIO
 
 PREFIX = "daphne.response.abcdefghij!"
@@ -107,11 +108,10 @@ def test_outage_callback_runs_once_per_outage():
     layer = Flaky(blocking_timeout=0.05)
 
     async def scenario():
-        io = LayerIO(layer, PREFIX, lambda c, m: None, on_outage=lambda: calls.append(1))
-        io._backoff = 0.01
+        quick = Backoff(initial=0.01, maximum=0.01, jitter=0.0)
+        io = LayerIO(layer, PREFIX, lambda c, m: None, on_outage=lambda: calls.append(1), backoff=quick)
         for _ in range(3):
             await io.run_once()
-            io._backoff = 0.01
         layer.down = False
         await io.run_once()
         layer.down = True
@@ -124,3 +124,29 @@ def test_outage_callback_runs_once_per_outage():
 def test_default_deadline_is_under_a_second():
     """The default send deadline keeps an outage's 503 under 1 s (docs/reliability.md)."""
     assert LayerIO(MemoryChannelLayer(), PREFIX, lambda c, m: None).send_timeout == 0.8
+
+
+def test_stop_waits_on_the_sender_without_polling(monkeypatch):
+    """stop() returns once the in-flight batch is attempted, waiting on the sender itself: no timed wake-ups."""
+    layer = StuckLayer()
+    real_sleep = asyncio.sleep
+    naps: list[float] = []
+
+    async def sleep(delay, *args):
+        naps.append(delay)
+        return await real_sleep(delay, *args)
+
+    async def scenario():
+        io = LayerIO(layer, PREFIX, lambda c, m: None, send_timeout=5)
+        sent = io.send("work", {"n": 1})
+        await real_sleep(0)  # the sender takes the batch
+        monkeypatch.setattr(asyncio, "sleep", sleep)
+        stopping = asyncio.ensure_future(io.stop())
+        await asyncio.wait({stopping}, timeout=0.2)
+        waited = not stopping.done()
+        layer.release.set()
+        await asyncio.wait_for(stopping, 1)
+        return waited, await outcome(sent)
+
+    assert asyncio.run(scenario()) == (True, True)
+    assert naps == []
