@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from twisted.python.failure import Failure
 
 from channellayer import BackendUnavailable
+from channellayer.retry import FULL, Attempts
 
 from .errors import ReplyError
 from .http11 import RequestHead
@@ -34,6 +35,10 @@ logger = logging.getLogger("interfaceserver")
 #: Replies up to this size are written as one buffer (head and body in one segment).
 _COALESCE_LIMIT = 64 * 1024
 _RETRY_AFTER = [(b"Retry-After", b"1")]
+#: A body chunk that met a full body channel is sent again after 50 ms, doubling up to 1 s: the FULL
+#: shape with a later start and cap, since every attempt ships the whole chunk (up to
+#: body_stream_threshold bytes) to the layer again.
+_CHUNK_RETRY = FULL.with_(initial=0.05, maximum=1.0)
 _CLOSED_BODY = {"content": b"", "closed": True, "more_content": False}
 
 
@@ -62,7 +67,7 @@ class Exchange:
         "body_done",
         "body_channel",
         "chunk_in_flight",
-        "retry_delay",
+        "retries",
         "keep_alive",
         "chunked",
         "status",
@@ -88,7 +93,7 @@ class Exchange:
         self.body_done = False
         self.body_channel: str | None = None
         self.chunk_in_flight = False
-        self.retry_delay = 0.05
+        self.retries: Attempts | None = None  # while a chunk meets a full body channel
         self.keep_alive = head.keep_alive
         self.chunked = False
         self.status: int | None = None
@@ -226,10 +231,13 @@ class Exchange:
         if not self.live:
             return
         if not delivered:  # the spec: on ChannelFull, wait and retry (the client stays paused)
-            self.ctx.clock.callLater(self.retry_delay, self._send_chunk, message, more)
-            self.retry_delay = min(self.retry_delay * 2, 1.0)
+            if self.retries is None:
+                self.retries = _CHUNK_RETRY.attempts()
+            delay = self.retries.next_delay()
+            assert delay is not None  # a schedule without a deadline never runs out; http_timeout bounds the wait
+            self.ctx.clock.callLater(delay, self._send_chunk, message, more)
             return
-        self.retry_delay = 0.05
+        self.retries = None
         self.chunk_in_flight = False
         if not more:
             if self.state == HttpState.STREAMING_BODY:

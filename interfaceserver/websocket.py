@@ -22,6 +22,7 @@ import msgpack
 from twisted.python.failure import Failure
 
 from channellayer import BackendUnavailable, MessageTooLarge
+from channellayer.retry import FULL, Attempts
 
 from .errors import ReplyError, WebSocketProtocolError
 from .lifecycle import WsAction, WsEvent, WsState, advance
@@ -78,9 +79,8 @@ def message_limit(max_ws_message: int, layer_limit: int | None, reply_channel: s
     return max(min(max_ws_message, layer_limit - envelope), 0)
 
 
-#: Back-off of a websocket.connect that found its channel full: first retry, longest pause.
-_CONNECT_RETRY_FIRST = 0.05
-_CONNECT_RETRY_MAX = 0.5
+#: Back-off of a websocket.connect that found its channel full: FULL's, from 50 ms (a burst needs a moment).
+_CONNECT_RETRY = FULL.with_(initial=0.05)
 
 
 def connect_queue_wait(connect_timeout: float | None) -> float:
@@ -112,7 +112,7 @@ class WebSocket:
         "pending",
         "announced",
         "connect_message",
-        "connect_retry",
+        "connect_retries",
     )
 
     def __init__(
@@ -146,7 +146,7 @@ class WebSocket:
         self._log("CONNECTING")
         self.announced = True
         self.connect_message: dict[str, Any] | None = message
-        self.connect_retry = _CONNECT_RETRY_FIRST
+        self.connect_retries: Attempts | None = None  # while websocket.connect meets a full channel
         ctx.io.send("websocket.connect", message).addCallbacks(self._connect_sent, self._connect_failed)
 
     def _log(self, action: str) -> None:
@@ -164,10 +164,12 @@ class WebSocket:
         # A burst of handshakes (an avalanche after a deploy) waits for room instead of being refused:
         # retried with back-off for a while (connect_queue_wait), then 503 as Daphne answered at once.
         ctx = self.ctx
-        left = connect_queue_wait(ctx.connect_timeout) - (ctx.clock.seconds() - self.created)
-        if left > 0:
-            ctx.clock.callLater(min(self.connect_retry, left), self._resend_connect)
-            self.connect_retry = min(self.connect_retry * 2, _CONNECT_RETRY_MAX)
+        if self.connect_retries is None:
+            deadline = self.created + connect_queue_wait(ctx.connect_timeout)
+            self.connect_retries = _CONNECT_RETRY.attempts(deadline, clock=ctx.clock.seconds)
+        delay = self.connect_retries.next_delay()
+        if delay is not None:
+            ctx.clock.callLater(delay, self._resend_connect)
             return
         self.connect_message = None
         ctx.metrics.refused("queue_full")

@@ -568,3 +568,35 @@ def test_layer_trouble_is_logged_once_per_episode(caplog):
     lines = [r.getMessage() for r in caplog.records if "Channel layer unavailable" in r.getMessage()]
     assert len(lines) == 2, lines
     assert lines[1].endswith("(4 more like this in the last 10 s)")
+
+
+def _retry_delays(clock, method_name, rounds):
+    """The delays of successive retries scheduled by ``method_name``, running each in turn."""
+    delays = []
+    for _ in range(rounds):
+        calls = [c for c in clock.getDelayedCalls() if getattr(c.func, "__name__", "") == method_name]
+        if not calls:
+            break
+        (call,) = calls
+        delays.append(round(call.getTime() - clock.seconds(), 6))
+        clock.advance(delays[-1])
+    return delays
+
+
+def test_full_body_channel_retry_schedule():
+    """A chunk meeting ChannelFull is retried after 50 ms, doubling to at most 1 s, for as long as it stays full."""
+    h = Harness(capacity=1, body_stream_threshold=10)
+    conn, _ = h.connect()
+    conn.dataReceived(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\n\r\n" + bytes(40))
+    h.next("http.request")
+    assert _retry_delays(h.clock, "_send_chunk", 8) == [0.05, 0.1, 0.2, 0.4, 0.8, 1.0, 1.0, 1.0]
+
+
+def test_full_connect_channel_retry_schedule():
+    """websocket.connect meeting ChannelFull is retried from 50 ms doubling to 0.5 s, cut at 3 s, then 503."""
+    h = Harness(capacity=1)
+    h.layer.send("websocket.connect", {"filler": True})
+    conn, transport = h.connect()
+    conn.dataReceived(b"GET /ws HTTP/1.1\r\nHost: x\r\n" + KEY_HEADERS + b"\r\n")
+    assert _retry_delays(h.clock, "_resend_connect", 20) == [0.05, 0.1, 0.2, 0.4, 0.5, 0.5, 0.5, 0.5, 0.25]
+    assert transport.value().startswith(b"HTTP/1.1 503 ")
