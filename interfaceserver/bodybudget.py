@@ -22,6 +22,8 @@ import ctypes.util
 import logging
 from typing import Any
 
+from .sweep import cancel
+
 __all__ = ["BodyBudget"]
 
 logger = logging.getLogger("interfaceserver")
@@ -98,6 +100,5 @@ class BodyBudget:
 
     def stop(self) -> None:
         """Cancel a pending trim (the reactor is stopping)."""
-        if self.trim_call is not None and self.trim_call.active():
-            self.trim_call.cancel()
+        cancel(self.trim_call)
         self.trim_call = None

@@ -21,9 +21,15 @@ import logging
 import math
 from typing import Any, Protocol
 
-__all__ = ["DeadlineSweep", "Deadlined", "Sweep", "Sweepable"]
+__all__ = ["DeadlineSweep", "Deadlined", "Sweep", "Sweepable", "cancel"]
 
 logger = logging.getLogger("interfaceserver")
+
+
+def cancel(call: Any) -> None:
+    """Cancel a pending ``callLater`` call; None, or a call that already ran or was cancelled, is left alone."""
+    if call is not None and call.active():
+        call.cancel()
 
 
 class Sweepable(Protocol):
@@ -69,8 +75,7 @@ class Sweep:
             self._call = self._clock.callLater(self._period, self.run_once)
 
     def stop(self) -> None:
-        if self._call is not None and self._call.active():
-            self._call.cancel()
+        cancel(self._call)
         self._call = None
 
 
@@ -148,6 +153,5 @@ class DeadlineSweep:
         self._arm()
 
     def stop(self) -> None:
-        if self._call is not None and self._call.active():
-            self._call.cancel()
+        cancel(self._call)
         self._call = self._call_tick = None

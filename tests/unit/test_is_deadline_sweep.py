@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from twisted.internet.task import Clock
 
-from interfaceserver.sweep import DeadlineSweep
+from interfaceserver.sweep import DeadlineSweep, Sweep, cancel
 
 
 class Member:
@@ -82,3 +82,19 @@ def test_a_failing_member_is_logged_and_checked_again():
     sweep.add(Broken())
     clock.pump([1.0] * 3)
     assert Broken.calls == 3
+
+
+def test_stopped_sweeps_leave_no_timer_and_cancel_tolerates_spent_calls():
+    """stop() removes both kinds of sweep's pending timer; cancel() accepts None and calls that already ran."""
+    clock = Clock()
+    sweep, wheel = Sweep(clock, 1.0), DeadlineSweep(clock, 1.0)
+    sweep.add(object())
+    wheel.add(object(), 5.0)
+    assert len(clock.getDelayedCalls()) == 2
+    sweep.stop()
+    wheel.stop()
+    assert clock.getDelayedCalls() == []
+    ran = clock.callLater(0, lambda: None)
+    clock.advance(0)
+    cancel(ran)
+    cancel(None)
