@@ -207,6 +207,20 @@ class RedisChannelLayer(BaseChannelLayer):
         except redis.RedisError as exc:
             raise self._unavailable(index, exc) from exc
 
+    def _commands(self, index: int, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """Run ``commands`` pipelined on this thread's connection to shard ``index``; any error is the layer's."""
+        try:
+            results = self._links.run(index, commands)
+        except (redis.RedisError, OSError) as exc:
+            raise self._unavailable(index, exc) from exc
+        for result in results:
+            if isinstance(result, redis.RedisError):
+                raise self._unavailable(index, result)
+        return results
+
+    def _command(self, index: int, command: tuple[Any, ...]) -> Any:
+        return self._commands(index, [command])[0]
+
     def _scripts(self, index: int, name: str, calls: list[tuple[list[str], list[Any]]]) -> list[Any]:
         """Call script ``name`` once per ``(keys, args)`` in one round trip on this thread's connection.
 
@@ -291,14 +305,33 @@ class RedisChannelLayer(BaseChannelLayer):
         return delivered
 
     def _pop(self, names: list[str], block: bool) -> tuple[str, bytes] | None:
-        """One script call per shard for a waiting message; then, blocking, the one waiter (see module)."""
-        for index, keys in self.keys.receive_plan(names):
-            found = self._script(index, "receive", (keys, []))
-            if found:
-                return self.keys.list_name(found[0]), found[1]
-        if not block:
-            return None
-        return self._portal.call(self._aio.pop(names, first_pass=False))
+        """One script call per shard for a waiting message; then, blocking, a wait (see the module docstring).
+
+        Where every list of ``names`` is on one shard the wait is a plain BLPOP on this thread's
+        connection: there is nothing to race, and a worker woken by it pays no thread hop (measured:
+        the hop costs ~100 µs of CPU per message on an idle-then-busy worker). Across shards it is
+        the asyncio waiter, on the portal.
+        """
+        deadline = time.monotonic() + self._wait
+        while True:
+            plan = self.keys.receive_plan(names)
+            for index, keys in plan:
+                found = self._script(index, "receive", (keys, []))
+                if found:
+                    return self.keys.list_name(found[0]), found[1]
+            if not block:
+                return None
+            if len(plan) > 1:
+                return self._portal.call(self._aio.pop(names, first_pass=False))
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            index, keys = plan[0]
+            popped = self._command(index, ("BLPOP", *keys, remaining))
+            if popped:
+                payload = self._commands(index, [("GET", popped[1]), ("DEL", popped[1])])[0]
+                if payload is not None:
+                    return self.keys.list_name(popped[0]), payload
 
     def _exists(self, name: str) -> bool:
         index = self.keys.shard_of(name)
