@@ -23,7 +23,7 @@ class CapacityTable:
     """Looks up the capacity of a (non-local) channel name."""
 
     def __init__(self, default: int, overrides: Mapping[Any, int] | None = None) -> None:
-        self.default = positive("capacity", default)
+        self.default: int = positive("capacity", default)
         if overrides is not None and not isinstance(overrides, Mapping):
             raise ValueError(f"channel_capacity must be a dict of pattern -> capacity, not {type(overrides).__name__}")
         self._patterns: list[tuple[Pattern[str], int]] = []

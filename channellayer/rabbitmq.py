@@ -122,7 +122,7 @@ class _Link:
             self.connection.process_data_events(0)  # notices a connection the broker closed meanwhile
         except _AMQP_ERRORS:
             return False
-        return self.connection.is_open and self.channel.is_open
+        return bool(self.connection.is_open and self.channel.is_open)
 
     def close(self) -> None:
         try:

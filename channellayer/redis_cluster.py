@@ -390,7 +390,8 @@ class RedisClusterChannelLayer(BaseChannelLayer):
                 pipe.get(counter)
             pipe.llen(key)
             pipe.lindex(key, 0)
-            return pipe.execute()
+            replies: list[Any] = pipe.execute()
+            return replies
 
         sent, full, pending, first = self._call(run)
         stats: dict[str, int | float] = {

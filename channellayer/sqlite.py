@@ -199,7 +199,8 @@ class SQLiteChannelLayer(BaseChannelLayer):
         def work(conn: sqlite3.Connection) -> Row | None:
             rows = conn.execute(pop, params).fetchall()
             if rows:
-                return rows[0]
+                row: Row = rows[0]
+                return row
             conn.executemany("INSERT OR IGNORE INTO waiters VALUES (?, ?)", [(n, waiter.address) for n in names])
             return None
 

@@ -45,7 +45,8 @@ def _date() -> bytes:
     now = int(time.time())
     if _date_cache[0] != now:
         _date_cache[:] = [now, formatdate(now, usegmt=True).encode("ascii")]
-    return _date_cache[1]
+    stamp: bytes = _date_cache[1]
+    return stamp
 
 
 _date_cache: list = [0, b""]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from django.conf import settings
 from django.contrib import auth
@@ -87,7 +87,7 @@ def _before(func: F, step: Callable[[Message], None], *decorators: Callable[[Any
     wrapped: Any = inner
     for decorate in reversed(decorators):
         wrapped = decorate(wrapped)
-    return wrapped
+    return cast(F, wrapped)
 
 
 def _user_from_session(kind: str) -> Callable[[Message], None]:

@@ -66,9 +66,10 @@ def _secrets() -> list[str]:
 
 def _legacy_data_mac(session: SessionBase, serialized: bytes, secret: str) -> str:
     # Django < 3.1 salted the MAC with the session class's plain name ("SessionStore").
-    return salted_hmac(
+    mac: str = salted_hmac(
         "django.contrib.sessions" + type(session).__name__, serialized, secret, algorithm="sha1"
     ).hexdigest()
+    return mac
 
 
 def legacy_encode(session: SessionBase, session_dict: dict[str, Any]) -> str:
@@ -100,7 +101,8 @@ def legacy_decode(session: SessionBase, session_data: str) -> dict[str, Any] | N
 
 def legacy_session_auth_hash(user: Any) -> str:
     """The session auth hash Django < 3.1 stored and checks: HMAC-SHA1 of the password field."""
-    return salted_hmac(_AUTH_HASH_SALT, user.password, algorithm="sha1").hexdigest()
+    digest: str = salted_hmac(_AUTH_HASH_SALT, user.password, algorithm="sha1").hexdigest()
+    return digest
 
 
 def accepted_fallback_hashes(user: Any) -> Iterator[str]:
@@ -114,7 +116,8 @@ def _encode(self: SessionBase, session_dict: dict[str, Any]) -> str:
     """Old encoding in mixed-fleet mode, else Django's."""
     if mixed_fleet():
         return legacy_encode(self, session_dict)
-    return _modern_encode(self, session_dict)
+    encoded: str = _modern_encode(self, session_dict)
+    return encoded
 
 
 def _decode(self: SessionBase, session_data: str) -> dict[str, Any]:

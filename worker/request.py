@@ -209,4 +209,5 @@ class AsgiRequest(http.HttpRequest):
 
     @cached_property
     def COOKIES(self) -> dict[str, str]:
-        return http.parse_cookie(self.META.get("HTTP_COOKIE", ""))
+        cookies: dict[str, str] = http.parse_cookie(self.META.get("HTTP_COOKIE", ""))
+        return cookies

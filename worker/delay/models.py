@@ -16,7 +16,8 @@ __all__ = ["DelayedMessage", "DelayedMessageQuerySet"]
 class DelayedMessageQuerySet(models.QuerySet):
     def is_due(self) -> DelayedMessageQuerySet:
         """Rows whose ``due_date`` has passed."""
-        return self.filter(due_date__lte=timezone.now())
+        due: DelayedMessageQuerySet = self.filter(due_date__lte=timezone.now())
+        return due
 
 
 class DelayedMessage(models.Model):

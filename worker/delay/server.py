@@ -113,7 +113,7 @@ class DelayServer:
         upcoming = DelayedMessage.objects.order_by("due_date").values_list("due_date", flat=True).first()
         if upcoming is None:
             return self.database_sleep
-        wait = (upcoming - timezone.now()).total_seconds()
+        wait: float = (upcoming - timezone.now()).total_seconds()
         return max(0.0, min(wait, self.database_sleep))
 
     def _dispatch(self, row: DelayedMessage) -> None:

@@ -20,7 +20,8 @@ def _encoded_cookies(cookies: dict[str, str]) -> bytes:
     jar = SimpleCookie()
     for key, value in cookies.items():
         jar[key] = value
-    return jar.output(header="", sep=";").encode("ascii")
+    header: str = jar.output(header="", sep=";")
+    return header.encode("ascii")
 
 
 class WSClient(Client):
