@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -20,7 +19,8 @@ import pytest
 import requests
 import websocket
 
-from tests.support.processes import ManagedProcess, free_port, redis_servers, wait_for_port
+from tests.legacy import legacy_venv
+from tests.support.processes import ManagedProcess, free_port, start_server, wait_http_ok
 
 pytestmark = [pytest.mark.legacy, pytest.mark.redis]
 
@@ -32,24 +32,18 @@ WS_SERVERS = ["ours", "legacy"]
 HTTP_SERVERS = [*WS_SERVERS, "wsgi"]
 
 
-def legacy_venv() -> Path:
-    out = subprocess.run(
-        ["bash", str(ROOT / "tests" / "legacy" / "build.sh")], capture_output=True, text=True, check=True
-    )
-    return Path(out.stdout.strip().splitlines()[-1])
-
-
 @pytest.fixture(scope="module")
-def urls() -> Iterator[dict[str, str]]:
+def urls(redis_databases) -> Iterator[dict[str, str]]:
     """Redis, two legacy runworker processes, both daphnes (ours and 1.4.2) and gunicorn+adapter on one layer."""
     venv = legacy_venv()
-    with redis_servers(1) as servers:
+    with redis_databases.take() as database:
         env = {
             **os.environ,
-            "LEGACY_ECHO_REDIS_URL": servers[0].url,
+            "LEGACY_ECHO_REDIS_URL": database.url,
             "DJANGO_SETTINGS_MODULE": "legacy_echo.settings",
             "PYTHONPATH": str(PROJECT),
         }
+        ours_env = {**env, "PYTHONPATH": f"{PROJECT}:{ROOT}"}
         started = [
             ManagedProcess(
                 f"legacy-runworker-{i}",
@@ -59,49 +53,43 @@ def urls() -> Iterator[dict[str, str]]:
             )
             for i in range(2)
         ]
-        ports = {"ours": free_port(), "legacy": free_port(), "wsgi": free_port()}
-        started.append(
-            ManagedProcess(
-                "our-daphne",
-                [OUR_DAPHNE, "-p", str(ports["ours"]), "ours_layer:channel_layer"],
-                env={**env, "PYTHONPATH": f"{PROJECT}:{ROOT}"},
-                cwd=str(PROJECT),
-            )
-        )
-        started.append(
-            ManagedProcess(
-                "legacy-daphne",
-                [str(venv / "bin" / "daphne"), "-p", str(ports["legacy"]), "legacy_echo.asgi:channel_layer"],
-                env=env,
-                cwd=str(PROJECT),
-            )
-        )
-        started.append(
-            ManagedProcess(
-                "gunicorn-adapter",
-                [
-                    GUNICORN,
-                    "-b",
-                    f"127.0.0.1:{ports['wsgi']}",
-                    "-k",
-                    "gthread",
-                    "--threads",
-                    "8",
-                    "ours_wsgi:application",
-                ],
-                env={**env, "PYTHONPATH": f"{PROJECT}:{ROOT}"},
-                cwd=str(PROJECT),
-            )
-        )
         try:
-            for process, port in zip(started[2:], ports.values(), strict=True):
-                wait_for_port(port, timeout=30, process=process.popen)
-            base = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-            deadline = time.monotonic() + 30
+            servers = {
+                "ours": start_server(
+                    "our-daphne",
+                    lambda port: [OUR_DAPHNE, "-p", str(port), "ours_layer:channel_layer"],
+                    env=ours_env,
+                    cwd=str(PROJECT),
+                    timeout=30,
+                ),
+                "legacy": start_server(
+                    "legacy-daphne",
+                    lambda port: [str(venv / "bin" / "daphne"), "-p", str(port), "legacy_echo.asgi:channel_layer"],
+                    env=env,
+                    cwd=str(PROJECT),
+                    timeout=30,
+                ),
+                "wsgi": start_server(
+                    "gunicorn-adapter",
+                    lambda port: [
+                        GUNICORN,
+                        "-b",
+                        f"127.0.0.1:{port}",
+                        "-k",
+                        "gthread",
+                        "--threads",
+                        "8",
+                        "ours_wsgi:application",
+                    ],
+                    env=ours_env,
+                    cwd=str(PROJECT),
+                    timeout=30,
+                ),
+            }
+            started += servers.values()
+            base = {name: f"http://127.0.0.1:{server.port}" for name, server in servers.items()}
             for url in base.values():  # the workers are up once a view answers
-                while requests.get(url + "/hello/", timeout=10).status_code != 200:
-                    assert time.monotonic() < deadline, "legacy runworker never answered"
-                    time.sleep(0.2)
+                wait_http_ok(url + "/hello/", started, timeout=30)
             yield base
         finally:
             for process in started:

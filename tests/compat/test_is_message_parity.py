@@ -13,7 +13,6 @@ the documented difference explicitly, both sides. Everything else must be the sa
 
 from __future__ import annotations
 
-import os
 import re
 import socket
 import threading
@@ -40,7 +39,6 @@ from tests.compat.parity.harness import (
     fill,
     handshake_headers,
     http_roundtrip,
-    legacy_venv,
     normalise,
     raw_handshake,
     read_response,
@@ -49,7 +47,8 @@ from tests.compat.parity.harness import (
     start_side,
     ws_open,
 )
-from tests.support.processes import free_port, wait_for_port
+from tests.legacy import legacy_venv
+from tests.support.processes import free_port
 
 pytestmark = [pytest.mark.legacy, pytest.mark.redis]
 
@@ -84,12 +83,6 @@ def servers() -> Iterator[dict[str, Pair]]:
         for config in CONFIGS:
             for name in ("legacy", "ours"):
                 started.append(start_side(name, config, CONFIGS[config][name], venv))
-        for side in started:
-            wait_for_port(side.port, timeout=30, process=side.process.popen)
-            deadline = time.monotonic() + 10
-            while not os.path.exists(side.unix_path):
-                assert time.monotonic() < deadline, f"{side.name} never listened on {side.unix_path}"
-                time.sleep(0.05)
         pairs: dict[str, Pair] = {}
         for index, config in enumerate(CONFIGS):
             pairs[config] = {"legacy": started[2 * index], "ours": started[2 * index + 1]}

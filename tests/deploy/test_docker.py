@@ -126,7 +126,7 @@ def container_argv(name: str, port: int) -> list[str]:
     return command
 
 
-def test_every_service_command_runs_against_redis(redis_server, tmp_path):
+def test_every_service_command_runs_against_redis(redis_db, tmp_path):
     """migrate exits 0; the image's daphne serves /healthz through the default pool; each pool listens on its channels."""
     services = compose()["services"]
     port = free_port()
@@ -137,7 +137,7 @@ def test_every_service_command_runs_against_redis(redis_server, tmp_path):
         env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), **image_env(), **services[name]["environment"]}
         assert env["REDIS_URL"] == "redis://redis:6379/0"
         # The example sets no key prefix: a database of its own on the session's redis-server instead.
-        env["REDIS_URL"] = redis_server.url.rsplit("/", 1)[0] + "/5"
+        env["REDIS_URL"] = redis_db.url
         env["CHAT_RUN_DIR"] = str(tmp_path / "run")  # the chat-run volume
         env["PYTHONPATH"] = str(ROOT)
         return env

@@ -174,13 +174,13 @@ def _healthz(port: int) -> int:
         return exc.code
 
 
-def test_probes_follow_the_channel_layer(tmp_path):
+def test_probes_follow_the_channel_layer(own_redis, tmp_path):
     """The probes' /healthz (worker and interface server, as the manifests run them) is 200 with Redis up,
     503 while it is down, and 200 again when it is back, with nothing restarted."""
     import os
     import time
 
-    from tests.support.processes import ManagedProcess, RedisServer, free_port, wait_for_port
+    from tests.support.processes import ManagedProcess, free_port, wait_for_port
 
     deployments = by_kind("Deployment")
     worker = container(deployments["chatsite-worker-default"])
@@ -193,7 +193,7 @@ def test_probes_follow_the_channel_layer(tmp_path):
             "containerPort": int(spec["command"][spec["command"].index("--metrics-port") + 1]),
         } in spec["ports"]
     assert worker["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
-    redis = RedisServer()
+    redis = own_redis
     config = by_kind("ConfigMap")["chatsite-config"]["data"]
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("PYTEST")},
@@ -237,4 +237,3 @@ def test_probes_follow_the_channel_layer(tmp_path):
     finally:
         for process in processes:
             process.stop()
-        redis.stop()

@@ -7,16 +7,13 @@ Django 2.2 from the legacy venv); the project under ``tests/e2e/project`` is the
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import requests
-
-from tests.support.processes import ManagedProcess, RedisServer, free_port, wait_for_port
+from tests.legacy import legacy_venv
+from tests.support.processes import ManagedProcess, RedisServer, start_server, wait_for_log, wait_http_ok
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = ROOT / "tests" / "e2e" / "project"
@@ -24,11 +21,9 @@ OUR_PYTHON = sys.executable
 OUR_DAPHNE = str(Path(sys.executable).parent / "daphne")
 
 
-def legacy_venv() -> Path:
-    out = subprocess.run(
-        ["bash", str(ROOT / "tests" / "legacy" / "build.sh")], capture_output=True, text=True, check=True
-    )
-    return Path(out.stdout.strip().splitlines()[-1])
+def wait_listening(worker: ManagedProcess, timeout: float = 60.0) -> None:
+    """Until a ``runworker`` (ours or Channels 1.1.8) logs that it listens on its channels."""
+    wait_for_log(worker, "Listening on channels", timeout)
 
 
 @dataclass
@@ -65,17 +60,17 @@ class Stack:
         return process
 
     def server(self, *args: str, legacy: bool = False) -> ManagedProcess:
-        """Start the interface server; ``args`` are extra command-line options (e.g. ``-t 3``)."""
-        self.port = free_port()
+        """Start the interface server on a free port; ``args`` are extra command-line options (e.g. ``-t 3``)."""
         daphne = str(legacy_venv() / "bin" / "daphne") if legacy else OUR_DAPHNE
-        process = ManagedProcess(
+        process = start_server(
             "legacy-daphne" if legacy else "our-daphne",
-            [daphne, "-b", "127.0.0.1", "-p", str(self.port), *args, "e2eproject.asgi:channel_layer"],
+            lambda port: [daphne, "-b", "127.0.0.1", "-p", str(port), *args, "e2eproject.asgi:channel_layer"],
             env=self.env(legacy),
             cwd=str(PROJECT),
+            timeout=30,
         )
         self.processes.append(process)
-        wait_for_port(self.port, timeout=30, process=process.popen)
+        self.port = process.port or 0
         return process
 
     @property
@@ -87,16 +82,8 @@ class Stack:
         return f"ws://127.0.0.1:{self.port}"
 
     def wait_ready(self, timeout: float = 40.0) -> None:
-        """Until a view answers through the workers."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if requests.get(self.url + "/hello/", timeout=5).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            assert time.monotonic() < deadline, "the stack never answered /hello/"
-            time.sleep(0.2)
+        """Until a view answers through the workers; fails at once if one of the stack's processes exits."""
+        wait_http_ok(self.url + "/hello/", self.processes, timeout)
 
     def stop(self) -> None:
         for process in reversed(self.processes):

@@ -32,8 +32,9 @@ import pytest
 import requests
 import websocket
 
-from tests.e2e.stack import legacy_venv
-from tests.support.processes import ManagedProcess, RedisServer, free_port, wait_for_port
+from tests.e2e.stack import wait_listening
+from tests.legacy import legacy_venv
+from tests.support.processes import ManagedProcess, RedisServer, start_server
 
 pytestmark = [pytest.mark.redis, pytest.mark.legacy, pytest.mark.slow]
 
@@ -97,22 +98,16 @@ class Fleet:
         )
 
     def daphne(self) -> None:
-        self.port = free_port()
-        process = ManagedProcess(
+        daphne = str(self.legacy / "bin" / "daphne")
+        process = start_server(
             "legacy-daphne",
-            [
-                str(self.legacy / "bin" / "daphne"),
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "mixedfleet.asgi:channel_layer",
-            ],
+            lambda port: [daphne, "-b", "127.0.0.1", "-p", str(port), "mixedfleet.asgi:channel_layer"],
             env=self.env("old"),
             cwd=str(PROJECT),
+            timeout=30,
         )
         self.processes.append(process)
-        wait_for_port(self.port, timeout=30, process=process.popen)
+        self.port = process.port or 0
 
     def worker(self, name: str, stack: str, mixed: bool = False) -> ManagedProcess:
         python = str(self.legacy / "bin" / "python") if stack == "old" else OUR_PYTHON
@@ -125,14 +120,6 @@ class Fleet:
             process.stop()
         for process in self.processes:  # shown by pytest when the test fails
             print(f"----- {process.name} -----\n{process.log()[-6000:]}")
-
-
-def wait_listening(process: ManagedProcess, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while "Listening on channels" not in process.log():
-        assert process.alive(), process.log()
-        assert time.monotonic() < deadline, process.log()
-        time.sleep(0.1)
 
 
 def stop_gracefully(processes: list[ManagedProcess]) -> None:

@@ -17,7 +17,7 @@ import pytest
 import requests
 import websocket
 
-from tests.e2e.stack import Stack
+from tests.e2e.stack import Stack, wait_listening
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
@@ -70,14 +70,6 @@ class HttpClient(threading.Thread):
                 self.failures.append(f"{type(exc).__name__}: {exc}")
 
 
-def wait_listening(process, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while "Listening on channels" not in process.log():
-        assert process.alive(), process.log()
-        assert time.monotonic() < deadline, process.log()
-        time.sleep(0.1)
-
-
 @pytest.mark.parametrize("server", ["ours", "legacy-daphne"])
 def test_rollout_of_every_worker_under_load(redis_server, server):
     """Replacing single-threaded and --threads 4 workers under load, behind our daphne or Daphne 1.4.2:
@@ -95,7 +87,7 @@ def test_rollout_of_every_worker_under_load(redis_server, server):
         time.sleep(1.5)
         gen2 = [s.worker("gen2-single"), s.worker("gen2-threads", "--threads", "4")]
         for process in gen2:
-            wait_listening(process)
+            wait_listening(process, 30)
         before = sum(c.received for c in sockets)
         for process in gen1:
             process.send_signal(signal.SIGTERM)

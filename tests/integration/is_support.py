@@ -5,15 +5,11 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-import subprocess
 import sys
-import tempfile
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from tests.support import processes
-from tests.support.processes import ManagedProcess, free_port, wait_for_port
+from tests.support.processes import ManagedProcess, start_server, wait_for_log
 
 ROOT = Path(__file__).resolve().parents[2]
 DAPHNE = str(Path(sys.executable).parent / "daphne")
@@ -28,45 +24,41 @@ def env_for(redis_url: str, **extra: str) -> dict[str, str]:
     return env
 
 
-class _FdProcess(ManagedProcess):
-    """A ManagedProcess that inherits extra file descriptors (for ``--fd``)."""
-
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], cwd: str, pass_fds: tuple[int, ...]) -> None:
-        self.name = name
-        self.argv = argv
-        self.log_path = Path(tempfile.mkstemp(prefix=f"{name}-", suffix=".log")[1])
-        self._log = open(self.log_path, "ab")
-        self.popen = subprocess.Popen(
-            argv,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=cwd,
-            start_new_session=True,
-            pass_fds=pass_fds,
-        )
-        processes._started.append(self)
+def tcp_port(port: int) -> list[str]:
+    """The default endpoint: ``-p PORT`` on 127.0.0.1."""
+    return ["-p", str(port)]
 
 
 class Daphne:
-    """A running ``daphne`` process listening on ``port`` (or only on the endpoints given)."""
+    """A running ``daphne`` process, listening on the endpoint ``listen(port)`` names (a free port).
+
+    ``listen=None``: no port of its own (only the UNIX sockets or ``--fd`` descriptors in ``args``).
+    """
 
     def __init__(
         self,
         redis_url: str,
         *args: str,
-        port: int | None = None,
-        tcp: bool = True,
+        listen: Callable[[int], Sequence[str]] | None = tcp_port,
         env: dict[str, str] | None = None,
         pass_fds: tuple[int, ...] = (),
     ) -> None:
-        self.port = port or free_port()
-        argv = [DAPHNE, *(["-p", str(self.port)] if tcp else []), *args, "tests.integration.is_layer:channel_layer"]
-        self.process: ManagedProcess = _FdProcess(
-            f"daphne-{self.port}", argv, env or env_for(redis_url), str(ROOT), pass_fds
-        )
-        if tcp:
-            wait_for_port(self.port, process=self.process.popen, timeout=20)
+        app = "tests.integration.is_layer:channel_layer"
+        env = env or env_for(redis_url)
+        if listen is None:
+            self.process = ManagedProcess("daphne", [DAPHNE, *args, app], env=env, cwd=str(ROOT), pass_fds=pass_fds)
+            self.port = 0
+        else:
+            endpoint = listen
+            self.process = start_server(
+                "daphne",
+                lambda port: [DAPHNE, *endpoint(port), *args, app],
+                env=env,
+                cwd=str(ROOT),
+                pass_fds=pass_fds,
+                timeout=20,
+            )
+            self.port = self.process.port or 0
 
     @property
     def url(self) -> str:
@@ -82,11 +74,7 @@ class Daphne:
 
 def start_worker(redis_url: str, **extra: str) -> ManagedProcess:
     worker = ManagedProcess("is-worker", [sys.executable, WORKER], env=env_for(redis_url, **extra), cwd=str(ROOT))
-    deadline = time.monotonic() + 20
-    while "worker ready" not in worker.log():
-        if not worker.alive() or time.monotonic() > deadline:
-            raise RuntimeError("echo worker did not start:\n" + worker.log())
-        time.sleep(0.05)
+    wait_for_log(worker, "worker ready")
     return worker
 
 

@@ -25,8 +25,9 @@ CHUNKED = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
 
 
 @pytest.fixture(scope="module")
-def redis_url(redis_server):
-    return f"redis://127.0.0.1:{redis_server.port}/5"
+def redis_url(redis_databases):
+    with redis_databases.take() as database:
+        yield database.url
 
 
 @pytest.fixture(scope="module")

@@ -18,12 +18,6 @@ from tests.integration.is_support import Daphne, close_code_of, env_for, masked_
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
 
-def fresh_url(redis_server, db):
-    url = f"redis://127.0.0.1:{redis_server.port}/{db}"
-    get_channel_layer("redis", {"hosts": [url]}).flush()
-    return url
-
-
 def in_thread(function):
     result = {}
 
@@ -38,9 +32,9 @@ def in_thread(function):
     return thread, result
 
 
-def test_http_timeout_and_streaming_regression(redis_server):
+def test_http_timeout_and_streaming_regression(redis_db):
     """-t answers 503 for unanswered requests, and a streaming response outliving it breaks nothing after."""
-    url = fresh_url(redis_server, 6)
+    url = redis_db.url
     worker = start_worker(url)
     server = Daphne(url, "-t", "2")
     try:
@@ -61,9 +55,9 @@ def test_http_timeout_and_streaming_regression(redis_server):
         worker.stop()
 
 
-def test_full_channels_give_503_and_1013(redis_server):
+def test_full_channels_give_503_and_1013(redis_db):
     """ChannelFull: 503 + Retry-After for http.request and websocket.connect, close 1013 for websocket.receive."""
-    url = fresh_url(redis_server, 7)
+    url = redis_db.url
     server = Daphne(url, "-t", "2", "--websocket_connect_timeout", "1", env=env_for(url, IS_CAPACITY="2"))
     try:
         waiting = [in_thread(lambda: requests.get(server.url + "/queued", timeout=10)) for _ in range(2)]
@@ -129,9 +123,9 @@ def test_layer_down_gives_fast_503_then_recovers(own_redis):
         worker.stop()
 
 
-def test_sigterm_drains_gracefully(redis_server):
+def test_sigterm_drains_gracefully(redis_db):
     """SIGTERM: in-flight responses finish, WebSockets get 1001 and a websocket.disconnect, exit status 0."""
-    url = fresh_url(redis_server, 8)
+    url = redis_db.url
     layer = get_channel_layer("redis", {"hosts": [url]})
     worker = start_worker(url)
     server = Daphne(url, "--drain-timeout", "10")

@@ -18,10 +18,9 @@ pytestmark = pytest.mark.redis
 
 
 @pytest.fixture(scope="module")
-def redis_url(redis_server):
-    url = f"redis://127.0.0.1:{redis_server.port}/3"
-    redis_server.client().execute_command("SELECT", 3)
-    return url
+def redis_url(redis_databases):
+    with redis_databases.take() as database:
+        yield database.url
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +153,7 @@ def test_access_log_format(daphne):
 def test_unix_socket(redis_url, worker):
     """-u serves on a UNIX socket; client and server are None there."""
     path = os.path.join(tempfile.mkdtemp(), "d.sock")
-    server = Daphne(redis_url, "-u", path, tcp=False)
+    server = Daphne(redis_url, "-u", path, listen=None)
     try:
         deadline = time.monotonic() + 20
         while not os.path.exists(path) and time.monotonic() < deadline:
@@ -182,7 +181,7 @@ def test_inherited_file_descriptor(redis_url, worker, family):
         listener.bind(address)
     listener.listen(16)
     fd = listener.fileno()
-    server = Daphne(redis_url, "--fd", str(fd), tcp=False, pass_fds=(fd,))
+    server = Daphne(redis_url, "--fd", str(fd), listen=None, pass_fds=(fd,))
     try:
         listener.close()
         with socket.socket(family) as sock:
@@ -211,7 +210,7 @@ def test_port_in_use_exits_1(redis_url):
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
         port = taken.getsockname()[1]
-        server = Daphne(redis_url, "-e", f"tcp:{port}:interface=127.0.0.1", tcp=False)
+        server = Daphne(redis_url, "-e", f"tcp:{port}:interface=127.0.0.1", listen=None)
         assert server.process.popen.wait(20) == 1
         assert "Could not listen" in server.process.log()
 

@@ -23,7 +23,7 @@ import pytest
 from interfaceserver.connection import set_no_delay
 from tests.integration.is_support import Daphne, start_worker
 from tests.integration.test_is_tls import self_signed
-from tests.support.processes import free_port, redis_servers, wait_for_port
+from tests.support.processes import redis_servers
 
 STALL = 0.040
 ROUNDS = 30
@@ -115,9 +115,9 @@ def test_no_delay_leaves_unix_socket_alone():
 
 
 @pytest.fixture(scope="module")
-def redis_url():
-    with redis_servers(1) as servers:
-        yield f"redis://127.0.0.1:{servers[0].port}/0"
+def redis_url(redis_databases):
+    with redis_databases.take() as database:
+        yield database.url
 
 
 @pytest.fixture(scope="module")
@@ -164,12 +164,11 @@ def test_streamed_keepalive_does_not_stall(redis_url, worker):
 def test_tls_keepalive_does_not_stall(redis_url, worker):
     """Over a TLS endpoint string the TCP socket under the TLS layer has Nagle off too."""
     key, cert = self_signed(Path(tempfile.mkdtemp()))
-    port = free_port()
     server = Daphne(
-        redis_url, "-e", f"ssl:{port}:interface=127.0.0.1:privateKey={key}:certKey={cert}", port=port, tcp=False
+        redis_url, listen=lambda port: ["-e", f"ssl:{port}:interface=127.0.0.1:privateKey={key}:certKey={cert}"]
     )
+    port = server.port
     try:
-        wait_for_port(port, process=server.process.popen, timeout=20)
         context = ssl.create_default_context()
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
@@ -187,7 +186,7 @@ def test_inherited_fd_keepalive_does_not_stall(redis_url, worker):
     listener.bind(("127.0.0.1", 0))
     listener.listen(16)
     address = listener.getsockname()
-    server = Daphne(redis_url, "--fd", str(listener.fileno()), tcp=False, pass_fds=(listener.fileno(),))
+    server = Daphne(redis_url, "--fd", str(listener.fileno()), listen=None, pass_fds=(listener.fileno(),))
     try:
         listener.close()
         with socket.create_connection(address, timeout=10) as sock:

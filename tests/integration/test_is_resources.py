@@ -21,8 +21,9 @@ pytestmark = pytest.mark.redis
 
 
 @pytest.fixture(scope="module")
-def redis_url(redis_server):
-    return f"redis://127.0.0.1:{redis_server.port}/7"
+def redis_url(redis_databases):
+    with redis_databases.take() as database:
+        yield database.url
 
 
 def _listen_queue(kind: str, match: str) -> int:

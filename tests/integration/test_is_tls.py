@@ -23,7 +23,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from tests.integration.is_support import Daphne, start_worker
-from tests.support.processes import free_port, wait_for_port
 
 pytestmark = pytest.mark.redis
 
@@ -52,16 +51,19 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
 
 
 @pytest.fixture(scope="module")
-def tls_server(redis_server):
-    url = f"redis://127.0.0.1:{redis_server.port}/9"
-    worker = start_worker(url)
-    key, cert = self_signed(Path(tempfile.mkdtemp()))
-    port = free_port()
-    server = Daphne(url, "-e", f"ssl:{port}:interface=127.0.0.1:privateKey={key}:certKey={cert}", port=port, tcp=False)
-    wait_for_port(port, process=server.process.popen, timeout=20)
-    yield server
-    server.stop()
-    worker.stop()
+def tls_server(redis_databases):
+    with redis_databases.take() as database:
+        worker = start_worker(database.url)
+        key, cert = self_signed(Path(tempfile.mkdtemp()))
+        server = Daphne(database.url, listen=lambda port: _tls(port, key, cert))
+        yield server
+        server.stop()
+        worker.stop()
+
+
+def _tls(port: int, key: Path, cert: Path) -> list[str]:
+    """The endpoint option serving TLS on ``port`` with ``key`` and ``cert``."""
+    return ["-e", f"ssl:{port}:interface=127.0.0.1:privateKey={key}:certKey={cert}"]
 
 
 def test_https_sets_scheme(tls_server):
@@ -161,23 +163,14 @@ def test_http2_post_body_and_size_limit(tls_server):
     assert '"POST /echo" 413' in tls_server.process.log()
 
 
-def test_http2_bodies_count_against_the_body_budget(redis_server):
+def test_http2_bodies_count_against_the_body_budget(redis_db):
     """HTTP/2 request bodies take from --max-buffered-body like HTTP/1.1 ones: past it, 503, and the budget is returned."""
-    url = f"redis://127.0.0.1:{redis_server.port}/9"
+    url = redis_db.url
     worker = start_worker(url)
     key, cert = self_signed(Path(tempfile.mkdtemp()))
-    port = free_port()
-    server = Daphne(
-        url,
-        "-e",
-        f"ssl:{port}:interface=127.0.0.1:privateKey={key}:certKey={cert}",
-        "--max-buffered-body",
-        "4000",
-        port=port,
-        tcp=False,
-    )
+    server = Daphne(url, "--max-buffered-body", "4000", listen=lambda port: _tls(port, key, cert))
+    port = server.port
     try:
-        wait_for_port(port, process=server.process.popen, timeout=20)
         headers = [(":method", "POST"), (":path", "/echo"), (":scheme", "https"), (":authority", "localhost")]
         status, body = h2_request(port, headers, b"y" * 10_000)
         assert status == b"503" and b"too many request bodies" in body
@@ -199,10 +192,9 @@ def test_http2_stream_waiting_for_a_reply_gets_503_when_redis_goes():
     url = f"redis://127.0.0.1:{redis.port}/0"
     worker = start_worker(url)
     key, cert = self_signed(Path(tempfile.mkdtemp()))
-    port = free_port()
-    server = Daphne(url, "-e", f"ssl:{port}:interface=127.0.0.1:privateKey={key}:certKey={cert}", port=port, tcp=False)
+    server = Daphne(url, listen=lambda port: _tls(port, key, cert))
+    port = server.port
     try:
-        wait_for_port(port, process=server.process.popen, timeout=20)
         outcome: list = []
         headers = [(":method", "GET"), (":path", "/never"), (":scheme", "https"), (":authority", "localhost")]
         thread = threading.Thread(target=lambda: outcome.append(h2_request(port, headers)))

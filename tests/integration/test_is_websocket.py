@@ -14,8 +14,9 @@ pytestmark = pytest.mark.redis
 
 
 @pytest.fixture(scope="module")
-def redis_url(redis_server):
-    return f"redis://127.0.0.1:{redis_server.port}/4"
+def redis_url(redis_databases):
+    with redis_databases.take() as database:
+        yield database.url
 
 
 @pytest.fixture(scope="module")

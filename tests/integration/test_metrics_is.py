@@ -10,7 +10,6 @@ import requests
 import websocket
 from prometheus_client.parser import text_string_to_metric_families
 
-from channellayer import get_channel_layer
 from tests.integration.is_support import Daphne, env_for, start_worker
 from tests.support.processes import free_port, wait_for_port
 
@@ -28,12 +27,6 @@ def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     }
 
 
-def fresh_url(redis_server, db: int) -> str:
-    url = f"redis://127.0.0.1:{redis_server.port}/{db}"
-    get_channel_layer("redis", {"hosts": [url]}).flush()
-    return url
-
-
 def start_daphne(url: str, *args: str, **env: str) -> tuple[Daphne, int]:
     port = free_port()
     server = Daphne(url, "--metrics-port", str(port), *args, env=env_for(url, **env))
@@ -41,9 +34,9 @@ def start_daphne(url: str, *args: str, **env: str) -> tuple[Daphne, int]:
     return server, port
 
 
-def test_counts_after_known_traffic(redis_server):
+def test_counts_after_known_traffic(redis_db):
     """N requests answered 200 give N in the 200 counter, the first-byte histogram, and messages in and out."""
-    url = fresh_url(redis_server, 11)
+    url = redis_db.url
     server, port = start_daphne(url)
     worker = start_worker(url)
     try:
@@ -76,9 +69,9 @@ def test_counts_after_known_traffic(redis_server):
         worker.stop()
 
 
-def test_full_queue_and_timeout_are_counted_by_cause(redis_server):
+def test_full_queue_and_timeout_are_counted_by_cause(redis_db):
     """One 503 for a full http.request is cause queue_full (and one ChannelFull); unanswered ones are timeout."""
-    url = fresh_url(redis_server, 12)
+    url = redis_db.url
     server, port = start_daphne(url, "-t", "1.5", IS_CAPACITY="2")
     try:
         waiting = [
@@ -119,26 +112,23 @@ def test_healthz_fails_while_the_layer_is_down(own_redis):
         server.stop()
 
 
-def test_http2_responses_are_counted(redis_server, tmp_path):
+def test_http2_responses_are_counted(redis_db, tmp_path):
     """Responses on HTTP/2 streams reach the same counters and histogram as HTTP/1.1 ones."""
     from tests.integration.test_is_tls import h2_request, self_signed
 
-    url = fresh_url(redis_server, 13)
+    url = redis_db.url
     key, cert = self_signed(tmp_path)
-    port, metrics_port = free_port(), free_port()
+    metrics_port = free_port()
     server = Daphne(
         url,
-        "-e",
-        f"ssl:{port}:interface=127.0.0.1:privateKey={key}:certKey={cert}",
         "--metrics-port",
         str(metrics_port),
-        port=port,
-        tcp=False,
+        listen=lambda port: ["-e", f"ssl:{port}:interface=127.0.0.1:privateKey={key}:certKey={cert}"],
         env=env_for(url),
     )
+    port = server.port
     worker = start_worker(url)
     try:
-        wait_for_port(port, process=server.process.popen, timeout=20)
         wait_for_port(metrics_port, process=server.process.popen, timeout=10)
         headers = [(":method", "GET"), (":path", "/"), (":scheme", "https"), (":authority", "localhost")]
         for _ in range(3):

@@ -1,7 +1,10 @@
-"""Real processes for the tests: redis-server, Sentinel, and any command, started on free ports.
+"""Real processes for the tests and the benchmarks: redis-server, Sentinel, and any command, on free ports.
 
 Every process is stopped by its pid (never by name), and its log is printed when a test fails
-(``dump_logs``). Nothing here mocks anything.
+(``dump_logs``). A server is started with :func:`start_server`, which owns the one hard part: a free
+port found by binding port 0 can be taken by another process before the server binds it, so the
+server is watched until *it* listens there, and started again on a fresh port when it lost the race.
+Nothing here mocks anything.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+import urllib.request
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import redis
@@ -26,6 +30,7 @@ _started: list[ManagedProcess] = []
 
 
 def free_port() -> int:
+    """A port nothing listens on right now (another process may take it before you bind it)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -45,15 +50,30 @@ def wait_for_port(
 
 
 class ManagedProcess:
-    """A child process with a log file; stopped by pid."""
+    """A child process with a log file; stopped by pid. ``pass_fds`` are inherited (e.g. for ``--fd``)."""
 
-    def __init__(self, name: str, argv: Sequence[str], env: dict[str, str] | None = None, cwd: str | None = None):
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        env: dict[str, str] | None = None,
+        cwd: str | None = None,
+        pass_fds: Sequence[int] = (),
+    ):
         self.name = name
         self.argv = list(argv)
+        #: The TCP port it listens on, when started by :func:`start_server`.
+        self.port: int | None = None
         self.log_path = Path(tempfile.mkstemp(prefix=f"{name}-", suffix=".log")[1])
         self._log = open(self.log_path, "ab")
         self.popen = subprocess.Popen(
-            self.argv, stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=cwd, start_new_session=True
+            self.argv,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+            pass_fds=tuple(pass_fds),
         )
         _started.append(self)
 
@@ -88,10 +108,134 @@ class ManagedProcess:
     signal = send_signal
 
 
+ADDRESS_IN_USE = "Address already in use"  # what redis-server, Twisted and gunicorn log on EADDRINUSE
+
+
+class PortLost(RuntimeError):
+    """The server's port was taken by another process before the server bound it."""
+
+
+def start_server(
+    name: str,
+    argv: Callable[[int], Sequence[str]],
+    *,
+    port: int | None = None,
+    env: dict[str, str] | None = None,
+    cwd: str | None = None,
+    pass_fds: Sequence[int] = (),
+    timeout: float = 10.0,
+    attempts: int = 5,
+) -> ManagedProcess:
+    """Start ``argv(port)`` and return it once it listens on ``port`` (as ``process.port``).
+
+    The port is a fresh :func:`free_port` on each of ``attempts`` tries: a try is lost when another
+    process listens there first or the server logs "Address already in use", and the server is then
+    stopped and started again. A given ``port`` (a restart on a known port) has one try. When the
+    server exits or does not listen within ``timeout`` it is stopped by pid and the error carries its log.
+    """
+    tries = 1 if port else attempts
+    for _ in range(tries):
+        chosen = port or free_port()
+        process = ManagedProcess(name, argv(chosen), env=env, cwd=cwd, pass_fds=pass_fds)
+        process.port = chosen
+        try:
+            _await_port(process, chosen, timeout)
+            return process
+        except PortLost:
+            process.stop(signum=signal.SIGKILL)
+        except RuntimeError as exc:
+            process.stop(signum=signal.SIGKILL)
+            raise RuntimeError(f"{exc}\n----- log of {name} -----\n{process.log()[-5000:]}") from None
+    raise PortLost(f"{name}: its port was taken before it could bind it, {tries} time(s)")
+
+
+def _await_port(process: ManagedProcess, port: int, timeout: float) -> None:
+    """Until ``process`` (or a child of it) listens on ``port``; :class:`PortLost` if another process does."""
+    deadline = time.monotonic() + timeout
+    while True:
+        listeners = _listening_inodes(port)
+        if listeners & _socket_inodes(descendants(process.pid)):
+            return
+        if listeners or ADDRESS_IN_USE in process.log():
+            raise PortLost(f"{process.name}: port {port} was taken")
+        if not process.alive():
+            raise RuntimeError(f"{process.name} exited with {process.popen.returncode} before listening on {port}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{process.name} was not listening on {port} after {timeout} s")
+        time.sleep(0.02)
+
+
+def _listening_inodes(port: int) -> set[str]:
+    """Inodes of the TCP sockets (IPv4 and IPv6) listening on ``port``, from /proc/net."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as rows:
+            next(rows)
+            for row in rows:
+                fields = row.split()
+                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                    inodes.add(fields[9])
+    return inodes
+
+
+def _socket_inodes(pids: Iterable[int]) -> set[str]:
+    """Inodes of the sockets the processes ``pids`` hold open."""
+    inodes = set()
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                with contextlib.suppress(OSError):
+                    target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                    if target.startswith("socket:["):
+                        inodes.add(target[8:-1])
+    return inodes
+
+
+def descendants(pid: int) -> list[int]:
+    """``pid`` and every process under it (gunicorn's and uvicorn's workers), from /proc children lists."""
+    found, queue = [], [pid]
+    while queue:
+        current = queue.pop()
+        found.append(current)
+        try:
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as children:
+                    queue += [int(child) for child in children.read().split()]
+        except OSError:
+            continue
+    return found
+
+
+def wait_for_log(process: ManagedProcess, text: str, timeout: float = 20.0) -> None:
+    """Until ``text`` appears in the process's log; raises with the log if it exits or times out first."""
+    deadline = time.monotonic() + timeout
+    while text not in process.log():
+        if not process.alive() or time.monotonic() > deadline:
+            state = f"exited with {process.popen.returncode}" if not process.alive() else f"silent for {timeout} s"
+            raise RuntimeError(f"{process.name} {state} before logging {text!r}:\n{process.log()[-3000:]}")
+        time.sleep(0.05)
+
+
+def wait_http_ok(url: str, processes: Iterable[ManagedProcess] = (), timeout: float = 60.0) -> None:
+    """Until a GET of ``url`` answers 200; raises at once if one of ``processes`` exits meanwhile."""
+    watched = list(processes)
+    deadline = time.monotonic() + timeout
+    while True:
+        for process in watched:
+            if not process.alive():
+                raise RuntimeError(f"{process.name} exited with {process.popen.returncode}:\n{process.log()[-3000:]}")
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=5) as response:
+            if response.status == 200:
+                return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{url} did not answer 200 within {timeout} s")
+        time.sleep(0.1)
+
+
 def dump_logs(file=sys.stderr, include_redis: bool = False) -> None:
     """Print the tail of every running child's log (redis-server's only when asked: it is noise)."""
     for process in list(_started):
-        if process.name.startswith(("redis-", "sentinel-")) and not include_redis:
+        if process.name.startswith(("redis-", "sentinel")) and not include_redis:
             continue
         print(f"----- log of {process.name} (pid {process.pid}) -----", file=file)
         print(process.log()[-20000:], file=file)
@@ -106,29 +250,33 @@ class RedisServer:
     """A redis-server on a free port (or a given one), with nothing kept on disk."""
 
     def __init__(self, port: int | None = None, extra: Sequence[str] = ()):
-        self.port = port or free_port()
+        self.port = port or 0
         self.dir = tempfile.mkdtemp(prefix="redis-")
         self.extra = list(extra)
         self.process: ManagedProcess | None = None
         self.start()
 
     def start(self) -> None:
-        argv = [
-            REDIS_SERVER,
-            "--port",
-            str(self.port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            self.dir,
-            *self.extra,
-        ]
-        self.process = ManagedProcess(f"redis-{self.port}", argv)
-        wait_for_port(self.port, process=self.process.popen)
+        """Start it: on a fresh free port the first time, on the same port again after :meth:`stop`."""
+
+        def argv(port: int) -> list[str]:
+            return [
+                REDIS_SERVER,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                self.dir,
+                *self.extra,
+            ]
+
+        self.process = start_server("redis-server", argv, port=self.port or None)
+        self.port = self.process.port or self.port
         deadline = time.monotonic() + 10
         while True:
             try:
@@ -170,18 +318,19 @@ class Sentinel:
     """One redis-server in Sentinel mode watching ``master_name`` at ``master``."""
 
     def __init__(self, master: RedisServer, master_name: str = "mymaster", quorum: int = 1):
-        self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="sentinel-")
         config = Path(self.dir) / "sentinel.conf"
         config.write_text(
-            f"port {self.port}\nbind 127.0.0.1\ndir {self.dir}\n"
+            f"bind 127.0.0.1\ndir {self.dir}\n"
             f"sentinel monitor {master_name} 127.0.0.1 {master.port} {quorum}\n"
             f"sentinel down-after-milliseconds {master_name} 1000\n"
             f"sentinel failover-timeout {master_name} 5000\n"
             f"sentinel parallel-syncs {master_name} 1\n"
         )
-        self.process = ManagedProcess(f"sentinel-{self.port}", [REDIS_SERVER, str(config), "--sentinel"])
-        wait_for_port(self.port, process=self.process.popen)
+        self.process = start_server(
+            "sentinel", lambda port: [REDIS_SERVER, str(config), "--sentinel", "--port", str(port)]
+        )
+        self.port: int = self.process.port or 0
 
     @property
     def address(self) -> tuple[str, int]:

@@ -11,7 +11,6 @@ import copy
 import os
 import re
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -24,7 +23,7 @@ from typing import Any
 import websocket
 
 from channellayer import get_channel_layer
-from tests.support.processes import ManagedProcess, RedisServer, free_port
+from tests.support.processes import ManagedProcess, RedisServer, start_server
 
 __all__ = [
     "BODY_CHANNEL",
@@ -47,7 +46,6 @@ __all__ = [
     "fill",
     "handshake_headers",
     "http_roundtrip",
-    "legacy_venv",
     "normalise",
     "raw_handshake",
     "read_response",
@@ -62,13 +60,6 @@ PARITY = Path(__file__).resolve().parent
 OUR_DAPHNE = str(Path(sys.executable).parent / "daphne")
 REPLY_CHANNEL = re.compile(r"^daphne\.response\.[A-Za-z]{10}![A-Za-z]{10}$")
 BODY_CHANNEL = re.compile(r"^http\.request\.body\?.+$")
-
-
-def legacy_venv() -> Path:
-    out = subprocess.run(
-        ["bash", str(ROOT / "tests" / "legacy" / "build.sh")], capture_output=True, text=True, check=True
-    )
-    return Path(out.stdout.strip().splitlines()[-1])
 
 
 @dataclass
@@ -113,20 +104,29 @@ Pair = dict[str, Side]
 
 
 def start_side(name: str, config: str, options: list[str], venv: Path) -> Side:
-    """One daphne on 127.0.0.1:<free port> and on a UNIX socket (``-e unix:``), with a redis-server of its own."""
+    """One daphne listening on 127.0.0.1:<free port> and on a UNIX socket (``-e unix:``), with a
+    redis-server of its own; returned once it listens on both."""
     redis_server = RedisServer()
-    port = free_port()
     unix_path = os.path.join(tempfile.mkdtemp(prefix="parity-"), "daphne.sock")
     env = {**os.environ, "PARITY_REDIS_URL": redis_server.url, "PYTHONPATH": f"{PARITY}:{ROOT}"}
-    listen = ["-b", "127.0.0.1", "-p", str(port), "-e", f"unix:{unix_path}"]
     if name == "legacy":
-        argv = [str(venv / "bin" / "daphne"), *listen, "legacy_layer:channel_layer", *options]
+        daphne, app = str(venv / "bin" / "daphne"), "legacy_layer:channel_layer"
         env["PYTHONPATH"] = str(PARITY)
     else:
-        argv = [OUR_DAPHNE, *listen, "ours_layer:channel_layer", *options]
-    process = ManagedProcess(f"{name}-daphne-{config}", argv, env=env, cwd=str(PARITY))
+        daphne, app = OUR_DAPHNE, "ours_layer:channel_layer"
+    process = start_server(
+        f"{name}-daphne-{config}",
+        lambda port: [daphne, "-b", "127.0.0.1", "-p", str(port), "-e", f"unix:{unix_path}", app, *options],
+        env=env,
+        cwd=str(PARITY),
+        timeout=30,
+    )
+    deadline = time.monotonic() + 10
+    while not os.path.exists(unix_path):
+        assert time.monotonic() < deadline, f"{name} never listened on {unix_path}\n{process.log()[-3000:]}"
+        time.sleep(0.05)
     layer = get_channel_layer("redis", {"hosts": [redis_server.url]})
-    return Side(name, redis_server, port, process, layer, unix_path)
+    return Side(name, redis_server, process.port or 0, process, layer, unix_path)
 
 
 # ----------------------------------------------------------------------------------------------
