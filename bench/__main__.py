@@ -15,7 +15,9 @@ import time
 import traceback
 from pathlib import Path
 
-from .harness import Context, Table, code_state, legacy_venv, write_report
+from tests.legacy import legacy_venv
+
+from .harness import Context, Table, code_state, write_report
 
 #: (section title, module). Each module has ``run(ctx) -> list[Table]``.
 SCENARIOS = [

@@ -88,13 +88,6 @@ class Context:
         return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def legacy_venv() -> Path:
-    out = subprocess.run(
-        ["bash", str(ROOT / "tests" / "legacy" / "build.sh")], capture_output=True, text=True, check=True
-    )
-    return Path(out.stdout.strip().splitlines()[-1])
-
-
 def machine_summary() -> str:
     cpus = os.cpu_count()
     try:

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.support.processes import ManagedProcess, RedisServer, free_port, wait_for_port
+from tests.support.processes import ManagedProcess, RedisServer, start_server
 
 from .harness import ROOT, Context, Table, median
 
@@ -73,15 +73,15 @@ class _Stack:
     def __init__(self, ctx: Context, stack: str, redis: RedisServer, ping_interval: int = PING_INTERVAL) -> None:
         scratch = ctx.scratch / f"is_{stack}"
         scratch.mkdir(exist_ok=True)
-        self.port = free_port()
         self.responder: ManagedProcess | None = None
         if stack == "autobahn":
-            self.server = ManagedProcess(
+            self.server = start_server(
                 "is-autobahn",
-                [ctx.python, str(ROOT / "bench" / "autobahn_server.py"), str(self.port), str(ping_interval)],
+                lambda port: [ctx.python, str(ROOT / "bench" / "autobahn_server.py"), str(port), str(ping_interval)],
                 cwd=str(scratch),
+                timeout=30,
             )
-            wait_for_port(self.port, timeout=30, process=self.server.popen)
+            self.port = self.server.port or 0
             return
         (scratch / f"is_layer_{stack}.py").write_text(_LAYER_MODULES[stack])
         python = ctx.python if stack == "ours" else ctx.legacy_python
@@ -98,13 +98,21 @@ class _Stack:
             env=env,
             cwd=str(scratch),
         )
-        self.server = ManagedProcess(
+        self.server = start_server(
             f"is-daphne-{stack}",
-            [daphne, "-p", str(self.port), "--ping-interval", str(ping_interval), f"is_layer_{stack}:channel_layer"],
+            lambda port: [
+                daphne,
+                "-p",
+                str(port),
+                "--ping-interval",
+                str(ping_interval),
+                f"is_layer_{stack}:channel_layer",
+            ],
             env=env,
             cwd=str(scratch),
+            timeout=30,
         )
-        wait_for_port(self.port, timeout=30, process=self.server.popen)
+        self.port = self.server.port or 0
 
     def stop(self) -> None:
         self.server.stop(timeout=15)

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.support.processes import ManagedProcess, free_port, redis_servers, wait_for_port
+from tests.support.processes import ManagedProcess, redis_servers, start_server
 
 from .harness import ROOT, Context, Table, median
 
@@ -71,22 +71,22 @@ def measure(
         else:
             assert legacy_venv is not None
             python, daphne = str(legacy_venv / "bin" / "python"), [str(legacy_venv / "bin" / "daphne")]
-        port = free_port()
         started: list[ManagedProcess] = []
         try:
-            server = ManagedProcess(
+            server = start_server(
                 f"{label}-daphne",
-                [*daphne, "-b", "127.0.0.1", "-p", str(port), "-v", "0", "benchsite.asgi:channel_layer"],
+                lambda port: [*daphne, "-b", "127.0.0.1", "-p", str(port), "-v", "0", "benchsite.asgi:channel_layer"],
                 env=env,
                 cwd=str(PROJECT),
+                timeout=60,
             )
+            port = server.port or 0
             started.append(server)
             workers = [
                 ManagedProcess(f"{label}-worker{i}", [python, "manage.py", "runworker"], env=env, cwd=str(PROJECT))
                 for i in range(WORKERS)
             ]
             started.extend(workers)
-            wait_for_port(port, timeout=60, process=server.popen)
             time.sleep(2.0)
             _wrk(port, 2)  # warm-up: imports, connections, URL resolver caches
             assert redis.process is not None
@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     legacy = None
     if args.system == "legacy":
-        from .harness import legacy_venv
+        from tests.legacy import legacy_venv
 
         legacy = legacy_venv()
     result = measure(args.system, args.tree.resolve(), args.seconds, args.flame, args.label or args.system, legacy)

@@ -75,18 +75,3 @@ def cpu_seconds(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def descendants(pid: int) -> list[int]:
-    """``pid`` and every process under it (uvicorn's and gunicorn's workers), from /proc children lists."""
-    found, queue = [], [pid]
-    while queue:
-        current = queue.pop()
-        found.append(current)
-        try:
-            for task in os.listdir(f"/proc/{current}/task"):
-                with open(f"/proc/{current}/task/{task}/children") as children:
-                    queue += [int(child) for child in children.read().split()]
-        except OSError:
-            continue
-    return found

@@ -19,7 +19,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.support.processes import ManagedProcess, RedisServer
+from tests.e2e.stack import wait_listening
+from tests.support.processes import RedisServer
 
 from ..harness import Context, Table
 from .common import label, log, med, order, percentile, raise_fd_limit, target
@@ -103,16 +104,6 @@ async def _drive(port: int, load: Load) -> None:
     close_all(opened.clients)
 
 
-def _wait_listening(process: ManagedProcess, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while "Listening on channels" not in process.log():
-        if not process.alive():
-            raise RuntimeError(f"{process.name} exited: {process.log()[-2000:]}")
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{process.name} never listened: {process.log()[-2000:]}")
-        time.sleep(0.05)
-
-
 def _rollout_round(launcher: Launcher, running: Running) -> dict[str, Any]:
     load = Load()
     thread = threading.Thread(target=lambda: asyncio.run(_drive(running.port, load)), daemon=True)
@@ -127,7 +118,7 @@ def _rollout_round(launcher: Launcher, running: Running) -> dict[str, Any]:
     for generation in range(2, 2 + GENERATIONS):
         fresh = [launcher.add_worker(running, f"fs-{running.system}-gen{generation}-{i}") for i in range(WORKERS)]
         for process in fresh:
-            _wait_listening(process)
+            wait_listening(process)
         for process in current:
             process.send_signal(signal.SIGTERM)
         for process in current:

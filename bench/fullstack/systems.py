@@ -15,14 +15,10 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import tempfile
-import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.support import processes as _processes
-from tests.support.processes import ManagedProcess, RedisServer, free_port, wait_for_port
+from tests.support.processes import ManagedProcess, RedisServer, descendants, start_server, wait_http_ok
 
 from ..harness import ROOT, Context
 
@@ -53,7 +49,7 @@ class Running:
 
     system: str
     workers: int
-    port: int
+    port: int = 0
     processes: list[ManagedProcess] = field(default_factory=list)
     worker_processes: list[ManagedProcess] = field(default_factory=list)
     server: ManagedProcess | None = None
@@ -66,8 +62,6 @@ class Running:
 
     def roles(self) -> dict[str, list[int]]:
         """The pids doing the work, by role, for CPU accounting (children included)."""
-        from .common import descendants
-
         if self.server is not None:
             return {"interface server": [self.server.pid], "workers": [p.pid for p in self.worker_processes]}
         return {"server processes": [pid for p in self.processes for pid in descendants(p.pid)]}
@@ -139,12 +133,10 @@ class Launcher:
     def start(self, system: str, workers: int, ready_path: str = "/hello/") -> Running:
         """Start ``system`` with ``workers`` Django processes and wait until ``ready_path`` answers 200."""
         self.starts += 1
-        port = free_port()
-        running = Running(system, workers, port)
+        running = Running(system, workers)
         try:
             self._spawn(running)
-            wait_for_port(port, timeout=60, process=running.processes[0].popen)
-            wait_http_ok(running.url + ready_path, running)
+            wait_http_ok(running.url + ready_path, running.processes, timeout=60)
         except BaseException:
             logs = running.logs()
             running.stop()
@@ -152,7 +144,8 @@ class Launcher:
         return running
 
     def _spawn(self, running: Running) -> None:
-        system, workers, port = running.system, running.workers, running.port
+        """Start the system's processes, the listening one first; sets ``running.port``."""
+        system, workers = running.system, running.workers
         if system in ("ours", "ours-sqlite", "legacy"):
             sqlite = None
             if system == "ours-sqlite":
@@ -162,106 +155,85 @@ class Launcher:
             env = self.env(system, sqlite)
             python = self.ctx.python if system != "legacy" else self.ctx.legacy_python
             daphne = str(Path(python).parent / "daphne")
-            server = ManagedProcess(
+            server = start_server(
                 f"fs-{system}-daphne",
-                [daphne, "-b", "127.0.0.1", "-p", str(port), "-v", "0", "benchsite.asgi:channel_layer"],
+                lambda port: [daphne, "-b", "127.0.0.1", "-p", str(port), "-v", "0", "benchsite.asgi:channel_layer"],
                 env=env,
                 cwd=str(PROJECT),
+                timeout=60,
             )
             running.processes.append(server)
             running.server = server
+            running.port = server.port or 0
             running.worker_recipe = (python, env)
             for index in range(workers):
                 self.worker(running, env, python, f"fs-{system}-worker{index}")
             return
         env = self.env(system)
         bin_dir = self.peers / "bin"
+        if system == "daphne4":
+            self._spawn_daphne4(running, env)
+            return
         if system == "gunicorn":
-            argv = [
-                str(bin_dir / "gunicorn"),
-                "-w",
-                str(workers),
-                "-b",
-                f"127.0.0.1:{port}",
-                "--backlog",
-                "2048",
-                "benchsite.wsgi:application",
-            ]
-            running.processes.append(ManagedProcess("fs-gunicorn", argv, env=env, cwd=str(PROJECT)))
+
+            def argv(port: int) -> list[str]:
+                bind = f"127.0.0.1:{port}"
+                return [
+                    str(bin_dir / "gunicorn"),
+                    "-w",
+                    str(workers),
+                    "-b",
+                    bind,
+                    "--backlog",
+                    "2048",
+                    "benchsite.wsgi:application",
+                ]
+
         elif system == "uvicorn":
-            argv = [
-                str(bin_dir / "uvicorn"),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--no-access-log",
-                "--log-level",
-                "warning",
-                "benchsite.asgi_django:application",
-            ]
-            if workers > 1:
-                argv[1:1] = ["--workers", str(workers)]
-            running.processes.append(ManagedProcess("fs-uvicorn", argv, env=env, cwd=str(PROJECT)))
-        elif system == "daphne4":
-            # Daphne has no worker count: N processes accept on one inherited listening socket.
-            listener = socket.socket()
-            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            listener.bind(("127.0.0.1", port))
-            listener.listen(2048)
-            listener.set_inheritable(True)
-            try:
-                for index in range(workers):
-                    argv = [
-                        str(bin_dir / "daphne"),
-                        "-v",
-                        "0",
-                        "--fd",
-                        str(listener.fileno()),
-                        "benchsite.asgi4:application",
-                    ]
-                    running.processes.append(
-                        FdProcess(f"fs-daphne4-{index}", argv, env, str(PROJECT), (listener.fileno(),))
-                    )
-            finally:
-                listener.close()
+            pool = ["--workers", str(workers)] if workers > 1 else []
+
+            def argv(port: int) -> list[str]:
+                return [
+                    str(bin_dir / "uvicorn"),
+                    *pool,
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--no-access-log",
+                    "--log-level",
+                    "warning",
+                    "benchsite.asgi_django:application",
+                ]
+
         else:
             raise ValueError(f"unknown system {system!r}")
+        server = start_server(f"fs-{system}", argv, env=env, cwd=str(PROJECT), timeout=60)
+        running.processes.append(server)
+        running.port = server.port or 0
 
-
-class FdProcess(ManagedProcess):
-    """A ManagedProcess that inherits some file descriptors (a shared listening socket)."""
-
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], cwd: str, pass_fds: tuple[int, ...]):
-        self.name = name
-        self.argv = list(argv)
-        self.log_path = Path(tempfile.mkstemp(prefix=f"{name}-", suffix=".log")[1])
-        self._log = open(self.log_path, "ab")
-        self.popen = subprocess.Popen(
-            self.argv,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=cwd,
-            start_new_session=True,
-            pass_fds=pass_fds,
-        )
-        _processes._started.append(self)
-
-
-def wait_http_ok(url: str, running: Running, timeout: float = 60.0) -> None:
-    """Until ``url`` answers 200 (through the workers, for ours and legacy)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        for process in running.processes:
-            if not process.alive():
-                raise RuntimeError(f"{process.name} exited with {process.popen.returncode}")
+    def _spawn_daphne4(self, running: Running, env: dict[str, str]) -> None:
+        """Daphne has no worker count: N processes accept on one inherited listening socket, bound here
+        on port 0, so no other process can take its port."""
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(2048)
+        listener.set_inheritable(True)
+        running.port = listener.getsockname()[1]
+        argv = [
+            str(self.peers / "bin" / "daphne"),
+            "-v",
+            "0",
+            "--fd",
+            str(listener.fileno()),
+            "benchsite.asgi4:application",
+        ]
         try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{url} did not answer 200 within {timeout} s")
-        time.sleep(0.1)
+            for index in range(running.workers):
+                running.processes.append(
+                    ManagedProcess(
+                        f"fs-daphne4-{index}", argv, env=env, cwd=str(PROJECT), pass_fds=(listener.fileno(),)
+                    )
+                )
+        finally:
+            listener.close()
