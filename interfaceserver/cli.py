@@ -2,23 +2,24 @@
 
 A drop-in for Daphne 1.4.2's command line (reference §4.1): the same positional
 ``module.path:attr`` and the same options, spellings and defaults, plus the limits a production
-server needs. This module only parses and forwards; :func:`serve` does the work.
+server needs. This module only parses and forwards; :func:`serve` runs the server through
+:class:`~interfaceserver.embedded.EmbeddedServer`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import json
 import logging
 import sys
-from typing import Any
+from typing import IO, Any
 
 import click
 
 from .config import Config, build_endpoints
+from .embedded import AccessLog, EmbeddedServer
 
-__all__ = ["build_config", "load_layer", "main", "serve"]
+__all__ = ["build_config", "load_layer", "main", "open_access_log", "serve"]
 
 logger = logging.getLogger("interfaceserver")
 
@@ -313,24 +314,27 @@ def _setup_logging(verbosity: int) -> None:
     globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
 
 
+def open_access_log(config: Config) -> IO[str] | None:
+    """Daphne's rule: ``-`` is stdout, a path is appended to line by line, unset means stdout at verbosity >= 1."""
+    if config.access_log == "-" or (config.access_log is None and config.verbosity >= 1):
+        return sys.stdout
+    if config.access_log:
+        return open(config.access_log, "a", buffering=1, encoding="utf8")
+    return None
+
+
 def serve(config: Config) -> None:
-    """Run an interface server for ``config`` until SIGTERM/SIGINT, then exit."""
+    """Run an interface server for ``config`` in this thread until SIGTERM/SIGINT, then exit."""
     _setup_logging(config.verbosity)
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    from twisted.internet import asyncioreactor
-
-    asyncioreactor.install(loop)
-    from twisted.internet import reactor
-
-    from .server import Server, open_access_log
-
     layer = load_layer(config)
     if config.force_sync:
         logger.info("--force-sync is accepted for compatibility and has no effect")
+    stream = open_access_log(config)
+    server = EmbeddedServer(config, layer, AccessLog(stream) if stream is not None else None)
     try:
-        server = Server(config, layer, reactor, open_access_log(config))
-    except ValueError as exc:
+        exit_code = server.run()
+    except ValueError as exc:  # a malformed endpoint string
         raise click.UsageError(str(exc)) from exc
-    server.run()
-    sys.exit(server.exit_code)
+    if server.error is not None:
+        logger.critical("Could not listen: %s", server.error)
+    sys.exit(exit_code)

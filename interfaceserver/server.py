@@ -1,19 +1,24 @@
-"""The interface-server process: listen on the endpoints, read replies, stop gracefully.
+"""The interface server: listen on the endpoints, read replies, stop gracefully.
 
 ``Server(config, layer, reactor)`` wires a :class:`~interfaceserver.context.Context`, the
-:class:`~interfaceserver.layerio.LayerIO` and a protocol factory together. ``run()`` is for the
-command line: it runs the reactor until SIGTERM/SIGINT, and the reactor's "before shutdown"
-trigger is :meth:`Server.drain`: stop accepting, close idle keep-alive connections, close
-WebSockets with 1001 (sending their ``websocket.disconnect``), let in-flight HTTP responses finish
-within ``drain_timeout``, flush queued sends, then let the reactor stop (exit status 0).
+:class:`~interfaceserver.layerio.LayerIO` and a protocol factory together: :meth:`Server.start`
+listens, :meth:`Server.drain` is the graceful stop: stop accepting, close idle keep-alive
+connections, close WebSockets with 1001 (sending their ``websocket.disconnect``), let in-flight HTTP
+responses finish within ``drain_timeout``, flush queued sends. Running it (reactor, signals, the
+drain as the reactor's "before shutdown" trigger) is :mod:`interfaceserver.embedded`'s job, for the
+command line and for in-process use alike.
+
+The drain sleeps until the last connection is gone: the server's connection set signals when it
+empties. Only HTTP/2 needs a nudge: such a connection closes when told to go away after its last
+stream has finished, and nothing reports that moment, so while one remains it is told again every
+half second.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import sys
-from typing import IO, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from twisted.internet.defer import Deferred, DeferredList
 from twisted.internet.interfaces import IProtocolNegotiationFactory
@@ -34,9 +39,36 @@ from .lifecycle import HttpState, WsState
 from .metrics import Metrics, listen_metrics
 from .websocket import RECEIVE_ENVELOPE, WebSocket
 
+if TYPE_CHECKING:
+    from .embedded import AccessLogHook
+
 __all__ = ["ConnectionFactory", "Server"]
 
 logger = logging.getLogger("interfaceserver")
+
+#: Seconds between two "go away" nudges of the HTTP/2 connections left while draining.
+_H2_NUDGE = 0.5
+
+
+class _ConnectionSet(set[Any]):
+    """The server's open connections; :attr:`empty` is set whenever there are none.
+
+    Connections join with ``add`` and leave with ``discard`` (connection.py), the two kept here.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.empty = asyncio.Event()
+        self.empty.set()
+
+    def add(self, conn: Any) -> None:
+        super().add(conn)
+        self.empty.clear()
+
+    def discard(self, conn: Any) -> None:
+        super().discard(conn)
+        if not self:
+            self.empty.set()
 
 
 @implementer(IProtocolNegotiationFactory)
@@ -57,19 +89,10 @@ class ConnectionFactory(Factory):
         return [b"h2", b"http/1.1"] if H2_AVAILABLE else [b"http/1.1"]
 
 
-def open_access_log(config: Config) -> IO[str] | None:
-    """Daphne's rule: ``-`` is stdout, a path is appended to line by line, unset means stdout at verbosity >= 1."""
-    if config.access_log == "-" or (config.access_log is None and config.verbosity >= 1):
-        return sys.stdout
-    if config.access_log:
-        return open(config.access_log, "a", buffering=1, encoding="utf8")
-    return None
-
-
 class Server:
-    """One interface-server process; see the module docstring."""
+    """One interface server; see the module docstring."""
 
-    def __init__(self, config: Config, layer: Any, reactor: Any, access_stream: IO[str] | None = None) -> None:
+    def __init__(self, config: Config, layer: Any, reactor: Any, access_log: AccessLogHook | None = None) -> None:
         self.config = config
         self.layer = layer
         self.reactor = reactor
@@ -82,10 +105,14 @@ class Server:
             reactor,
             self.io,
             group_expiry=getattr(layer, "group_expiry", 86400),
-            access_log=AccessLog(access_stream) if access_stream is not None else None,
+            # Context names the class; any object with its http() and websocket() will do.
+            access_log=cast(AccessLog | None, access_log),
             layer_message_limit=limit if isinstance(limit, int) else None,
             metrics=self.metrics,
         )
+        # The Context's set, swapped for one that tells the drain when the last connection leaves.
+        self.connections = _ConnectionSet()
+        self.ctx.connections = self.connections
         self.metrics.bind(lambda: len(self.ctx.connections), self._open_websockets)
         if isinstance(limit, int) and config.max_ws_message > limit - RECEIVE_ENVELOPE:
             logger.info(
@@ -182,23 +209,6 @@ class Server:
         self._start_operations()
         return self.listen()
 
-    def run(self) -> None:
-        """Run until a signal stops the reactor; the drain runs as a "before shutdown" trigger."""
-
-        def started() -> None:
-            self.start().addErrback(self._failed_to_start)
-
-        self.reactor.callWhenRunning(started)
-        self.reactor.addSystemEventTrigger("before", "shutdown", self.drain)
-        self.reactor.run()
-
-    def _failed_to_start(self, failure: Any) -> None:
-        logger.critical("Could not listen: %s", failure.getErrorMessage())
-        self.exit_code = 1
-        self.reactor.stop()
-
-    exit_code = 0
-
     def drain(self) -> Deferred[None]:
         """Graceful stop (see the module docstring); the Deferred fires when it is safe to exit."""
         return Deferred.fromFuture(asyncio.ensure_future(self._drain()))
@@ -218,14 +228,7 @@ class Server:
                 logger.debug("Error closing a listening port", exc_info=True)
         for conn in list(ctx.connections):
             conn.going_away()
-        deadline = self.reactor.seconds() + self.config.drain_timeout
-        rounds = 0
-        while ctx.connections and self.reactor.seconds() < deadline:
-            await asyncio.sleep(0.05)
-            rounds += 1
-            if rounds % 10 == 0:  # HTTP/2 connections close once their last stream has finished
-                for conn in list(ctx.connections):
-                    conn.going_away()
+        await self._connections_closed(self.config.drain_timeout)
         for conn in list(ctx.connections):
             logger.warning("Drain timeout: aborting %r", conn)
             conn.abort()
@@ -236,6 +239,20 @@ class Server:
             self.metrics_port.stopListening()
         await self.io.stop()
         logger.info("Drained; exiting")
+
+    async def _connections_closed(self, timeout: float) -> None:
+        """Wait until every connection has closed, at most ``timeout`` seconds (see the module docstring)."""
+        connections = self.connections
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while connections and (remaining := deadline - loop.time()) > 0:
+            h2 = any(conn.h2 is not None for conn in connections)
+            try:
+                await asyncio.wait_for(connections.empty.wait(), min(remaining, _H2_NUDGE) if h2 else remaining)
+            except TimeoutError:
+                for conn in list(connections):
+                    if conn.h2 is not None:
+                        conn.going_away()
 
 
 def _version() -> str:

@@ -4,8 +4,9 @@
 Channels 1.1.8 passed to ``daphne.server.Server`` (``channel_layer``, ``endpoints``,
 ``signal_handlers``, ``action_logger``, ``http_timeout``, ``ws_protocols``, ``root_path``,
 ``websocket_handshake_timeout``), so 1.1.8 users' tests that patch ``server_cls`` and assert on that
-call keep working. ``run()`` runs our interface server on Twisted's asyncio reactor in the calling
-thread until the reactor stops.
+call keep working. ``run()`` runs our interface server in the calling thread through its embedding
+API (:class:`interfaceserver.embedded.EmbeddedServer`) until it is stopped: by a signal, or by
+:meth:`DevServer.stop` from another thread (runserver does that under the autoreloader).
 
 ``action_logger(protocol, action, details)`` is Daphne's hook: ``("http", "complete", {method, path,
 status, client, time_taken, size})`` per response and ``("websocket", "connecting" | "connected" |
@@ -15,12 +16,13 @@ interface server's access-log calls into it.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
-import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from interfaceserver.embedded import EmbeddedServer
 
 __all__ = ["ActionLog", "DevServer"]
 
@@ -101,6 +103,7 @@ class DevServer:
         label: str = "runserver",
     ) -> None:
         from interfaceserver.config import DEFAULT_ENDPOINT, Config
+        from interfaceserver.embedded import EmbeddedServer
 
         self.channel_layer = channel_layer
         self.raw_layer = getattr(channel_layer, "channel_layer", channel_layer)
@@ -121,70 +124,35 @@ class DevServer:
             websocket_handshake_timeout=float(websocket_handshake_timeout),
             drain_timeout=float(drain_timeout),
         )
+        access_log = ActionLog(action_logger) if action_logger is not None else None
+        self.server = EmbeddedServer(self.config, self.raw_layer, access_log)
 
     def run(self) -> None:
-        """Run until the reactor stops; ``exit_code`` is 1 if the server could not listen.
+        """Run until stopped; ``exit_code`` is 1 if the server could not listen.
 
         Signal handlers are installed only when asked for and on the main thread (under the
-        autoreloader the server runs in a daemon thread, which is stopped before the interpreter exits).
+        autoreloader the server runs in a daemon thread, and runserver calls :meth:`stop`).
         """
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        from twisted.internet import asyncioreactor
-
-        asyncioreactor.install(loop)
-        from twisted.internet import reactor as installed_reactor
-
-        from interfaceserver.server import Server
-
-        reactor: Any = installed_reactor
-        server = Server(self.config, self.raw_layer, reactor)
-        if self.action_logger is not None:
-            # The interface server's access-log hook is duck-typed: http() and websocket().
-            server.ctx.access_log = ActionLog(self.action_logger)  # type: ignore[assignment]
-        on_main_thread = threading.current_thread() is threading.main_thread()
-
-        def started() -> None:
-            server.start().addErrback(failed)
-
-        def failed(failure: Any) -> None:
-            sys.stderr.write(f"Error: {failure.getErrorMessage()}\n")
-            self.exit_code = 1
-            reactor.stop()
-
-        reactor.callWhenRunning(started)
-        reactor.addSystemEventTrigger("before", "shutdown", server.drain)
-        finished = threading.Event()
-        if not on_main_thread:
-            self._stop_before_interpreter_exit(reactor, server, finished)
+        server = self.server
         try:
-            reactor.run(installSignalHandlers=self.signal_handlers and on_main_thread)
+            self.exit_code = server.run(install_signal_handlers=self.signal_handlers)
         finally:
-            finished.set()
             self._wake_reply_reader(server)
+        if server.error is not None:
+            sys.stderr.write(f"Error: {server.error}\n")
 
-    @staticmethod
-    def _stop_before_interpreter_exit(reactor: Any, server: Any, finished: threading.Event) -> None:
-        """Under the autoreloader the server runs in a daemon thread and a reload is ``sys.exit(3)``.
+    def stop(self) -> None:
+        """Drain and stop the server from another thread and wait for it (at most drain_timeout + 5 s).
 
-        Without this, the old process kept accepting requests while the interpreter shut down
-        (answering 500: no new thread-pool work is allowed then). Hooks registered with
-        ``threading._register_atexit`` run before the thread pools are shut down, newest first.
+        Before :meth:`run`, it makes ``run()`` return at once; after it, it does nothing.
         """
-        register = getattr(threading, "_register_atexit", None)
-        if register is None:
-            return
+        self.server.stop()
 
-        def stop_reactor() -> None:
-            if reactor.running:
-                reactor.callFromThread(reactor.stop)
-                finished.wait(server.config.drain_timeout + 5)
-
-        register(stop_reactor)
-
-    def _wake_reply_reader(self, server: Any) -> None:
+    def _wake_reply_reader(self, server: EmbeddedServer) -> None:
         """Unblock the reply reader's blocking receive (it runs in a pool thread the exit waits for)."""
+        if server.reply_prefix is None:  # it never ran
+            return
         try:
-            self.raw_layer.send(f"{server.ctx.prefix}runserver-exit", {"wake": True})
+            self.raw_layer.send(f"{server.reply_prefix}runserver-exit", {"wake": True})
         except Exception:
             logger.debug("Could not wake the reply reader", exc_info=True)

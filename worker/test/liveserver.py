@@ -1,10 +1,18 @@
 """``ChannelLiveServerTestCase``: a real interface server and a real worker process behind each test.
 
 Like Channels 1.1.8's (which ran Daphne and a worker in forked processes): per test, an interface
-server (``interfaceserver``, in its own process on a free port) and a worker process (forked from
-the test process, so overridden settings and the test database name carry over) run against the
+server (in its own process, on a port the system picks) and a worker process (forked from the test
+process, so overridden settings and the test database name carry over) run against the
 ``TEST_CONFIG`` of the default layer. Tests talk to :attr:`live_server_url` /
 :attr:`live_server_ws_url` with any HTTP or WebSocket client, e.g. Selenium.
+
+The interface server runs through its embedding API (``interfaceserver.embedded.EmbeddedServer``),
+but in a child process rather than in the test process, for two reasons. Each test gets a fresh
+server, and a Twisted reactor can be installed and run only once per process; and a server in its
+own process is stopped as in production (SIGTERM, drain, exit), with its own event loop, never
+sharing the GIL or the signal handlers of the test runner. The child binds port 0 and writes the
+port it got to a pipe once it listens (no free-port race, no polling for the port); if it dies
+first, the test fails with its output.
 
 Refused, as in 1.1.8: in-memory SQLite databases (other processes cannot see them), more than one
 channel layer, and an in-memory channel layer (it cannot span processes).
@@ -15,8 +23,8 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import select
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,10 +44,32 @@ __all__ = ["ChannelLiveServerTestCase", "InterfaceServerProcess", "WorkerProcess
 _fork = multiprocessing.get_context("fork")
 
 
-def _free_port(host: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+#: The interface server's process: ``argv[1]`` is JSON ``[backend, layer options, host, report fd]``;
+#: once listening it writes the bound ports (JSON) to the report fd and closes it.
+_SERVER_PROGRAM = """
+import json, logging, os, sys
+from channellayer import get_channel_layer
+from interfaceserver.config import Config, build_endpoints
+from interfaceserver.embedded import EmbeddedServer
+
+backend, options, host, report_fd = json.loads(sys.argv[1])
+logging.basicConfig(level=logging.WARNING)
+config = Config(
+    layer=backend, layer_config=tuple(sorted(options.items())), endpoints=build_endpoints(host, 0), verbosity=0
+)
+
+
+def report(server):
+    os.write(report_fd, json.dumps(server.ports).encode())
+    os.close(report_fd)
+
+
+server = EmbeddedServer(config, get_channel_layer(backend, options))
+exit_code = server.run(on_listening=report)
+if server.error is not None:
+    logging.critical("Could not listen: %s", server.error)
+sys.exit(exit_code)
+"""
 
 
 def _test_layer_settings() -> tuple[str, dict[str, Any]]:
@@ -50,51 +80,60 @@ def _test_layer_settings() -> tuple[str, dict[str, Any]]:
 
 
 class InterfaceServerProcess:
-    """The interface server in a child process (``interfaceserver`` CLI) on ``host`` and a free port."""
+    """The interface server in a child process on ``host``; :attr:`port` is the port it bound."""
 
     start_timeout = 20.0
 
     def __init__(self, host: str) -> None:
         self.host = host
-        self.port = _free_port(host)
+        self.port: int | None = None
         self.popen: subprocess.Popen[bytes] | None = None
         self.log = tempfile.TemporaryFile()
 
     def start(self) -> None:
         backend, config = _test_layer_settings()
-        argv = [
-            sys.executable,
-            "-c",
-            "from interfaceserver.cli import main; main()",
-            "--layer",
-            backend,
-            "--layer-config",
-            json.dumps(config),
-            "-b",
-            self.host,
-            "-p",
-            str(self.port),
-            "-v",
-            "0",
-        ]
-        self.popen = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + self.start_timeout
-        while time.monotonic() < deadline:
-            if self.popen.poll() is not None:
-                raise RuntimeError(f"interface server exited with {self.popen.returncode}: {self.output()}")
+        read_fd, write_fd = os.pipe()
+        try:
+            argv = [sys.executable, "-c", _SERVER_PROGRAM, json.dumps([backend, config, self.host, write_fd])]
             try:
-                socket.create_connection((self.host, self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"interface server not listening on {self.host}:{self.port}: {self.output()}")
+                self.popen = subprocess.Popen(
+                    argv, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True, pass_fds=(write_fd,)
+                )
+            finally:
+                os.close(write_fd)  # the child's copy is the only one left: EOF here when it closes or dies
+            report = self._read_report(read_fd)
+        finally:
+            os.close(read_fd)
+        if not report:
+            self._terminate()
+            output = self.output()
+            self.log.close()
+            raise RuntimeError(f"interface server did not start listening on {self.host}: {output}")
+        self.port = json.loads(report)[0]
+
+    def _read_report(self, read_fd: int) -> bytes:
+        """What the child wrote before closing its end (empty if it died or timed out first)."""
+        report = b""
+        deadline = time.monotonic() + self.start_timeout
+        while (remaining := deadline - time.monotonic()) > 0:
+            if not select.select([read_fd], [], [], remaining)[0]:
+                return b""
+            chunk = os.read(read_fd, 4096)
+            if not chunk:
+                return report
+            report += chunk
+        return b""
 
     def output(self) -> str:
         self.log.seek(0)
         return self.log.read().decode("utf8", "replace")
 
     def stop(self) -> None:
+        self._terminate()
+        self.log.close()
+
+    def _terminate(self) -> None:
+        """SIGTERM (the server drains and exits), SIGKILL if it has not exited 10 s later."""
         if self.popen is not None and self.popen.poll() is None:
             self.popen.send_signal(signal.SIGTERM)
             try:
@@ -102,7 +141,6 @@ class InterfaceServerProcess:
             except subprocess.TimeoutExpired:
                 self.popen.kill()
                 self.popen.wait(5)
-        self.log.close()
 
 
 class WorkerProcess(_fork.Process):  # type: ignore[name-defined]

@@ -13,7 +13,8 @@ Options added to Django's: ``--noworker`` (no worker threads: run ``runworker`` 
 ``CHANNELS_WS_PROTOCOLS`` and ``FORCE_SCRIPT_NAME`` are honoured as in 1.1.8.
 
 Stopping (Ctrl-C or SIGTERM with ``--noreload``): the interface server drains its connections,
-then the workers finish the messages in flight and the command exits.
+then the workers finish the messages in flight and the command exits. Under the autoreloader the
+main thread stops the server (:meth:`Command.run`) before a reload or an exit.
 """
 
 from __future__ import annotations
@@ -130,6 +131,24 @@ class Command(StaticfilesRunserverCommand):
             return StaticFilesConsumer()
         return ViewConsumer()
 
+    _server: Any = None
+
+    def run(self, **options: Any) -> None:
+        """Django's ``run`` (with or without the autoreloader); then stop the interface server if it still runs.
+
+        Under the autoreloader the server runs in Django's daemon thread while this, the main
+        thread, watches the files: a reload (``sys.exit(3)``), SIGTERM (``sys.exit(0)``) or Ctrl-C
+        ends this call first. Stopping the server here, before the interpreter shuts its thread
+        pools down, makes the old process refuse requests (the new one is starting) instead of
+        failing them with 500.
+        """
+        try:
+            super().run(**options)
+        finally:
+            stop = getattr(self._server, "stop", None)  # a server_cls patched in by a test may have none
+            if stop is not None:
+                stop()
+
     def inner_run(self, *args: Any, **options: Any) -> None:
         if not options.get("use_asgi", True) or DEFAULT_CHANNEL_LAYER not in channel_layers:
             # Django's WSGI runserver reads server_cls too: give it Django's server back.
@@ -162,7 +181,7 @@ class Command(StaticfilesRunserverCommand):
             worker_thread.start()
         try:
             self.logger.debug("Interface server listening on %s:%s", self.addr, self.port)
-            server = self.server_cls(**self.server_kwargs(options))
+            server = self._server = self.server_cls(**self.server_kwargs(options))
             server.run()
             if getattr(server, "exit_code", 0) == 1:
                 raise CommandError("the interface server could not start")
