@@ -30,7 +30,6 @@ so is the access log: ``access_log`` is any object with ``http()`` and ``websock
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 import threading
 from collections.abc import Callable
@@ -44,8 +43,6 @@ if TYPE_CHECKING:
     from .server import Server
 
 __all__ = ["AccessLog", "AccessLogHook", "EmbeddedServer"]
-
-logger = logging.getLogger("interfaceserver")
 
 
 class AccessLogHook(Protocol):
