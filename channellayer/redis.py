@@ -15,7 +15,6 @@ blocks on every shard at once and releases the losers as soon as one shard answe
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -27,18 +26,15 @@ from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from .base import BaseChannelLayer, Prepared
+from .base import Prepared
 from .errors import BackendFull, BackendUnavailable, ChannelFull, ChannelPaused
 from .names import check_channel_name, non_local_name
-from .portal import Portal
 from .redis_async import AsyncRedisOps, ShardAccess
+from .redis_base import DEFAULT_CONNECTION_KWARGS, RedisLayerBase, describe_url, status_members
 from .redis_keyspace import (
     CHANNEL_STATS_EXPIRY,
     GLOBAL_STATS_KEY,
     Keyspace,
-    Scripts,
-    blocking_wait,
-    check_prefix,
     consistent_hash,
     parse_hosts,
 )
@@ -49,33 +45,11 @@ logger = logging.getLogger("channellayer")
 
 T = TypeVar("T")
 
-#: What we pass to redis-py unless ``connection_kwargs`` says otherwise. No silent retries: a
-#: retried send could be delivered twice, and the error must surface within the socket timeout.
-DEFAULT_CONNECTION_KWARGS: dict[str, Any] = {
-    "socket_connect_timeout": 5,
-    "socket_timeout": 10,
-    "health_check_interval": 30,
-}
-
-_SCRIPTS = ("send", "receive", "receive_many", "group_send")
-
 _hiredis_pack: Callable[[tuple[Any, ...]], bytes] | None
 try:
     from hiredis import pack_command as _hiredis_pack
 except ImportError:  # pragma: no cover - hiredis is a dependency; kept for a broken install
     _hiredis_pack = None
-
-
-def check_connection_kwargs(value: object) -> dict[str, Any]:
-    """``connection_kwargs`` over our defaults; ValueError unless it is a dict (or None)."""
-    if value is not None and not isinstance(value, dict):
-        raise ValueError(f"connection_kwargs must be a dict, not {type(value).__name__}")
-    return {**DEFAULT_CONNECTION_KWARGS, **(value or {})}
-
-
-def describe_url(url: object) -> str:
-    """A Redis URL fit for an error message or a log line: never with its password."""
-    return re.sub(r"//([^:@/]*):[^@/]*@", r"//\1:***@", str(url))
 
 
 class _ScriptLinks:
@@ -143,43 +117,25 @@ class _ScriptLinks:
         self._local = threading.local()
 
 
-class RedisChannelLayer(BaseChannelLayer):
+class RedisChannelLayer(RedisLayerBase):
     """ASGI 1 layer on one Redis or a consistent-hash ring of them (asgi_redis 1.4.3 wire format)."""
 
-    default_hosts: Sequence[Any] = [("localhost", 6379)]
+    script_names = ("send", "receive", "receive_many", "group_send")
 
-    def __init__(
-        self,
-        *,
-        hosts: Sequence[Any] | None = None,
-        prefix: str = "asgi:",
-        stats_prefix: str = "asgi-meta:",
-        connection_kwargs: dict[str, Any] | None = None,
-        **options: Any,
-    ) -> None:
+    def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        self.prefix = check_prefix("prefix", prefix)
-        self.stats_prefix = check_prefix("stats_prefix", stats_prefix)
-        self.connection_kwargs = check_connection_kwargs(connection_kwargs)
-        self._wait = blocking_wait(self.blocking_timeout, self.connection_kwargs)
-        self.hosts = self._ring_addresses(hosts)
         self.ring_size = len(self.hosts)
-        self.keys = Keyspace(prefix, stats_prefix, self.ring_size, self.expiry, self.group_expiry)
-        self.scripts = Scripts(_SCRIPTS)
+        self.keys = Keyspace(self.prefix, self.stats_prefix, self.ring_size, self.expiry, self.group_expiry)
         self._clients: list[redis.Redis] = [self._make_client(i) for i in range(self.ring_size)]
         self._links = _ScriptLinks(self._clients)
         self._aio = AsyncRedisOps(
             ShardAccess(self.keys, self.scripts, self._make_async_client, self._unavailable, self._wait)
         )
-        self._portal = Portal()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} hosts={self.hosts!r} prefix={self.prefix!r}>"
 
     # -- connections ----------------------------------------------------------------------
-
-    def _ring_addresses(self, hosts: Sequence[Any] | None) -> list[Any]:
-        return parse_hosts(hosts, self.default_hosts)
 
     def _client_kwargs(self) -> dict[str, Any]:
         return {"retry": Retry(NoBackoff(), 0), **self.connection_kwargs}
@@ -207,16 +163,18 @@ class RedisChannelLayer(BaseChannelLayer):
         except redis.RedisError as exc:
             raise self._unavailable(index, exc) from exc
 
+    def _error_replies_raised(self, index: int, results: list[Any]) -> list[Any]:
+        for result in results:
+            if isinstance(result, redis.RedisError):  # an error reply: OOM at maxmemory, READONLY, LOADING…
+                raise self._unavailable(index, result)
+        return results
+
     def _commands(self, index: int, commands: list[tuple[Any, ...]]) -> list[Any]:
         """Run ``commands`` pipelined on this thread's connection to shard ``index``; any error is the layer's."""
         try:
-            results = self._links.run(index, commands)
+            return self._error_replies_raised(index, self._links.run(index, commands))
         except (redis.RedisError, OSError) as exc:
             raise self._unavailable(index, exc) from exc
-        for result in results:
-            if isinstance(result, redis.RedisError):
-                raise self._unavailable(index, result)
-        return results
 
     def _command(self, index: int, command: tuple[Any, ...]) -> Any:
         return self._commands(index, [command])[0]
@@ -238,10 +196,7 @@ class RedisChannelLayer(BaseChannelLayer):
                     results[i] = result
         except (redis.RedisError, OSError) as exc:
             raise self._unavailable(index, exc) from exc
-        for result in results:
-            if isinstance(result, redis.RedisError):
-                raise self._unavailable(index, result)
-        return results
+        return self._error_replies_raised(index, results)
 
     def _script(self, index: int, name: str, call: tuple[list[str], list[Any]]) -> Any:
         return self._scripts(index, name, [call])[0]
@@ -294,11 +249,8 @@ class RedisChannelLayer(BaseChannelLayer):
             raise ChannelFull(f"channel {target!r} holds {capacity} messages (a windowed send)")
 
     def _push_many(self, prepared: list[Prepared]) -> list[bool]:
-        by_shard: dict[int, list[int]] = {}
-        for position, (target, _, _) in enumerate(prepared):
-            by_shard.setdefault(self.keys.send_shard(target), []).append(position)
         delivered = [False] * len(prepared)
-        for index, positions in by_shard.items():
+        for index, positions in self.keys.by_send_shard(target for target, _, _ in prepared).items():
             calls = [self.keys.send_call(*prepared[position]) for position in positions]
             for position, result in zip(positions, self._scripts(index, "send", calls), strict=True):
                 delivered[position] = bool(result)
@@ -452,19 +404,12 @@ class RedisChannelLayer(BaseChannelLayer):
 
     def _announcements(self) -> list[tuple[str, str, str]]:
         def run(client: redis.Redis) -> list[tuple[str, str, str]]:
-            members = [
-                m.decode() if isinstance(m, bytes) else str(m)
-                for m in client.zrangebyscore(self.keys.status_index(), time.time(), "+inf")
-            ]
-            if not members:
-                return []
-            values = client.mget([self.keys.status_key(member) for member in members])
-            found = []
-            for member, value in zip(members, values, strict=True):
-                if value is not None:
-                    kind, _, ident = member.partition(":")
-                    found.append((kind, ident, value.decode() if isinstance(value, bytes) else str(value)))
-            return found
+            members = status_members(client.zrangebyscore(self.keys.status_index(), time.time(), "+inf"))
+            return (
+                self._live_announcements(members, client.mget([self.keys.status_key(member) for member in members]))
+                if members
+                else []
+            )
 
         return self._call(0, run)
 

@@ -442,11 +442,8 @@ class AsyncRedisOps:
             raise ChannelFull(f"channel {target!r} is at its capacity of {capacity}")
 
     async def push_many(self, prepared: list[Prepared]) -> list[bool]:
-        by_shard: dict[int, list[int]] = {}
-        for position, (target, _, _) in enumerate(prepared):
-            by_shard.setdefault(self.keys.send_shard(target), []).append(position)
         delivered = [False] * len(prepared)
-        for index, positions in by_shard.items():
+        for index, positions in self.keys.by_send_shard(target for target, _, _ in prepared).items():
             calls = [self.keys.send_call(*prepared[position]) for position in positions]
             for position, result in zip(positions, await self._scripts(index, "send", calls), strict=True):
                 delivered[position] = bool(result)

@@ -44,12 +44,11 @@ from redis.cluster import ClusterNode, RedisCluster
 from redis.crc import key_slot
 from redis.retry import Retry
 
-from .base import BaseChannelLayer, Prepared
+from .base import Prepared
 from .errors import BackendFull, BackendUnavailable, ChannelFull, ChannelPaused
 from .names import check_channel_name, non_local_name
-from .portal import Portal
-from .redis import check_connection_kwargs, describe_url
-from .redis_keyspace import CHANNEL_STATS_EXPIRY, Scripts, blocking_wait, check_prefix, parse_hosts
+from .redis_base import RedisLayerBase, describe_url, status_members
+from .redis_keyspace import CHANNEL_STATS_EXPIRY
 
 __all__ = ["RedisClusterChannelLayer"]
 
@@ -59,8 +58,6 @@ T = TypeVar("T")
 
 #: What a cluster client raises: Redis errors, and redis-py's own "cannot reach / agree on the cluster".
 _ERRORS = (redis.RedisError, redis.exceptions.RedisClusterException)
-
-_SCRIPTS = ("send", "receive", "group_send")
 
 #: How long a call keeps being re-sent while Redis answers TRYAGAIN (a slot migration caught the
 #: call's keys half moved) or redirects past redis-py's TTL. Such a reply means nothing ran, so
@@ -98,34 +95,15 @@ def _startup_nodes(urls: list[str]) -> tuple[list[tuple[str, int]], dict[str, An
     return nodes, options
 
 
-class RedisClusterChannelLayer(BaseChannelLayer):
+class RedisClusterChannelLayer(RedisLayerBase):
     """ASGI 1 layer on a Redis Cluster (its own hash-tagged format; see the module docstring)."""
 
-    default_hosts: Sequence[Any] = [("localhost", 6379)]
+    script_names = ("send", "receive", "group_send")
+    script_file_prefix = "cluster_"
+    prefix_forbidden = "{}"
 
-    def __init__(
-        self,
-        *,
-        hosts: Sequence[Any] | None = None,
-        prefix: str = "asgi:",
-        stats_prefix: str = "asgi-meta:",
-        connection_kwargs: dict[str, Any] | None = None,
-        **options: Any,
-    ) -> None:
+    def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        self.prefix = check_prefix("prefix", prefix, forbidden="{}")
-        self.stats_prefix = check_prefix("stats_prefix", stats_prefix, forbidden="{}")
-        self.hosts = parse_hosts(hosts, self.default_hosts)
-        self._nodes, url_options = _startup_nodes(self.hosts)
-        self.connection_kwargs = {
-            **check_connection_kwargs(connection_kwargs),
-            **url_options,
-            **(connection_kwargs or {}),
-        }
-        self.connection_kwargs.pop("health_check_interval", None)
-        self._wait = blocking_wait(self.blocking_timeout, self.connection_kwargs)
-        self.scripts = Scripts(_SCRIPTS, file_prefix="cluster_")
-        self._portal = Portal("channellayer-cluster-portal")
         self._client_lock = threading.Lock()
         self._client: RedisCluster | None = None
         self._scripts: dict[str, Any] = {}
@@ -133,6 +111,14 @@ class RedisClusterChannelLayer(BaseChannelLayer):
             weakref.WeakKeyDictionary()
         )
         self._waiters: set[asyncio.Future[None]] = set()
+
+    def _connection_options(self, given: dict[str, Any]) -> dict[str, Any]:
+        """Our defaults, then what the ``hosts`` URLs carry (password, TLS), then ``connection_kwargs``;
+        no health checks (a cluster client checks its nodes itself)."""
+        self._nodes, url_options = _startup_nodes(self.hosts)
+        options = {**super()._connection_options({}), **url_options, **given}
+        options.pop("health_check_interval", None)
+        return options
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} hosts={[describe_url(h) for h in self.hosts]!r} prefix={self.prefix!r}>"
@@ -424,19 +410,14 @@ class RedisClusterChannelLayer(BaseChannelLayer):
 
     def _announcements(self) -> list[tuple[str, str, str]]:
         def run(client: RedisCluster) -> list[tuple[str, str, str]]:
-            members = [
-                m.decode() if isinstance(m, bytes) else str(m)
-                for m in client.zrangebyscore(self._status_key(), time.time(), "+inf")
-            ]
-            if not members:
-                return []
-            values = client.mget_nonatomic([self._status_key(member) for member in members])
-            found = []
-            for member, value in zip(members, values, strict=True):
-                if value is not None:
-                    kind, _, ident = member.partition(":")
-                    found.append((kind, ident, value.decode() if isinstance(value, bytes) else str(value)))
-            return found
+            members = status_members(client.zrangebyscore(self._status_key(), time.time(), "+inf"))
+            return (
+                self._live_announcements(
+                    members, client.mget_nonatomic([self._status_key(member) for member in members])
+                )
+                if members
+                else []
+            )
 
         return self._call(run)
 

@@ -124,6 +124,13 @@ class Keyspace:
         """The shard a send to list ``target`` goes to: hashed names by hash, the rest round-robin."""
         return self.shard_of(target) if hashed(target) else next(self._send_cycle)
 
+    def by_send_shard(self, targets: Iterable[str]) -> dict[int, list[int]]:
+        """Positions of ``targets`` grouped by the shard each one's send goes to (a batch per shard)."""
+        grouped: dict[int, list[int]] = {}
+        for position, target in enumerate(targets):
+            grouped.setdefault(self.send_shard(target), []).append(position)
+        return grouped
+
     def receive_plan(self, names: list[str]) -> ReceivePlan:
         """Which list keys to try on which shard, starting at a rotating shard; keys shuffled per shard."""
         normal = [self.prefix + n for n in names if not hashed(n)]
@@ -223,13 +230,29 @@ class Keyspace:
 class Scripts:
     """The Lua scripts of one format (``channellayer/lua/<prefix><name>.lua``): sources and SHA1s.
 
-    Reads package data once when built; never talks to Redis (callers EVALSHA and load on NOSCRIPT).
+    A line ``-- #include other.lua`` is replaced by that file, so helpers shared by several
+    scripts are written once (Redis runs each script as one self-contained text). Reads package
+    data once when built; never talks to Redis (callers EVALSHA and load on NOSCRIPT).
     """
 
     def __init__(self, names: Iterable[str], file_prefix: str = "") -> None:
-        folder = resources.files("channellayer").joinpath("lua")
-        self.sources = {name: folder.joinpath(f"{file_prefix}{name}.lua").read_text(encoding="utf8") for name in names}
+        self._folder = resources.files("channellayer").joinpath("lua")
+        self.sources = {name: self._read(f"{file_prefix}{name}.lua") for name in names}
         self.shas = {name: hashlib.sha1(src.encode("utf8")).hexdigest() for name, src in self.sources.items()}
+
+    def _read(self, filename: str, including: tuple[str, ...] = ()) -> str:
+        if filename in including:
+            raise ValueError(f"Lua include cycle: {' -> '.join((*including, filename))}")
+        lines = []
+        for line in self._folder.joinpath(filename).read_text(encoding="utf8").splitlines():
+            if line.startswith(_INCLUDE):
+                lines.append(self._read(line[len(_INCLUDE) :].strip(), (*including, filename)))
+            else:
+                lines.append(line)
+        return "\n".join(lines) + "\n"
+
+
+_INCLUDE = "-- #include "
 
 
 def check_prefix(option: str, value: object, forbidden: str = "") -> str:

@@ -8,6 +8,7 @@
 -- ARGV[3]  optional: a message key already popped from the list (by BLPOP), read first
 -- Returns the live payloads in list order (possibly empty). Entries whose body has already expired
 -- are popped and skipped, as receive.lua does.
+-- #include pop_live.lua
 local out = {}
 local limit = tonumber(ARGV[1])
 local budget = tonumber(ARGV[2])
@@ -21,15 +22,11 @@ if ARGV[3] then
     end
 end
 while #out < limit and used < budget do
-    local message_key = redis.call('LPOP', KEYS[1])
-    if not message_key then
+    local payload = pop_live(KEYS[1])
+    if not payload then
         break
     end
-    local payload = redis.call('GET', message_key)
-    if payload then
-        redis.call('DEL', message_key)
-        out[#out + 1] = payload
-        used = used + #payload
-    end
+    out[#out + 1] = payload
+    used = used + #payload
 end
 return out

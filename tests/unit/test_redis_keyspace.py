@@ -115,3 +115,20 @@ def test_scripts_are_loaded_with_their_sha1() -> None:
     assert scripts.shas["send"] == hashlib.sha1(scripts.sources["send"].encode()).hexdigest()
     assert "KEYS" in scripts.sources["receive"]
     assert set(Scripts(["send"], file_prefix="cluster_").sources) == {"send"}
+
+
+def test_scripts_splice_includes_once_and_refuse_cycles(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    """'-- #include x.lua' is replaced by that file (receive.lua gets pop_live); an include cycle is a ValueError."""
+    source = Scripts(["receive", "receive_many"]).sources
+    for name in ("receive", "receive_many"):
+        assert not [line for line in source[name].splitlines() if line.startswith("-- #include")]
+        assert source[name].count("local function pop_live(list_key)") == 1
+    from pathlib import Path
+
+    folder = Path(str(tmp_path))
+    (folder / "a.lua").write_text("-- #include b.lua\n")
+    (folder / "b.lua").write_text("-- #include a.lua\n")
+    scripts = Scripts([])
+    monkeypatch.setattr(scripts, "_folder", folder)
+    with pytest.raises(ValueError, match="Lua include cycle: a.lua -> b.lua -> a.lua"):
+        scripts._read("a.lua")
