@@ -1,11 +1,15 @@
 """In-process channel layer: for tests and single-process use (``runserver``-style).
 
-Thread-safe (one condition variable); blocking receives wait on it instead of polling. Messages are
-stored encoded, so the copy-on-send, serialisability and size rules are the same as on Redis.
+Thread-safe (one condition variable); blocking receives wait on it instead of polling, and an
+asyncio receive waits on an event of its own loop that a send sets, so it holds no thread while it
+waits (an interface server stopping never waits for a blocked reader thread). Messages are stored
+encoded, so the copy-on-send, serialisability and size rules are the same as on Redis.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import random
 import threading
 import time
@@ -30,6 +34,14 @@ class MemoryChannelLayer(BaseChannelLayer):
         self._groups: dict[str, dict[str, float]] = {}
         self._counts = {"messages_count": 0, "channel_full_count": 0}
         self._announced: dict[tuple[str, str], tuple[float, str]] = {}
+        self._async_waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
+
+    def _notify(self) -> None:
+        """Wake every waiting receiver (called with the condition held, after a send)."""
+        self._cond.notify_all()
+        for loop, event in self._async_waiters:
+            with contextlib.suppress(RuntimeError):  # that loop has just been closed
+                loop.call_soon_threadsafe(event.set)
 
     def _expire(self, target: str, now: float) -> deque[_Entry]:
         queue = self._lists.get(target)
@@ -54,13 +66,13 @@ class MemoryChannelLayer(BaseChannelLayer):
         with self._cond:
             if not self._append(target, [payload], capacity, time.time()):
                 raise ChannelFull(f"channel {target!r} is at its capacity of {capacity}")
-            self._cond.notify_all()
+            self._notify()
 
     def _push_many(self, prepared: list[Prepared]) -> list[bool]:
         with self._cond:
             now = time.time()
             delivered = [self._append(target, [payload], capacity, now) for target, payload, capacity in prepared]
-            self._cond.notify_all()
+            self._notify()
         return delivered
 
     def _pop(self, names: list[str], block: bool) -> tuple[str, bytes] | None:
@@ -76,6 +88,26 @@ class MemoryChannelLayer(BaseChannelLayer):
                 if not block or remaining <= 0:
                     return None
                 self._cond.wait(remaining)
+
+    async def _pop_async(self, names: list[str]) -> tuple[str, bytes] | None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.blocking_timeout
+        while True:
+            waiter = (loop, asyncio.Event())
+            with self._cond:
+                popped = self._pop(names, block=False)
+                if popped is not None:
+                    return popped
+                self._async_waiters.add(waiter)
+            try:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    return None
+                with contextlib.suppress(asyncio.TimeoutError):  # not the builtin TimeoutError on 3.10
+                    await asyncio.wait_for(waiter[1].wait(), remaining)
+            finally:
+                with self._cond:
+                    self._async_waiters.discard(waiter)
 
     def _exists(self, name: str) -> bool:
         with self._cond:
@@ -104,7 +136,7 @@ class MemoryChannelLayer(BaseChannelLayer):
             for target, (capacity, payloads) in batches.items():
                 if self._append(target, payloads, capacity, now):
                     delivered += len(payloads)
-            self._cond.notify_all()
+            self._notify()
         return delivered
 
     def _flush(self) -> None:

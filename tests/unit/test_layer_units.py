@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import msgpack
@@ -195,3 +196,44 @@ def test_ipc_alias_maps_prefix_to_a_file(tmp_path: object) -> None:
     finally:
         layer.flush()
         layer.close()
+
+
+def test_memory_async_receive_holds_no_thread_and_wakes_on_a_send_from_another_thread() -> None:
+    """An idle receive_async on the memory layer waits on its loop (no thread); a send from a thread wakes it."""
+    import threading
+    import time
+
+    from channellayer import MemoryChannelLayer
+
+    layer = MemoryChannelLayer(blocking_timeout=5)
+
+    async def scenario() -> float:
+        before = threading.active_count()
+        task = asyncio.ensure_future(layer.receive_async(["wake!"]))
+        await asyncio.sleep(0.1)
+        assert threading.active_count() == before
+        began = time.monotonic()
+        threading.Thread(target=layer.send, args=("wake!x", {"n": 1})).start()
+        assert await asyncio.wait_for(task, 2) == ("wake!x", {"n": 1})
+        return time.monotonic() - began
+
+    assert asyncio.run(scenario()) < 0.5
+
+
+def test_memory_async_receive_cancelled_leaves_no_waiter_behind() -> None:
+    """A cancelled receive_async unregisters its wake-up, and the message stays for the next receiver."""
+    from channellayer import MemoryChannelLayer
+
+    layer = MemoryChannelLayer()
+
+    async def scenario() -> None:
+        task = asyncio.ensure_future(layer.receive_async(["gone"]))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert not layer._async_waiters
+        layer.send("gone", {"kept": 1})
+        assert await layer.receive_async(["gone"]) == ("gone", {"kept": 1})
+
+    asyncio.run(scenario())
