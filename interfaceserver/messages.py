@@ -31,6 +31,7 @@ from channellayer.messages import (
 
 from .errors import ProtocolError, ReplyError
 from .http11 import RequestHead
+from .lifecycle import WsAction
 
 __all__ = [
     "Peer",
@@ -288,11 +289,11 @@ def _close_code(value: object) -> int:
     raise ReplyError(f"invalid WebSocket close code {value!r}")
 
 
-def websocket_reply_actions(message: dict[str, Any], connecting: bool) -> list[tuple[str, Any]]:
+def websocket_reply_actions(message: dict[str, Any], connecting: bool) -> list[tuple[WsAction, Any]]:
     """Daphne's ``dispatch_reply`` rules (§2.8) as a list of actions for one WebSocket reply.
 
-    Actions: ``("accept", None)``, ``("reject", None)``, ``("text", str)``, ``("bytes", bytes)``,
-    ``("close", code)``. Sending while connecting is preceded by an accept; closing while
+    Actions: ``(ACCEPT, None)``, ``(REJECT, None)``, ``(TEXT, str)``, ``(BYTES, bytes)``, ``(CLOSE, code)``
+    (:class:`~interfaceserver.lifecycle.WsAction`). Sending while connecting is preceded by an accept; closing while
     connecting is a reject. Raises ReplyError for unknown keys, both text and bytes, or bad types.
     """
     if not isinstance(message, dict):
@@ -303,12 +304,12 @@ def websocket_reply_actions(message: dict[str, Any], connecting: bool) -> list[t
             f"Got invalid WebSocket reply message - contains unknown keys {sorted(unknown)} "
             "(looking for either {'accept', 'text', 'bytes', 'close'})"
         )
-    actions: list[tuple[str, Any]] = []
+    actions: list[tuple[WsAction, Any]] = []
     if message.get("accept") and connecting:
-        actions.append(("accept", None))
+        actions.append((WsAction.ACCEPT, None))
         connecting = False
-    if message.get("accept", None) is False and connecting:
-        return [("reject", None)]
+    if message.get(WsAction.ACCEPT, None) is False and connecting:
+        return [(WsAction.REJECT, None)]
     data, text = message.get("bytes"), message.get("text")
     if data and text:
         raise ReplyError("Got invalid WebSocket reply message - contains both bytes and text keys")
@@ -316,21 +317,21 @@ def websocket_reply_actions(message: dict[str, Any], connecting: bool) -> list[t
         raise ReplyError(f"WebSocket 'bytes' must be bytes, not {type(data).__name__}")
     if text and not isinstance(text, str):
         raise ReplyError(f"WebSocket 'text' must be str, not {type(text).__name__}")
-    close = message.get("close", False)
+    close = message.get(WsAction.CLOSE, False)
     code = _close_code(close) if close else None
     # An empty message is still a message (RFC 6455 allows empty payloads; ASGI 3 servers send it):
     # {"text": ""} sends an empty text frame and {"bytes": b""} an empty binary one. Daphne 1.4.2
     # tested truthiness and dropped both; see docs/interface-server.md.
     if data or text or text == "" or data == b"":
         if connecting:
-            actions.append(("accept", None))
+            actions.append((WsAction.ACCEPT, None))
             connecting = False
         if data:
-            actions.append(("bytes", data))
+            actions.append((WsAction.BYTES, data))
         elif text or text == "":
-            actions.append(("text", text))
+            actions.append((WsAction.TEXT, text))
         else:
-            actions.append(("bytes", b""))
+            actions.append((WsAction.BYTES, b""))
     if code is not None:
-        actions.append(("reject", None) if connecting else ("close", code))
+        actions.append((WsAction.REJECT, None) if connecting else (WsAction.CLOSE, code))
     return actions

@@ -267,3 +267,13 @@ def test_websocket_connect_honours_proxy_headers():
         "127.0.0.1",
         1,
     ]
+
+
+def test_websocket_reply_actions_are_wsaction_members() -> None:
+    """Reply actions come back as WsAction members (an enum), not bare strings."""
+    from interfaceserver.lifecycle import WsAction
+    from interfaceserver.messages import websocket_reply_actions
+
+    actions = websocket_reply_actions({"text": "hi", "close": True}, connecting=True)
+    assert [type(action) for action, _ in actions] == [WsAction, WsAction, WsAction]
+    assert [action for action, _ in actions] == [WsAction.ACCEPT, WsAction.TEXT, WsAction.CLOSE]
