@@ -7,11 +7,11 @@
 from __future__ import annotations
 
 import datetime
-from typing import IO
+from typing import IO, Protocol
 
 from .messages import Peer
 
-__all__ = ["AccessLog", "format_entry"]
+__all__ = ["AccessLog", "AccessLogHook", "format_entry"]
 
 
 def format_entry(
@@ -24,6 +24,24 @@ def format_entry(
     host = f"{client[0]}:{client[1]}" if client else None
     date = (when or datetime.datetime.now()).strftime("%d/%b/%Y:%H:%M:%S")
     return f'{host} - - [{date}] "{request}" {status or "-"} {length or "-"}\n'
+
+
+class AccessLogHook(Protocol):
+    """Where finished requests and WebSocket events are reported (:class:`AccessLog` writes Daphne's lines)."""
+
+    def http(
+        self,
+        client: Peer,
+        method: str,
+        path: str,
+        status: int | None,
+        length: int | None,
+        time_taken: float | None = None,
+    ) -> None:
+        """One finished HTTP request; ``time_taken`` is seconds since it arrived."""
+
+    def websocket(self, client: Peer, action: str, path: str) -> None:
+        """A WebSocket event: ``action`` is CONNECTING, CONNECT, REJECT or DISCONNECT."""
 
 
 class AccessLog:

@@ -8,18 +8,19 @@ which is how unit tests drive connections with ``task.Clock`` and an in-memory l
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import string
 from typing import Any, Protocol
 
-from .accesslog import AccessLog
+from .accesslog import AccessLogHook
 from .bodybudget import BodyBudget
 from .config import Config
 from .metrics import Metrics
 from .sweep import DeadlineSweep, Sweep
 
-__all__ = ["Context", "ReplyTarget", "Sender", "random_letters"]
+__all__ = ["ConnectionSet", "Context", "ReplyTarget", "Sender", "random_letters"]
 
 logger = logging.getLogger("interfaceserver")
 
@@ -29,6 +30,27 @@ _WARN_EVERY = 10.0
 
 def random_letters(count: int = 10) -> str:
     return "".join(random.choices(string.ascii_letters, k=count))
+
+
+class ConnectionSet(set[Any]):
+    """A server's open connections; :attr:`empty` is set whenever there are none (the drain waits on it).
+
+    Connections join with ``add`` and leave with ``discard`` (connection.py), the two kept here.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.empty = asyncio.Event()
+        self.empty.set()
+
+    def add(self, conn: Any) -> None:
+        super().add(conn)
+        self.empty.clear()
+
+    def discard(self, conn: Any) -> None:
+        super().discard(conn)
+        if not self:
+            self.empty.set()
 
 
 class Sender(Protocol):
@@ -55,7 +77,7 @@ class Context:
         io: Sender,
         *,
         group_expiry: float = 86400,
-        access_log: AccessLog | None = None,
+        access_log: AccessLogHook | None = None,
         prefix: str | None = None,
         layer_message_limit: int | None = None,
         metrics: Metrics | None = None,
@@ -71,7 +93,7 @@ class Context:
         self.access_log = access_log
         self.prefix = prefix or f"daphne.response.{random_letters()}!"
         self.replies: dict[str, ReplyTarget] = {}
-        self.connections: set[Any] = set()
+        self.connections = ConnectionSet()
         self.draining = False
         #: Request-body bytes held by all HTTP exchanges (bounded by config.max_buffered_body; see exchange.py).
         self.body_budget = BodyBudget(config.max_buffered_body, clock)

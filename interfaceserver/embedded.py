@@ -33,34 +33,15 @@ import asyncio
 import sys
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-from .accesslog import AccessLog
+from .accesslog import AccessLog, AccessLogHook
 from .config import Config
-from .messages import Peer
 
 if TYPE_CHECKING:
     from .server import Server
 
 __all__ = ["AccessLog", "AccessLogHook", "EmbeddedServer"]
-
-
-class AccessLogHook(Protocol):
-    """Where finished requests and WebSocket events are reported (:class:`AccessLog` writes Daphne's lines)."""
-
-    def http(
-        self,
-        client: Peer,
-        method: str,
-        path: str,
-        status: int | None,
-        length: int | None,
-        time_taken: float | None = None,
-    ) -> None:
-        """One finished HTTP request; ``time_taken`` is seconds since it arrived."""
-
-    def websocket(self, client: Peer, action: str, path: str) -> None:
-        """A WebSocket event: ``action`` is CONNECTING, CONNECT, REJECT or DISCONNECT."""
 
 
 class EmbeddedServer:

@@ -18,7 +18,7 @@ from twisted.web import http
 from .errors import ProtocolError, ReplyError
 from .http11 import RequestHead
 from .messages import http_disconnect_message, http_request_message, parse_response, peer_is_trusted, split_target
-from .responses import error_page
+from .responses import error_body
 from .seam import peer_of
 from .twisted_compat import H2_AVAILABLE, new_h2_connection
 
@@ -145,7 +145,7 @@ class H2Request(http.Request):
     def _error(self, status: int, detail: str) -> None:
         if self.ended or self.responding:
             return
-        body = error_page(status, detail).split(b"\r\n\r\n", 1)[1]
+        body = error_body(status, detail)
         self.setResponseCode(status)
         self.setHeader(b"content-type", b"text/html; charset=utf-8")
         if status == 503:

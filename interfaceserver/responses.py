@@ -19,7 +19,7 @@ from twisted.web.http_headers import Headers
 
 from .errorpage import error_html
 
-__all__ = ["chunk", "error_page", "reason_phrase", "response_head", "LAST_CHUNK", "NO_BODY_STATUSES"]
+__all__ = ["chunk", "error_body", "error_page", "reason_phrase", "response_head", "LAST_CHUNK", "NO_BODY_STATUSES"]
 
 LAST_CHUNK = b"0\r\n\r\n"
 #: Statuses that never carry a body (RFC 9110 §6.4.1).
@@ -111,6 +111,11 @@ def chunk(data: bytes) -> bytes:
     return b"%x\r\n" % len(data) + data + b"\r\n"
 
 
+def error_body(status: int, detail: str) -> bytes:
+    """The HTML of an error response (HTTP/1 and HTTP/2 alike): title from the status, ``detail`` escaped."""
+    return error_html(f"{status} {reason_phrase(status).decode('ascii')}", detail, footer="Daphne")
+
+
 def error_page(
     status: int,
     detail: str,
@@ -120,7 +125,7 @@ def error_page(
     extra_headers: list[tuple[bytes, bytes]] | None = None,
 ) -> bytes:
     """A complete small HTML error response, e.g. the 503 "Request queue full." page."""
-    body = error_html(f"{status} {reason_phrase(status).decode('ascii')}", detail, footer="Daphne")
+    body = error_body(status, detail)
     headers = [(b"Content-Type", b"text/html; charset=utf-8"), *(extra_headers or [])]
     head, _, _ = response_head(http_version, status, headers, body_length=len(body), keep_alive=keep_alive)
     return head + body

@@ -24,7 +24,7 @@ from twisted.internet.address import UNIXAddress
 from .messages import Peer
 
 if TYPE_CHECKING:
-    from .accesslog import AccessLog
+    from .accesslog import AccessLogHook
     from .bodybudget import BodyBudget
     from .config import Config
     from .context import ReplyTarget, Sender
@@ -87,7 +87,7 @@ class Services(Protocol):
     def metrics(self) -> Metrics: ...
 
     @property
-    def access_log(self) -> AccessLog | None: ...
+    def access_log(self) -> AccessLogHook | None: ...
 
     def register(self, target: ReplyTarget) -> str: ...
 

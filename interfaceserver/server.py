@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred, DeferredList
 from twisted.internet.interfaces import IProtocolNegotiationFactory
@@ -27,7 +27,6 @@ from zope.interface import implementer
 
 from channellayer.status import Heartbeat
 
-from .accesslog import AccessLog
 from .config import Config
 from .connection import Connection
 from .context import Context
@@ -48,27 +47,6 @@ logger = logging.getLogger("interfaceserver")
 
 #: Seconds between two "go away" nudges of the HTTP/2 connections left while draining.
 _H2_NUDGE = 0.5
-
-
-class _ConnectionSet(set[Any]):
-    """The server's open connections; :attr:`empty` is set whenever there are none.
-
-    Connections join with ``add`` and leave with ``discard`` (connection.py), the two kept here.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.empty = asyncio.Event()
-        self.empty.set()
-
-    def add(self, conn: Any) -> None:
-        super().add(conn)
-        self.empty.clear()
-
-    def discard(self, conn: Any) -> None:
-        super().discard(conn)
-        if not self:
-            self.empty.set()
 
 
 @implementer(IProtocolNegotiationFactory)
@@ -105,14 +83,11 @@ class Server:
             reactor,
             self.io,
             group_expiry=getattr(layer, "group_expiry", 86400),
-            # Context names the class; any object with its http() and websocket() will do.
-            access_log=cast(AccessLog | None, access_log),
+            access_log=access_log,
             layer_message_limit=limit if isinstance(limit, int) else None,
             metrics=self.metrics,
         )
-        # The Context's set, swapped for one that tells the drain when the last connection leaves.
-        self.connections = _ConnectionSet()
-        self.ctx.connections = self.connections
+        self.connections = self.ctx.connections
         self.metrics.bind(lambda: len(self.ctx.connections), self._open_websockets)
         if isinstance(limit, int) and config.max_ws_message > limit - RECEIVE_ENVELOPE:
             logger.info(

@@ -109,13 +109,6 @@ def test_get_round_trip_and_keep_alive():
     assert '"GET /a%20b?x=1" 200 2' in h.log.getvalue()
 
 
-def test_reply_for_unknown_channel_is_dropped():
-    """A reply for a channel nobody owns (e.g. a group send to a closed socket) is ignored."""
-    h = Harness()
-    h.ctx.dispatch(h.ctx.prefix + "nobodyhere", {"status": 200})
-    h.ctx.dispatch("other.prefix!x", {"text": "x"})
-
-
 def test_http_timeout_503_and_streaming_regression():
     """http_timeout gives 503 to an unanswered request, while a streaming response that outlives it goes on."""
     h = Harness(http_timeout=5)
