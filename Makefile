@@ -62,8 +62,8 @@ test: venv redis-server rabbitmq-server chromium legacy
 	$(PY) noxfile.py summary .nox/report.json $$cell $$status $$seconds; \
 	code=$$?; echo "make test: $$(( $$(date +%s) - start )) s"; exit $$code
 
-# Unit tests only, on the .venv that `make test` (or `make venv`) made: installs nothing, starts no
-# apt-get or pip, needs no redis-server. About 30 s.
+# Unit tests only, on the .venv that `make test` (or `make venv`) made: no apt-get, no pip, nothing
+# installed (the two tests marked redis start the redis-server on PATH). Under a minute.
 test-fast:
 	@test -x $(PY) || { echo "make test-fast: $(VENV) is missing; run 'make venv' (or 'make test') once first"; exit 1; }
 	$(PY) -m pytest -q tests/unit
