@@ -18,7 +18,7 @@ from redis.crc import key_slot
 
 from channellayer import RedisClusterChannelLayer, get_channel_layer
 from tests.integration.is_support import DAPHNE
-from tests.support.processes import ManagedProcess, RedisServer, free_port, wait_for_port
+from tests.support.processes import ManagedProcess, RedisServer, free_port, start_server
 from tests.support.redis_cluster import RedisClusterNodes
 
 pytestmark = [pytest.mark.redis]
@@ -331,12 +331,14 @@ def test_failover_is_survived_by_interface_server_and_workers(tmp_path: Path) ->
             "DJANGO_SETTINGS_MODULE": "cluster_settings",
         }
         env.pop("TEST_REDIS_PORT", None)
-        port = free_port()
-        processes.append(
-            ManagedProcess(
-                "daphne-cluster", [DAPHNE, "-p", str(port), "cluster_layer:channel_layer"], env=env, cwd=str(ROOT)
-            )
+        daphne = start_server(
+            "daphne-cluster",
+            lambda port: [DAPHNE, "-p", str(port), "cluster_layer:channel_layer"],
+            env=env,
+            cwd=str(ROOT),
+            timeout=20,
         )
+        processes.append(daphne)
         for _ in range(2):
             processes.append(
                 ManagedProcess(
@@ -346,8 +348,7 @@ def test_failover_is_survived_by_interface_server_and_workers(tmp_path: Path) ->
                     cwd=str(ROOT),
                 )
             )
-        wait_for_port(port, process=processes[0].popen, timeout=20)
-        url = f"http://127.0.0.1:{port}/echo/"
+        url = f"http://127.0.0.1:{daphne.port}/echo/"
 
         def served() -> bool:
             try:
@@ -383,7 +384,7 @@ def test_failover_is_survived_by_interface_server_and_workers(tmp_path: Path) ->
 
 def test_layer_errors_during_an_outage_are_backend_unavailable(tmp_path: Path) -> None:
     """With every node gone, a send raises BackendUnavailable naming the cluster, not a redis-py error."""
-    port = free_port()
+    port = free_port()  # nothing is meant to listen here: the layer must find no node at all
     layer = RedisClusterChannelLayer(hosts=[("127.0.0.1", port)], connection_kwargs={"socket_connect_timeout": 0.5})
     with pytest.raises(layer.BackendUnavailable, match=rf"Redis Cluster \(redis://127.0.0.1:{port}/0\) failed"):
         layer.send("x", {})

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -64,6 +65,8 @@ class ManagedProcess:
         self.argv = list(argv)
         #: The TCP port it listens on, when started by :func:`start_server`.
         self.port: int | None = None
+        #: Every port it listens on (``port`` first), when started by :func:`start_server`.
+        self.ports: list[int] = []
         self.log_path = Path(tempfile.mkstemp(prefix=f"{name}-", suffix=".log")[1])
         self._log = open(self.log_path, "ab")
         self.popen = subprocess.Popen(
@@ -117,29 +120,37 @@ class PortLost(RuntimeError):
 
 def start_server(
     name: str,
-    argv: Callable[[int], Sequence[str]],
+    argv: Callable[..., Sequence[str]],
     *,
-    port: int | None = None,
+    port: int | Sequence[int] | None = None,
+    ports: int = 1,
     env: dict[str, str] | None = None,
     cwd: str | None = None,
     pass_fds: Sequence[int] = (),
     timeout: float = 10.0,
     attempts: int = 5,
+    in_use: Sequence[str] = (ADDRESS_IN_USE,),
 ) -> ManagedProcess:
     """Start ``argv(port)`` and return it once it listens on ``port`` (as ``process.port``).
 
     The port is a fresh :func:`free_port` on each of ``attempts`` tries: a try is lost when another
-    process listens there first or the server logs "Address already in use", and the server is then
-    stopped and started again. A given ``port`` (a restart on a known port) has one try. When the
-    server exits or does not listen within ``timeout`` it is stopped by pid and the error carries its log.
+    process listens there first or the server logs "Address already in use" (or another of the
+    ``in_use`` texts), and the server is then stopped and started again. A given ``port`` (a restart
+    on a known port) has one try. When the server exits or does not listen within ``timeout`` it is
+    stopped by pid and the error carries its log.
+
+    A server with more than one port (a metrics port, a cluster bus, a distribution port) takes
+    ``ports`` distinct free ports, ``argv(port, *others)``, must listen on every one of them, and
+    keeps them as ``process.ports``; a restart gives them all as ``port``.
     """
-    tries = 1 if port else attempts
+    given = [port] if isinstance(port, int) else list(port or [])
+    tries = 1 if given else attempts
     for _ in range(tries):
-        chosen = port or free_port()
-        process = ManagedProcess(name, argv(chosen), env=env, cwd=cwd, pass_fds=pass_fds)
-        process.port = chosen
+        chosen = given or _free_ports(ports)
+        process = ManagedProcess(name, argv(*chosen), env=env, cwd=cwd, pass_fds=pass_fds)
+        process.port, process.ports = chosen[0], chosen
         try:
-            _await_port(process, chosen, timeout)
+            _await_ports(process, chosen, timeout, in_use)
             return process
         except PortLost:
             process.stop(signum=signal.SIGKILL)
@@ -149,19 +160,37 @@ def start_server(
     raise PortLost(f"{name}: its port was taken before it could bind it, {tries} time(s)")
 
 
-def _await_port(process: ManagedProcess, port: int, timeout: float) -> None:
-    """Until ``process`` (or a child of it) listens on ``port``; :class:`PortLost` if another process does."""
+def _free_ports(count: int) -> list[int]:
+    """``count`` distinct ports nothing listens on right now (all held at once, so none repeats)."""
+    with contextlib.ExitStack() as held:
+        sockets = [held.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+
+
+def _await_ports(process: ManagedProcess, ports: Sequence[int], timeout: float, in_use: Sequence[str]) -> None:
+    """Until ``process`` (or a child of it) listens on every one of ``ports``; :class:`PortLost` if another
+    process listens on one of them or the log says one was in use."""
     deadline = time.monotonic() + timeout
+    waiting = list(ports)
     while True:
-        listeners = _listening_inodes(port)
-        if listeners & _socket_inodes(descendants(process.pid)):
+        listening = {port: _listening_inodes(port) for port in waiting}
+        # Read after the listeners: a socket listening by then is already in the process's fd table.
+        owned = _socket_inodes(descendants(process.pid))
+        for port, listeners in listening.items():
+            if listeners & owned:
+                waiting.remove(port)
+            elif listeners:
+                raise PortLost(f"{process.name}: port {port} was taken")
+        if not waiting:
             return
-        if listeners or ADDRESS_IN_USE in process.log():
-            raise PortLost(f"{process.name}: port {port} was taken")
+        if any(text in process.log() for text in in_use):
+            raise PortLost(f"{process.name}: one of the ports {list(ports)} was in use")
         if not process.alive():
-            raise RuntimeError(f"{process.name} exited with {process.popen.returncode} before listening on {port}")
+            raise RuntimeError(f"{process.name} exited with {process.popen.returncode} before listening on {waiting}")
         if time.monotonic() > deadline:
-            raise RuntimeError(f"{process.name} was not listening on {port} after {timeout} s")
+            raise RuntimeError(f"{process.name} was not listening on {waiting} after {timeout} s")
         time.sleep(0.02)
 
 
@@ -208,12 +237,27 @@ def descendants(pid: int) -> list[int]:
 
 def wait_for_log(process: ManagedProcess, text: str, timeout: float = 20.0) -> None:
     """Until ``text`` appears in the process's log; raises with the log if it exits or times out first."""
+    _await_log(process, re.escape(text), timeout)
+
+
+#: The line daphne, runworker and ``python -m channellayer status`` log for ``--metrics-port``; group 1 is the port.
+METRICS_LINE = r"[Mm]etrics on http://[\w.]+:(\d+)/metrics"
+
+
+def reported_port(process: ManagedProcess, pattern: str = METRICS_LINE, timeout: float = 20.0) -> int:
+    """The port a server told to bind port 0 says it got: group 1 of ``pattern`` in its log (no race to lose)."""
+    return int(_await_log(process, pattern, timeout).group(1))
+
+
+def _await_log(process: ManagedProcess, pattern: str, timeout: float) -> re.Match[str]:
+    """The first match of ``pattern`` in the process's log; raises with the log if it exits or times out first."""
     deadline = time.monotonic() + timeout
-    while text not in process.log():
+    while (found := re.search(pattern, process.log())) is None:
         if not process.alive() or time.monotonic() > deadline:
             state = f"exited with {process.popen.returncode}" if not process.alive() else f"silent for {timeout} s"
-            raise RuntimeError(f"{process.name} {state} before logging {text!r}:\n{process.log()[-3000:]}")
+            raise RuntimeError(f"{process.name} {state} before logging {pattern!r}:\n{process.log()[-3000:]}")
         time.sleep(0.05)
+    return found
 
 
 def wait_http_ok(url: str, processes: Iterable[ManagedProcess] = (), timeout: float = 60.0) -> None:
@@ -247,10 +291,16 @@ def stop_all() -> None:
 
 
 class RedisServer:
-    """A redis-server on a free port (or a given one), with nothing kept on disk."""
+    """A redis-server on a free port (or a given one), with nothing kept on disk.
 
-    def __init__(self, port: int | None = None, extra: Sequence[str] = ()):
+    ``cluster=True`` makes it a Redis Cluster node (``nodes.conf`` in its own directory) whose cluster
+    bus listens on a second free port, ``bus_port`` (``--cluster-port``), not on ``port`` + 10000.
+    """
+
+    def __init__(self, port: int | None = None, extra: Sequence[str] = (), cluster: bool = False):
         self.port = port or 0
+        self.bus_port = 0
+        self.cluster = cluster
         self.dir = tempfile.mkdtemp(prefix="redis-")
         self.extra = list(extra)
         self.process: ManagedProcess | None = None
@@ -259,7 +309,8 @@ class RedisServer:
     def start(self) -> None:
         """Start it: on a fresh free port the first time, on the same port again after :meth:`stop`."""
 
-        def argv(port: int) -> list[str]:
+        def argv(port: int, bus_port: int | None = None) -> list[str]:
+            node = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-port", str(bus_port)]
             return [
                 REDIS_SERVER,
                 "--port",
@@ -272,11 +323,17 @@ class RedisServer:
                 "no",
                 "--dir",
                 self.dir,
+                *(node if bus_port is not None else []),
                 *self.extra,
             ]
 
-        self.process = start_server("redis-server", argv, port=self.port or None)
+        known = [self.port, self.bus_port] if self.cluster else [self.port]
+        self.process = start_server(
+            "redis-server", argv, port=known if self.port else None, ports=2 if self.cluster else 1
+        )
         self.port = self.process.port or self.port
+        if self.cluster:
+            self.bus_port = self.process.ports[1]
         deadline = time.monotonic() + 10
         while True:
             try:

@@ -1,42 +1,27 @@
 """A real Redis Cluster for the tests: 3 masters + 3 replicas of redis-server on free ports.
 
 Each node is a ``redis-server --cluster-enabled yes`` in its own temporary directory (its
-``nodes.conf`` lives there); ``redis-cli --cluster create ... --cluster-replicas 1`` joins them.
-``cluster-node-timeout`` is 2000 ms, so a master killed with SIGKILL is replaced by its replica
+``nodes.conf`` lives there) whose cluster bus listens on a second free port of its own
+(``--cluster-port``, so no node needs port + 10000 to be free); both ports are awaited and retried by
+:func:`tests.support.processes.start_server`. ``redis-cli --cluster create ... --cluster-replicas 1``
+joins them. ``cluster-node-timeout`` is 2000 ms, so a master killed with SIGKILL is replaced by its replica
 within a few seconds. Nodes are stopped by pid.
 """
 
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from typing import Any
 
 import redis
 
-from tests.support.processes import RedisServer, free_port
+from tests.support.processes import RedisServer
 
 REDIS_CLI = shutil.which("redis-cli") or "/usr/bin/redis-cli"
 
 NODE_TIMEOUT_MS = 2000
-
-
-def _cluster_port() -> int:
-    """A free port whose cluster-bus port (port + 10000) is a valid, free port too."""
-    for _ in range(200):
-        port = free_port()
-        if port + 10000 > 65535:
-            port = port % 40000 + 10000
-        try:
-            for candidate in (port, port + 10000):
-                with socket.socket() as sock:
-                    sock.bind(("127.0.0.1", candidate))
-        except OSError:
-            continue
-        return port
-    raise RuntimeError("no free port pair for a cluster node")
 
 
 class RedisClusterNodes:
@@ -48,12 +33,8 @@ class RedisClusterNodes:
             for _ in range(masters * (1 + replicas)):
                 self.nodes.append(
                     RedisServer(
-                        port=_cluster_port(),
+                        cluster=True,
                         extra=[
-                            "--cluster-enabled",
-                            "yes",
-                            "--cluster-config-file",
-                            "nodes.conf",
                             "--cluster-node-timeout",
                             str(NODE_TIMEOUT_MS),
                             "--repl-diskless-sync",
