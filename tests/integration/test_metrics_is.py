@@ -11,7 +11,7 @@ import websocket
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.is_support import Daphne, env_for, start_worker
-from tests.support.processes import free_port, wait_for_port
+from tests.support.processes import reported_port
 
 pytestmark = [pytest.mark.redis]
 
@@ -28,10 +28,9 @@ def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 
 def start_daphne(url: str, *args: str, **env: str) -> tuple[Daphne, int]:
-    port = free_port()
-    server = Daphne(url, "--metrics-port", str(port), *args, env=env_for(url, **env))
-    wait_for_port(port, process=server.process.popen, timeout=10)
-    return server, port
+    """A daphne and the port of its metrics endpoint (bound to port 0, read from its log: no race for it)."""
+    server = Daphne(url, "--metrics-port", "0", *args, env=env_for(url, **env))
+    return server, reported_port(server.process, timeout=10)
 
 
 def test_counts_after_known_traffic(redis_db):
@@ -118,18 +117,17 @@ def test_http2_responses_are_counted(redis_db, tmp_path):
 
     url = redis_db.url
     key, cert = self_signed(tmp_path)
-    metrics_port = free_port()
     server = Daphne(
         url,
         "--metrics-port",
-        str(metrics_port),
+        "0",
         listen=lambda port: ["-e", f"ssl:{port}:interface=127.0.0.1:privateKey={key}:certKey={cert}"],
         env=env_for(url),
     )
     port = server.port
     worker = start_worker(url)
     try:
-        wait_for_port(metrics_port, process=server.process.popen, timeout=10)
+        metrics_port = reported_port(server.process, timeout=10)
         headers = [(":method", "GET"), (":path", "/"), (":scheme", "https"), (":authority", "localhost")]
         for _ in range(3):
             status, body = h2_request(port, headers)
