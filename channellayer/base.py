@@ -93,8 +93,11 @@ class BaseChannelLayer:
         """Capacity of ``channel``'s list (asgiref 1.x name, kept for old callers)."""
         return self.capacities.lookup(non_local_name(channel))
 
-    def send(self, channel: str, message: dict[str, Any], *, capacity: int | None = None) -> None:
+    def send(self, channel: str, message: Mapping[str, Any], *, capacity: int | None = None) -> None:
         """Queue ``message`` on ``channel``; raise ChannelFull or MessageTooLarge. Never blocks.
+
+        Messages are typed ``Mapping`` so the TypedDicts of :mod:`channellayer.messages` fit; at run
+        time a message must be a ``dict`` (InvalidMessage otherwise), as ASGI 1 says.
 
         ``capacity`` (our extension, keyword only) lowers the channel's capacity for this one send:
         a streamed response's later chunks use it so a stream runs at most a few messages ahead of
@@ -109,7 +112,7 @@ class BaseChannelLayer:
         else:
             self._push_window(channel, target, payload, min(limit, positive("capacity", capacity)))
 
-    def send_many(self, messages: Iterable[tuple[str, dict[str, Any]]]) -> list[bool]:
+    def send_many(self, messages: Iterable[tuple[str, Mapping[str, Any]]]) -> list[bool]:
         """Send several messages in one batch; True for each delivered, False where the channel was full.
 
         Every message is validated and encoded before anything is sent, so a bad one raises
@@ -151,7 +154,7 @@ class BaseChannelLayer:
     def group_channels(self, group: str) -> list[str]:
         return self._group_members(check_group_name(group))
 
-    def send_group(self, group: str, message: dict[str, Any]) -> int:
+    def send_group(self, group: str, message: Mapping[str, Any]) -> int:
         """Send ``message`` to every member of ``group``; return how many copies were queued.
 
         Never raises ChannelFull: members whose list is full are skipped (see the module docstring
@@ -162,7 +165,7 @@ class BaseChannelLayer:
         return self._push_group(batches) if batches else 0
 
     def _group_send_batches(
-        self, group: str, members: list[str], message: dict[str, Any]
+        self, group: str, members: list[str], message: Mapping[str, Any]
     ) -> dict[str, tuple[int, list[bytes]]]:
         """The per-list batches of a group send; with no members the message is still checked and encoded,
         so a bad or oversized message raises whether or not anybody is listening."""
@@ -172,7 +175,7 @@ class BaseChannelLayer:
             return {}
         return self._group_batches(members, message)
 
-    def _group_batches(self, members: Iterable[str], message: dict[str, Any]) -> dict[str, tuple[int, list[bytes]]]:
+    def _group_batches(self, members: Iterable[str], message: Mapping[str, Any]) -> dict[str, tuple[int, list[bytes]]]:
         self._check_message(members, message)
         batches: dict[str, tuple[int, list[bytes]]] = {}
         shared: bytes | None = None
@@ -216,14 +219,14 @@ class BaseChannelLayer:
         without support ignore it (windowed sends then only see the list length).
         """
 
-    async def send_async(self, channel: str, message: dict[str, Any]) -> None:
+    async def send_async(self, channel: str, message: Mapping[str, Any]) -> None:
         await self._push_async(*self._prepare(channel, message))
 
-    async def send_many_async(self, messages: Iterable[tuple[str, dict[str, Any]]]) -> list[bool]:
+    async def send_many_async(self, messages: Iterable[tuple[str, Mapping[str, Any]]]) -> list[bool]:
         prepared = [self._prepare(channel, message) for channel, message in messages]
         return await self._push_many_async(prepared) if prepared else []
 
-    async def send_group_async(self, group: str, message: dict[str, Any]) -> int:
+    async def send_group_async(self, group: str, message: Mapping[str, Any]) -> int:
         members = await self._group_members_async(check_group_name(group))
         batches = self._group_send_batches(group, members, message)
         return await self._push_group_async(batches) if batches else 0
@@ -303,7 +306,7 @@ class BaseChannelLayer:
         if RESERVED_CHANNEL_KEY in message:
             raise InvalidMessage(f"message for {where!r} uses the reserved key {RESERVED_CHANNEL_KEY!r}")
 
-    def _prepare(self, channel: str, message: dict[str, Any]) -> Prepared:
+    def _prepare(self, channel: str, message: Mapping[str, Any]) -> Prepared:
         check_channel_name(channel)
         self._check_message(channel, message)
         target = non_local_name(channel)

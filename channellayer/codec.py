@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import msgpack
@@ -83,7 +83,7 @@ class Codec:
     def encrypted(self) -> bool:
         return self._crypter is not None
 
-    def encode(self, channel: str, message: dict[str, Any]) -> bytes:
+    def encode(self, channel: str, message: Mapping[str, Any]) -> bytes:
         """Encode ``message`` for ``channel``; raise InvalidMessage or MessageTooLarge."""
         try:
             data: bytes = msgpack.packb(message, use_bin_type=True)

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import random
 import string
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from .accesslog import AccessLogHook
@@ -56,7 +57,7 @@ class ConnectionSet(set[Any]):
 class Sender(Protocol):
     """The layer I/O a connection needs (LayerIO in production)."""
 
-    def send(self, channel: str, message: dict[str, Any]) -> Any: ...
+    def send(self, channel: str, message: Mapping[str, Any]) -> Any: ...
 
     def new_channel(self, pattern: str) -> Any: ...
 
@@ -139,7 +140,7 @@ class Context:
         logger.warning(message, *args)
         self._warned[kind] = (now, 0)
 
-    def notify(self, channel: str, message: dict[str, Any]) -> None:
+    def notify(self, channel: str, message: Mapping[str, Any]) -> None:
         """Best-effort send (disconnects, aborted bodies): a full channel drops it, as in Daphne; errors are logged."""
 
         def failed(failure: Any) -> None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from twisted.python.failure import Failure
 
 from channellayer import BackendUnavailable
+from channellayer.messages import HttpRequest
 from channellayer.retry import FULL, Attempts
 
 from .errors import ReplyError
@@ -148,7 +149,7 @@ class Exchange:
             self.ctx.body_budget.give(self.held - kept)
             self.held = kept
 
-    def _message(self, body: bytes, body_channel: str | None) -> dict[str, Any]:
+    def _message(self, body: bytes, body_channel: str | None) -> HttpRequest:
         conn = self.conn
         client, server, scheme = conn.addresses()
         ctx = self.ctx

@@ -43,7 +43,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, TypeVar
 
 from twisted.internet.defer import Deferred, succeed
@@ -108,7 +108,7 @@ class LayerIO:
         self.healthy = True
         self._refused = False  # the layer answered the last batch with BackendFull
         # (channel, message, result, deadline on the loop's clock)
-        self._queue: list[tuple[str, dict[str, Any], Deferred[bool], float]] = []
+        self._queue: list[tuple[str, Mapping[str, Any], Deferred[bool], float]] = []
         self._sender: asyncio.Task[None] | None = None
         self._reader: asyncio.Task[None] | None = None
         self._stopping = False
@@ -117,7 +117,7 @@ class LayerIO:
 
     # -- sending ---------------------------------------------------------------------------
 
-    def send(self, channel: str, message: dict[str, Any]) -> Deferred[bool]:
+    def send(self, channel: str, message: Mapping[str, Any]) -> Deferred[bool]:
         """Queue ``message``; the Deferred fires True (sent), False (ChannelFull) or fails (layer error)."""
         result: Deferred[bool] = Deferred()
         self._queue.append((channel, message, result, _now() + self.send_timeout))
@@ -150,7 +150,7 @@ class LayerIO:
         finally:
             self._sender = None
 
-    def _expire(self, now: float, batch: Sequence[tuple[str, dict[str, Any], Deferred[bool], float]] = ()) -> None:
+    def _expire(self, now: float, batch: Sequence[tuple[str, Mapping[str, Any], Deferred[bool], float]] = ()) -> None:
         """Fail the sends past their deadline: queued ones are dropped unsent, ``batch`` ones just answered."""
         if self._queue and self._queue[0][3] <= now:
             late = [item for item in self._queue if item[3] <= now]
@@ -166,12 +166,12 @@ class LayerIO:
             if not result.called:
                 result.errback(error)
 
-    async def _send_many(self, pairs: list[tuple[str, dict[str, Any]]]) -> list[bool]:
+    async def _send_many(self, pairs: list[tuple[str, Mapping[str, Any]]]) -> list[bool]:
         if self._native and hasattr(self.layer, "send_many_async"):
             return list(await self.layer.send_many_async(pairs))
         return list(await asyncio.to_thread(self._send_many_sync, pairs))
 
-    def _send_many_sync(self, pairs: list[tuple[str, dict[str, Any]]]) -> list[bool]:
+    def _send_many_sync(self, pairs: list[tuple[str, Mapping[str, Any]]]) -> list[bool]:
         if hasattr(self.layer, "send_many"):
             return list(self.layer.send_many(pairs))
         delivered = []
@@ -184,7 +184,7 @@ class LayerIO:
                 delivered.append(True)
         return delivered
 
-    async def _send_batch(self, batch: list[tuple[str, dict[str, Any], Deferred[bool], float]]) -> None:
+    async def _send_batch(self, batch: list[tuple[str, Mapping[str, Any], Deferred[bool], float]]) -> None:
         # A result may have fired already (past its deadline): such a send is not reported twice.
         try:
             results = await self._send_many([(channel, message) for channel, message, _, _ in batch])

@@ -6,16 +6,14 @@ goes in, validated pieces (or a list of WebSocket actions) come out. Key order f
 that a captured message compares equal, key by key and in order. :func:`build_http_request` is the
 one place an ``http.request`` is put together, for the server here and for the WSGI adapter.
 
-The shapes are the TypedDicts of :mod:`channellayer.messages`; the builders that feed the
-connections' ``send``/``notify`` (typed ``dict[str, Any]``, which a TypedDict is not) build the
-typed message and hand it over as a plain dict (``_plain``).
+The shapes are the TypedDicts of :mod:`channellayer.messages`, and the builders return them.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping, Sequence
-from typing import Any, cast
+from collections.abc import Sequence
+from typing import Any
 from urllib.parse import unquote
 
 from channellayer.messages import (
@@ -121,11 +119,6 @@ def _clean_headers(headers: list[tuple[bytes, bytes]]) -> tuple[RequestHeaders, 
     return [[name, value] for name, values in grouped.items() for value in values], root_path
 
 
-def _plain(message: Mapping[str, Any]) -> dict[str, Any]:
-    # The connections' send/notify take dict[str, Any], which a TypedDict is not; no copy is made.
-    return cast("dict[str, Any]", message)
-
-
 def build_http_request(
     *,
     reply_channel: str,
@@ -172,7 +165,7 @@ def http_request_message(
     proxy_headers: bool = False,
     body: bytes = b"",
     body_channel: str | None = None,
-) -> dict[str, Any]:
+) -> HttpRequest:
     """The ``http.request`` message Daphne 1.4.2 sends for ``head`` (plus ``body_channel`` when streaming).
 
     ``proxy_headers`` means the peer is trusted and X-Forwarded-* override ``client`` and ``scheme``.
@@ -195,17 +188,17 @@ def http_request_message(
         client=client,
         server=server,
     )
-    return _plain(message)
+    return message
 
 
-def http_disconnect_message(reply_channel: str, path: str) -> dict[str, Any]:
+def http_disconnect_message(reply_channel: str, path: str) -> HttpDisconnect:
     message: HttpDisconnect = {"reply_channel": reply_channel, "path": path}
-    return _plain(message)
+    return message
 
 
 def websocket_connect_message(
     head: RequestHead, *, reply_channel: str, client: Peer, server: Peer, proxy_headers: bool = False
-) -> dict[str, Any]:
+) -> WebSocketConnect:
     """``websocket.connect`` as Daphne 1.4.2 sends it: duplicate headers comma-joined, no scheme/root_path."""
     path, query_string = split_target(head.target)
     if proxy_headers:
@@ -224,21 +217,21 @@ def websocket_connect_message(
         "reply_channel": reply_channel,
         "order": 0,
     }
-    return _plain(message)
+    return message
 
 
-def websocket_receive_message(reply_channel: str, path: str, order: int, payload: str | bytes) -> dict[str, Any]:
+def websocket_receive_message(reply_channel: str, path: str, order: int, payload: str | bytes) -> WebSocketReceive:
     message: WebSocketReceive = {"reply_channel": reply_channel, "path": path, "order": order}
     if isinstance(payload, str):
         message["text"] = payload
     else:
         message["bytes"] = payload
-    return _plain(message)
+    return message
 
 
-def websocket_disconnect_message(reply_channel: str, path: str, code: int, order: int) -> dict[str, Any]:
+def websocket_disconnect_message(reply_channel: str, path: str, code: int, order: int) -> WebSocketDisconnect:
     message: WebSocketDisconnect = {"reply_channel": reply_channel, "code": code, "path": path, "order": order}
-    return _plain(message)
+    return message
 
 
 def _header_bytes(value: object, what: str) -> bytes:

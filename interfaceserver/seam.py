@@ -17,6 +17,7 @@ that reaches past the seam fails there (tests/unit/test_is_seam.py).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from twisted.internet.address import UNIXAddress
@@ -95,7 +96,7 @@ class Services(Protocol):
 
     def warn(self, kind: str, message: str, *args: Any) -> None: ...
 
-    def notify(self, channel: str, message: dict[str, Any]) -> None: ...
+    def notify(self, channel: str, message: Mapping[str, Any]) -> None: ...
 
 
 class HttpServices(Services, Protocol):

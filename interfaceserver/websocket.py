@@ -22,6 +22,7 @@ import msgpack
 from twisted.python.failure import Failure
 
 from channellayer import BackendUnavailable, MessageTooLarge
+from channellayer.messages import WebSocketConnect
 from channellayer.retry import FULL, Attempts
 
 from .errors import ReplyError, WebSocketProtocolError
@@ -145,7 +146,7 @@ class WebSocket:
         ctx.connecting_sweep.add(self)
         self._log("CONNECTING")
         self.announced = True
-        self.connect_message: dict[str, Any] | None = message
+        self.connect_message: WebSocketConnect | None = message
         self.connect_retries: Attempts | None = None  # while websocket.connect meets a full channel
         ctx.io.send("websocket.connect", message).addCallbacks(self._connect_sent, self._connect_failed)
 

@@ -7,6 +7,7 @@ channel raises ``ChannelFull`` to the caller.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from .asgi import DEFAULT_CHANNEL_LAYER, channel_layers
@@ -43,7 +44,7 @@ class Channel:
         channel.channel_layer = channel_layer if channel_layer is not None else channel_layers[DEFAULT_CHANNEL_LAYER]
         return channel
 
-    def send(self, content: dict[str, Any], immediately: bool = False) -> None:
+    def send(self, content: Mapping[str, Any], immediately: bool = False) -> None:
         """Send ``content`` (a dict, else ``TypeError``); buffered inside a consumer unless ``immediately``."""
         if not isinstance(content, dict):
             raise TypeError("You can only send dicts as content on channels.")
@@ -76,7 +77,7 @@ class Group:
         """Remove a channel (a ``Channel`` or its name); takes effect at once, never buffered."""
         self.channel_layer.group_discard(self.name, channel.name if isinstance(channel, Channel) else channel)
 
-    def send(self, content: dict[str, Any], immediately: bool = False) -> None:
+    def send(self, content: Mapping[str, Any], immediately: bool = False) -> None:
         """Send to every member (a dict, else ``ValueError``); buffered inside a consumer unless ``immediately``."""
         if not isinstance(content, dict):
             raise ValueError("You can only send dicts as content on channels.")
