@@ -229,20 +229,23 @@ class Command(StaticfilesRunserverCommand):
         sys.stderr.write(line)
 
     def _style_for(self, code: int) -> Callable[[str], str]:
-        style = self.style
+        """Django's colour for a status, as its own runserver picks it."""
         if 200 <= code < 300:
-            return style.HTTP_SUCCESS
-        if 100 <= code < 200:
-            return style.HTTP_INFO
-        if code == 304:
-            return style.HTTP_NOT_MODIFIED
-        if 300 <= code < 400:
-            return style.HTTP_REDIRECT
-        if code == 404:
-            return style.HTTP_NOT_FOUND
-        if 400 <= code < 500:
-            return style.HTTP_BAD_REQUEST
-        return style.HTTP_SERVER_ERROR
+            name = "HTTP_SUCCESS"
+        elif 100 <= code < 200:
+            name = "HTTP_INFO"
+        elif code == 304:
+            name = "HTTP_NOT_MODIFIED"
+        elif 300 <= code < 400:
+            name = "HTTP_REDIRECT"
+        elif code == 404:
+            name = "HTTP_NOT_FOUND"
+        elif 400 <= code < 500:
+            name = "HTTP_BAD_REQUEST"
+        else:
+            name = "HTTP_SERVER_ERROR"
+        style: Callable[[str], str] = getattr(self.style, name)
+        return style
 
 
 def patch_staticfiles_runserver() -> None:
