@@ -25,12 +25,6 @@ CHUNKED = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
 
 
 @pytest.fixture(scope="module")
-def redis_url(redis_databases):
-    with redis_databases.take() as database:
-        yield database.url
-
-
-@pytest.fixture(scope="module")
 def daphne(redis_url):
     worker = start_worker(redis_url)
     server = Daphne(

@@ -12,22 +12,9 @@ import time
 import pytest
 import requests
 
-from tests.integration.is_support import Daphne, raw_exchange, read_all, start_worker, status_of
+from tests.integration.is_support import Daphne, raw_exchange, read_all, status_of
 
 pytestmark = pytest.mark.redis
-
-
-@pytest.fixture(scope="module")
-def redis_url(redis_databases):
-    with redis_databases.take() as database:
-        yield database.url
-
-
-@pytest.fixture(scope="module")
-def worker(redis_url):
-    process = start_worker(redis_url)
-    yield process
-    process.stop()
 
 
 @pytest.fixture(scope="module")

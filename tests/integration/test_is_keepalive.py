@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 
 from interfaceserver.connection import set_no_delay
-from tests.integration.is_support import Daphne, start_worker
-from tests.integration.test_is_tls import self_signed
+from tests.integration.is_support import Daphne
 from tests.support.processes import redis_servers
+from tests.support.tls import make_self_signed
 
 STALL = 0.040
 ROUNDS = 30
@@ -114,19 +114,6 @@ def test_no_delay_leaves_unix_socket_alone():
 # -- real servers --------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def redis_url(redis_databases):
-    with redis_databases.take() as database:
-        yield database.url
-
-
-@pytest.fixture(scope="module")
-def worker(redis_url):
-    process = start_worker(redis_url)
-    yield process
-    process.stop()
-
-
 @pytest.mark.redis
 def test_plain_tcp_keepalive_does_not_stall(redis_url, worker):
     """Sequential keep-alive GETs over plain TCP take far less than the 40 ms delayed-ACK stall."""
@@ -163,7 +150,7 @@ def test_streamed_keepalive_does_not_stall(redis_url, worker):
 @pytest.mark.redis
 def test_tls_keepalive_does_not_stall(redis_url, worker):
     """Over a TLS endpoint string the TCP socket under the TLS layer has Nagle off too."""
-    key, cert = self_signed(Path(tempfile.mkdtemp()))
+    key, cert = make_self_signed(Path(tempfile.mkdtemp()))
     server = Daphne(
         redis_url, listen=lambda port: ["-e", f"ssl:{port}:interface=127.0.0.1:privateKey={key}:certKey={cert}"]
     )

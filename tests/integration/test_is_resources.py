@@ -20,12 +20,6 @@ from tests.integration.is_support import Daphne, masked_frame, raw_websocket, st
 pytestmark = pytest.mark.redis
 
 
-@pytest.fixture(scope="module")
-def redis_url(redis_databases):
-    with redis_databases.take() as database:
-        yield database.url
-
-
 def _listen_queue(kind: str, match: str) -> int:
     """The listen queue length (``ss`` Send-Q) of the listening socket whose local address contains ``match``."""
     out = subprocess.run(["ss", "-lnH", kind], capture_output=True, text=True, check=True).stdout

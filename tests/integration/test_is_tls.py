@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import json
 import socket
 import ssl
@@ -17,44 +16,18 @@ import pytest
 import requests
 import urllib3
 import websocket
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from tests.integration.is_support import Daphne, start_worker
+from tests.support.tls import make_self_signed
 
 pytestmark = pytest.mark.redis
-
-
-def self_signed(directory: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    key_path, cert_path = directory / "key.pem", directory / "cert.pem"
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return key_path, cert_path
 
 
 @pytest.fixture(scope="module")
 def tls_server(redis_databases):
     with redis_databases.take() as database:
         worker = start_worker(database.url)
-        key, cert = self_signed(Path(tempfile.mkdtemp()))
+        key, cert = make_self_signed(Path(tempfile.mkdtemp()))
         server = Daphne(database.url, listen=lambda port: _tls(port, key, cert))
         yield server
         server.stop()
@@ -167,7 +140,7 @@ def test_http2_bodies_count_against_the_body_budget(redis_db):
     """HTTP/2 request bodies take from --max-buffered-body like HTTP/1.1 ones: past it, 503, and the budget is returned."""
     url = redis_db.url
     worker = start_worker(url)
-    key, cert = self_signed(Path(tempfile.mkdtemp()))
+    key, cert = make_self_signed(Path(tempfile.mkdtemp()))
     server = Daphne(url, "--max-buffered-body", "4000", listen=lambda port: _tls(port, key, cert))
     port = server.port
     try:
@@ -191,7 +164,7 @@ def test_http2_stream_waiting_for_a_reply_gets_503_when_redis_goes():
     redis = RedisServer()
     url = f"redis://127.0.0.1:{redis.port}/0"
     worker = start_worker(url)
-    key, cert = self_signed(Path(tempfile.mkdtemp()))
+    key, cert = make_self_signed(Path(tempfile.mkdtemp()))
     server = Daphne(url, listen=lambda port: _tls(port, key, cert))
     port = server.port
     try:

@@ -14,12 +14,6 @@ pytestmark = pytest.mark.redis
 
 
 @pytest.fixture(scope="module")
-def redis_url(redis_databases):
-    with redis_databases.take() as database:
-        yield database.url
-
-
-@pytest.fixture(scope="module")
 def layer(redis_url):
     layer = get_channel_layer("redis", {"hosts": [redis_url]})
     layer.flush()
