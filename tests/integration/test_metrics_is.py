@@ -113,10 +113,11 @@ def test_healthz_fails_while_the_layer_is_down(own_redis):
 
 def test_http2_responses_are_counted(redis_db, tmp_path):
     """Responses on HTTP/2 streams reach the same counters and histogram as HTTP/1.1 ones."""
-    from tests.integration.test_is_tls import h2_request, self_signed
+    from tests.integration.test_is_tls import h2_request
+    from tests.support.tls import make_self_signed
 
     url = redis_db.url
-    key, cert = self_signed(tmp_path)
+    key, cert = make_self_signed(tmp_path)
     server = Daphne(
         url,
         "--metrics-port",
