@@ -14,6 +14,7 @@ from pathlib import Path
 
 from tests.legacy import legacy_venv
 from tests.support.processes import ManagedProcess, RedisServer, start_server, wait_for_log, wait_http_ok
+from tests.support.redis_db import RedisDatabase
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = ROOT / "tests" / "e2e" / "project"
@@ -28,19 +29,35 @@ def wait_listening(worker: ManagedProcess, timeout: float = 60.0) -> None:
 
 @dataclass
 class Stack:
-    """One deployment of the project: a Redis prefix, a session cache dir, and its processes."""
+    """One deployment of the project: a Redis database and prefix, a session cache dir, and its processes.
+
+    ``db`` is the number of the Redis database the layer uses: a test on the session's shared server
+    takes one of its own from the ``redis_databases`` pool (:meth:`on`), so flushing it touches no one else.
+    """
 
     redis: RedisServer
     prefix: str
+    db: int = 0
     cache_dir: str = field(default_factory=lambda: tempfile.mkdtemp(prefix="e2e-cache-"))
     processes: list[ManagedProcess] = field(default_factory=list)
     port: int = 0
+
+    @classmethod
+    def on(cls, database: RedisDatabase, prefix: str) -> Stack:
+        """A stack whose layer lives in ``database`` (one of the session server's, this stack's alone)."""
+        return cls(database.server, prefix, db=database.number)
+
+    @property
+    def redis_url(self) -> str:
+        """The layer's Redis database, as a URL."""
+        return f"redis://127.0.0.1:{self.redis.port}/{self.db}"
 
     def env(self, legacy: bool) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
         env.update(
             {
                 "E2E_REDIS_PORT": str(self.redis.port),
+                "E2E_REDIS_DB": str(self.db),
                 "E2E_PREFIX": self.prefix,
                 "E2E_CACHE_DIR": self.cache_dir,
                 "DJANGO_SETTINGS_MODULE": "e2eproject.settings",

@@ -21,9 +21,8 @@ MIB = 1024 * 1024
 
 
 @pytest.fixture()
-def stack(redis_server):
-    s = Stack(redis_server, prefix="e2e-flow:")
-    redis_server.client().flushdb()
+def stack(redis_db):
+    s = Stack.on(redis_db, prefix="e2e-flow:")
     try:
         s.worker("stream-worker", "--only-channels", "http.*")
         s.worker("other-worker", "--only-channels", "http.*")
@@ -44,7 +43,7 @@ def read_exactly(sock: socket.socket, size: int) -> int:
     return got
 
 
-def test_paused_client_pauses_the_stream_and_gets_every_byte(stack, redis_server):
+def test_paused_client_pauses_the_stream_and_gets_every_byte(stack, redis_db):
     """A client that stops reading mid-stream is not dropped, the worker waits, and every byte arrives later."""
     total = 48  # MiB: three times the server's default write-buffer limit of 16 MiB
     sock = socket.create_connection(("127.0.0.1", stack.port), timeout=20)
@@ -54,7 +53,7 @@ def test_paused_client_pauses_the_stream_and_gets_every_byte(stack, redis_server
     while b"\r\n\r\n" not in head:
         head += sock.recv(1)
     assert head.startswith(b"HTTP/1.1 200")
-    client = redis_server.client()
+    client = redis_db.client()
     flow_keys: list[bytes] = []
     deadline = time.monotonic() + 10
     while not flow_keys and time.monotonic() < deadline:  # the client reads nothing: the server pauses the stream

@@ -25,26 +25,32 @@ WAYS = ["ours", "legacy-daphne", "mixed-workers"]
 
 
 @pytest.fixture(scope="module", params=WAYS)
-def stack(request: pytest.FixtureRequest, redis_server) -> Iterator[tuple[str, Stack, dict[str, int]]]:
+def stack(request: pytest.FixtureRequest, redis_databases) -> Iterator[tuple[str, Stack, dict[str, int]]]:
     way = request.param
-    s = Stack(redis_server, prefix=f"e2e-{way}:")
-    redis_server.client().flushdb()
-    pids: dict[str, int] = {}
-    try:
-        if way == "mixed-workers":
-            ours = s.worker("our-web", "--only-channels", "http.*", "--only-channels", "websocket.*", "--threads", "2")
-            theirs = s.worker("legacy-web", "--only-channels", "http.*", "--only-channels", "websocket.*", legacy=True)
-            slow = s.worker("legacy-slow", "--only-channels", "slow.*", legacy=True)
-            pids = {"web-ours": ours.pid, "web-legacy": theirs.pid, "slow": slow.pid}
-        else:
-            web = s.worker("our-web", "--only-channels", "http.*", "--only-channels", "websocket.*", "--threads", "2")
-            slow = s.worker("our-slow", "--only-channels", "slow.*")
-            pids = {"web": web.pid, "slow": slow.pid}
-        s.server(legacy=way == "legacy-daphne")
-        s.wait_ready()
-        yield way, s, pids
-    finally:
-        s.stop()
+    with redis_databases.take() as database:
+        s = Stack.on(database, prefix=f"e2e-{way}:")
+        pids: dict[str, int] = {}
+        try:
+            if way == "mixed-workers":
+                ours = s.worker(
+                    "our-web", "--only-channels", "http.*", "--only-channels", "websocket.*", "--threads", "2"
+                )
+                theirs = s.worker(
+                    "legacy-web", "--only-channels", "http.*", "--only-channels", "websocket.*", legacy=True
+                )
+                slow = s.worker("legacy-slow", "--only-channels", "slow.*", legacy=True)
+                pids = {"web-ours": ours.pid, "web-legacy": theirs.pid, "slow": slow.pid}
+            else:
+                web = s.worker(
+                    "our-web", "--only-channels", "http.*", "--only-channels", "websocket.*", "--threads", "2"
+                )
+                slow = s.worker("our-slow", "--only-channels", "slow.*")
+                pids = {"web": web.pid, "slow": slow.pid}
+            s.server(legacy=way == "legacy-daphne")
+            s.wait_ready()
+            yield way, s, pids
+        finally:
+            s.stop()
 
 
 def connect(s: Stack, path: str, **kwargs) -> websocket.WebSocket:

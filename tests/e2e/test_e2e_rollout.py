@@ -71,10 +71,10 @@ class HttpClient(threading.Thread):
 
 
 @pytest.mark.parametrize("server", ["ours", "legacy-daphne"])
-def test_rollout_of_every_worker_under_load(redis_server, server):
+def test_rollout_of_every_worker_under_load(redis_db, server):
     """Replacing single-threaded and --threads 4 workers under load, behind our daphne or Daphne 1.4.2:
     no socket, message or request lost."""
-    s = Stack(redis_server, prefix=f"rollout-{server}:")
+    s = Stack.on(redis_db, prefix=f"rollout-{server}:")
     try:
         gen1 = [s.worker("gen1-single"), s.worker("gen1-threads", "--threads", "4")]
         s.server(legacy=server == "legacy-daphne")

@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from channellayer import get_channel_layer
 from tests.e2e.stack import PROJECT, ROOT, Stack
-from tests.support.processes import free_port, wait_for_port
+from tests.support.processes import ManagedProcess, reported_port
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
@@ -38,7 +38,7 @@ def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 
 def layer_config(stack: Stack) -> dict:
-    return {"hosts": [f"redis://127.0.0.1:{stack.redis.port}/0"], "prefix": PREFIX}
+    return {"hosts": [stack.redis_url], "prefix": PREFIX}
 
 
 def status(stack: Stack, *args: str, django: bool = False) -> subprocess.CompletedProcess:
@@ -77,27 +77,20 @@ def wait_for(predicate, timeout: float = 15.0, what: str = "condition"):
 
 
 @pytest.fixture(scope="module")
-def stack(redis_server):
-    s = Stack(redis_server, prefix=PREFIX)
-    get_channel_layer("redis", {"hosts": [redis_server.url], "prefix": PREFIX}).flush()
-    s.worker_metrics = free_port()
-    s.server_metrics = free_port()
-    try:
-        s.worker(
-            "web-worker",
-            "--exclude-channels",
-            "slow.jobs",
-            "--metrics-port",
-            str(s.worker_metrics),
-            "--heartbeat-interval",
-            BEAT,
-        )
-        s.server("--metrics-port", str(s.server_metrics), "--heartbeat-interval", BEAT)
-        s.wait_ready()
-        wait_for_port(s.worker_metrics, timeout=20)
-        yield s
-    finally:
-        s.stop()
+def stack(redis_databases):
+    """The stack on a database of its own; the worker's metrics endpoint binds port 0 and its log names the port."""
+    with redis_databases.take() as database:
+        s = Stack.on(database, prefix=PREFIX)
+        try:
+            worker = s.worker(
+                "web-worker", "--exclude-channels", "slow.jobs", "--metrics-port", "0", "--heartbeat-interval", BEAT
+            )
+            s.server("--metrics-port", "0", "--heartbeat-interval", BEAT)
+            s.wait_ready()
+            s.worker_metrics = reported_port(worker)
+            yield s
+        finally:
+            s.stop()
 
 
 def test_worker_counts_each_channel(stack):
@@ -154,8 +147,8 @@ def test_status_warns_about_an_unconsumed_channel_then_a_pool_takes_it(stack):
     assert "WARNING: no live worker consumes slow.jobs (3 message(s) queued)" in view.stdout
     assert "Workers (1 live)" in view.stdout and "Interface servers (1 live)" in view.stdout
 
-    exporter_port = free_port()
-    exporter = subprocess.Popen(
+    exporter = ManagedProcess(
+        "status-exporter",
         [
             sys.executable,
             "-m",
@@ -168,31 +161,26 @@ def test_status_warns_about_an_unconsumed_channel_then_a_pool_takes_it(stack):
             "--channel",
             "slow.jobs",
             "--metrics-port",
-            str(exporter_port),
+            "0",
         ],
         cwd=str(ROOT),
-        env=stack.env(False),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+        env={**stack.env(False), "PYTHONUNBUFFERED": "1"},
     )
     try:
-        wait_for_port(exporter_port, timeout=20, process=exporter)
+        exporter_port = reported_port(exporter)
         gauges = scrape(exporter_port)
         assert gauges[("channels_channel_depth", (("channel", "slow.jobs"),))] == 3
         assert gauges[("channels_channel_unconsumed", (("channel", "slow.jobs"),))] == 1
         assert gauges[("channels_channel_unconsumed", (("channel", "http.request"),))] == 0
         assert gauges[("channels_workers_live", ())] == 1 and gauges[("channels_interface_servers_live", ())] == 1
     finally:
-        os.kill(exporter.pid, signal.SIGTERM)
-        exporter.wait(10)
+        exporter.stop()
 
-    jobs_metrics = free_port()
     jobs_worker = stack.worker(
-        "jobs-worker", "--only-channels", "slow.jobs", "--metrics-port", str(jobs_metrics), "--heartbeat-interval", BEAT
+        "jobs-worker", "--only-channels", "slow.jobs", "--metrics-port", "0", "--heartbeat-interval", BEAT
     )
     try:
-        wait_for_port(jobs_metrics, timeout=20, process=jobs_worker.popen)
+        jobs_metrics = reported_port(jobs_worker)
         key = ("channels_worker_consumer_exceptions_total", (("channel", "slow.jobs"),))
         wait_for(lambda: scrape(jobs_metrics).get(key) == 3, what="3 consumer exceptions on slow.jobs")
         assert scrape(jobs_metrics)[("channels_worker_messages_total", (("channel", "slow.jobs"),))] == 3

@@ -1,4 +1,4 @@
-"""Settings shared by both stacks. E2E_REDIS_PORT, E2E_PREFIX and E2E_CACHE_DIR come from the test.
+"""Settings shared by both stacks. E2E_REDIS_PORT, E2E_REDIS_DB, E2E_PREFIX and E2E_CACHE_DIR come from the test.
 
 Sessions live in a file-based cache: both Django versions pickle the session dict the same way
 there, so a session written by one stack's worker (or view) is read by the other's.
@@ -34,12 +34,16 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": "WARNING"},
 }
 
+# E2E_REDIS_DB: a database of the shared test server that this stack alone uses.
+_redis_url = "redis://127.0.0.1:{}/{}".format(
+    int(os.environ.get("E2E_REDIS_PORT", "6379")), int(os.environ.get("E2E_REDIS_DB", "0"))
+)
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "asgi_redis.RedisChannelLayer",
         "ROUTING": "e2eproject.routing.channel_routing",
         "CONFIG": {
-            "hosts": [("127.0.0.1", int(os.environ.get("E2E_REDIS_PORT", "6379")))],
+            "hosts": [_redis_url],
             "prefix": os.environ.get("E2E_PREFIX", "asgi:"),
             # The fault suite shortens it to see Redis return to its baseline without a minute's wait.
             "expiry": int(os.environ.get("E2E_EXPIRY", "60")),
