@@ -24,7 +24,7 @@ import requests
 
 from channellayer.sqlite import SQLiteChannelLayer
 from tests.integration.is_support import masked_frame, raw_exchange, raw_websocket, status_of
-from tests.support.processes import ManagedProcess, free_port, wait_for_port
+from tests.support.processes import ManagedProcess, start_server
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = ROOT / "tests" / "e2e" / "project"
@@ -81,11 +81,15 @@ class SQLiteStack:
         return process
 
     def server(self) -> ManagedProcess:
-        self.port = free_port()
-        process = self.start(
-            "sqlite-daphne", [DAPHNE, "-b", "127.0.0.1", "-p", str(self.port), "e2eproject.asgi:channel_layer"]
+        process = start_server(
+            "sqlite-daphne",
+            lambda port: [DAPHNE, "-b", "127.0.0.1", "-p", str(port), "e2eproject.asgi:channel_layer"],
+            env=self.env,
+            cwd=str(PROJECT),
+            timeout=30,
         )
-        wait_for_port(self.port, timeout=30, process=process.popen)
+        self.processes.append(process)
+        self.port = process.port or 0
         return process
 
     def worker(self, number: int) -> ManagedProcess:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.support.processes import ManagedProcess, RedisServer, free_port, redis_servers, wait_for_port
+from tests.support.processes import ManagedProcess, RedisServer, redis_servers, start_server
 
 pytestmark = pytest.mark.redis
 
@@ -42,10 +42,9 @@ def start_stack(redis: RedisServer, http_timeout: float = 30) -> Stack:
         env=env,
         cwd=str(ROOT),
     )
-    port = free_port()
-    gunicorn = ManagedProcess(
+    gunicorn = start_server(
         "gunicorn",
-        [
+        lambda port: [
             GUNICORN,
             "-b",
             f"127.0.0.1:{port}",
@@ -61,9 +60,9 @@ def start_stack(redis: RedisServer, http_timeout: float = 30) -> Stack:
         ],
         env=env,
         cwd=str(ROOT),
+        timeout=20,
     )
-    wait_for_port(port, process=gunicorn.popen, timeout=20)
-    return Stack(f"http://127.0.0.1:{port}", gunicorn, responder)
+    return Stack(f"http://127.0.0.1:{gunicorn.port}", gunicorn, responder)
 
 
 def stop_stack(stack: Stack) -> None:
