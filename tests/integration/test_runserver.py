@@ -15,10 +15,12 @@ import pytest
 import requests
 import websocket
 
-from tests.support.processes import ManagedProcess, free_port, wait_for_port
+from tests.support.processes import ADDRESS_IN_USE, ManagedProcess, start_server
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = "tests.djangoapp_http.settings"
+#: How the interface server (Twisted) and Django's own runserver (``--noasgi``) say their port was taken.
+RUNSERVER_IN_USE = (ADDRESS_IN_USE, "That port is already in use")
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -59,15 +61,16 @@ def start_runserver(
     env = _env(tmp_path, **env_extra)
     if not (tmp_path / "db.sqlite3").exists():
         _migrate(env)
-    port = port or free_port()
-    process = ManagedProcess(
+    process = start_server(
         "runserver",
-        [sys.executable, "-m", "django", "runserver", f"127.0.0.1:{port}", "--noreload", *args],
+        lambda port: [sys.executable, "-m", "django", "runserver", f"127.0.0.1:{port}", "--noreload", *args],
+        port=port,
         env=env,
         cwd=str(ROOT),
+        timeout=30,
+        in_use=RUNSERVER_IN_USE,
     )
-    wait_for_port(port, timeout=30, process=process.popen)
-    return process, port
+    return process, process.port or 0
 
 
 @pytest.fixture
@@ -190,12 +193,16 @@ def test_autoreload_restarts_without_errors(tmp_path):
     """With the autoreloader, a code change restarts the server: requests meanwhile are refused, never 500."""
     env = _env(tmp_path)
     _migrate(env)
-    port = free_port()
-    process = ManagedProcess(
-        "runserver-reload", [sys.executable, "-m", "django", "runserver", f"127.0.0.1:{port}"], env=env, cwd=str(ROOT)
+    process = start_server(
+        "runserver-reload",
+        lambda port: [sys.executable, "-m", "django", "runserver", f"127.0.0.1:{port}"],
+        env=env,
+        cwd=str(ROOT),
+        timeout=30,
+        in_use=RUNSERVER_IN_USE,
     )
+    port = process.port
     try:
-        wait_for_port(port, timeout=30, process=process.popen)
         assert requests.get(f"http://127.0.0.1:{port}/echo/", timeout=10).status_code == 200
         # The first request imported views.py; Django's StatReloader (1 s ticks) only compares a file's
         # mtime with the one it recorded on an earlier tick, so let it record the file before touching it.
