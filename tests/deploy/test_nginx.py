@@ -28,7 +28,7 @@ from tests.deploy.support import (
     render,
     wait_until,
 )
-from tests.support.processes import ManagedProcess, free_port, wait_for_port
+from tests.support.processes import ManagedProcess, start_server
 from tests.support.tls import make_self_signed
 
 pytestmark = [pytest.mark.redis, pytest.mark.deploy]
@@ -53,14 +53,15 @@ def nginx_binary() -> str:
     return shutil.which("nginx") or "/usr/sbin/nginx"
 
 
-def main_conf(base: Path, site: Path) -> str:
-    """The nginx.conf around the site: foreground, every path in ``base``, workers as root (tmp dirs are 0700)."""
+def main_conf(base: Path, site: Path, error_log: str = "") -> str:
+    """The nginx.conf around the site: foreground, every path in ``base``, workers as root (tmp dirs are 0700);
+    the error log is ``error_log`` (``base``/error.log by default)."""
     return f"""\
 daemon off;
 user root;
 worker_processes 1;
 pid {base}/nginx.pid;
-error_log {base}/error.log info;
+error_log {error_log or base / "error.log"} info;
 events {{ worker_connections 256; }}
 http {{
     include /etc/nginx/mime.types;
@@ -138,7 +139,6 @@ def proxied(redis_server, tmp_path_factory) -> Iterator[Proxied]:
     run, static = base / "run", base / "static"
     run.mkdir()
     cert, key = make_self_signed(base)
-    http_port, https_port = free_port(), free_port()
     env = project_env(redis_server.url, new_prefix(), DEPLOY_STATIC_ROOT=str(static))
     subprocess.run(
         [str(VENV_BIN / "python"), "manage.py", "collectstatic", "--noinput", "-v0"],
@@ -171,27 +171,30 @@ def proxied(redis_server, tmp_path_factory) -> Iterator[Proxied]:
             ManagedProcess("worker", [str(VENV_BIN / "python"), "manage.py", "runworker"], env=env, cwd=str(PROJECT))
         )
         site = base / "chatsite.conf"
-        site.write_text(
-            render(
-                SITE,
-                [
-                    (SHIPPED_STATIC, str(static)),
-                    ("/run/daphne", str(run)),
-                    ("/etc/ssl/chatsite/fullchain.pem", str(cert)),
-                    ("/etc/ssl/chatsite/privkey.pem", str(key)),
-                    ("listen 80;", f"listen 127.0.0.1:{http_port};"),
-                    ("listen [::]:80;\n", ""),
-                    ("listen 443 ssl http2;", f"listen 127.0.0.1:{https_port} ssl http2;"),
-                    ("listen [::]:443 ssl http2;\n", ""),
-                ],
+
+        def nginx_argv(http_port: int, https_port: int) -> list[str]:
+            """The shipped site on this try's two ports; errors (a port in use, too) go to the process's log."""
+            site.write_text(
+                render(
+                    SITE,
+                    [
+                        (SHIPPED_STATIC, str(static)),
+                        ("/run/daphne", str(run)),
+                        ("/etc/ssl/chatsite/fullchain.pem", str(cert)),
+                        ("/etc/ssl/chatsite/privkey.pem", str(key)),
+                        ("listen 80;", f"listen 127.0.0.1:{http_port};"),
+                        ("listen [::]:80;\n", ""),
+                        ("listen 443 ssl http2;", f"listen 127.0.0.1:{https_port} ssl http2;"),
+                        ("listen [::]:443 ssl http2;\n", ""),
+                    ],
+                )
             )
-        )
-        (base / "nginx.conf").write_text(main_conf(base, site))
-        nginx = ManagedProcess(
-            "nginx", [nginx_binary(), "-p", str(base), "-c", str(base / "nginx.conf"), "-e", str(base / "error.log")]
-        )
+            (base / "nginx.conf").write_text(main_conf(base, site, error_log="stderr"))
+            return [nginx_binary(), "-p", str(base), "-c", str(base / "nginx.conf"), "-e", "stderr"]
+
+        nginx = start_server("nginx", nginx_argv, ports=2)
         started.append(nginx)
-        wait_for_port(https_port, process=nginx.popen)
+        http_port, https_port = nginx.ports
         for n in (0, 1):
             wait_until(lambda n=n: (run / f"daphne{n}.sock").exists(), timeout=30, what=f"daphne{n}.sock")
         proxied = Proxied(http_port, https_port, cert, daphnes)

@@ -35,7 +35,7 @@ from tests.deploy.support import (
     wait_until,
     ws_roundtrip,
 )
-from tests.support.processes import ManagedProcess, free_port
+from tests.support.processes import ManagedProcess, start_server
 
 pytestmark = [pytest.mark.redis, pytest.mark.deploy]
 
@@ -83,19 +83,23 @@ def supervisor(redis_server, tmp_path_factory) -> Iterator[Supervisor]:
     base = tmp_path_factory.mktemp("supervisor")
     (base / "run").mkdir()
     (base / "log").mkdir()
-    port = free_port()
-    conf = render(
-        CONF,
-        [
-            *common_replacements(base / "run"),
-            ("/run/daphne", str(base / "run")),
-            ("/var/log/chat", str(base / "log")),
-            ("user=chat", f"user={current_user()}"),
-            ("tcp://127.0.0.1:8000", f"tcp://127.0.0.1:{port}"),
-            ("redis://127.0.0.1:6379/0", redis_server.url),
-        ],
-    )
-    (base / "chatsite.conf").write_text(conf)
+
+    def supervisord(port: int) -> list[str]:
+        """The shipped file with this try's port (supervisord binds it and hands it to both daphnes)."""
+        text = render(
+            CONF,
+            [
+                *common_replacements(base / "run"),
+                ("/run/daphne", str(base / "run")),
+                ("/var/log/chat", str(base / "log")),
+                ("user=chat", f"user={current_user()}"),
+                ("tcp://127.0.0.1:8000", f"tcp://127.0.0.1:{port}"),
+                ("redis://127.0.0.1:6379/0", redis_server.url),
+            ],
+        )
+        (base / "chatsite.conf").write_text(text)
+        return [str(VENV_BIN / "supervisord"), "-c", str(base / "supervisord.conf")]
+
     (base / "supervisord.conf").write_text(f"""\
 [unix_http_server]
 file={base}/supervisor.sock
@@ -112,12 +116,12 @@ serverurl=unix://{base}/supervisor.sock
 files={base}/chatsite.conf
 """)
     env = project_env(redis_server.url, new_prefix())
-    process = ManagedProcess(
-        "supervisord", [str(VENV_BIN / "supervisord"), "-c", str(base / "supervisord.conf")], env=env
-    )
-    sup = Supervisor(process, base, port)
+    # supervisord itself binds the shared port, so start_server sees it listen (or lose it and try another);
+    # a supervisord that lost its port exits before it starts a program, so stopping it leaves nothing behind.
+    process = start_server("supervisord", supervisord, env=env)
+    sup = Supervisor(process, base, process.port or 0)
     try:
-        wait_until(served(port), timeout=60, what="the project answering through the shared port")
+        wait_until(served(sup.port), timeout=60, what="the project answering through the shared port")
         wait_until(lambda: len(sup.pids()) == 5, timeout=30, what="2 daphnes + 3 workers RUNNING")
         yield sup
     finally:

@@ -36,7 +36,7 @@ from tests.deploy.support import (
     wait_until,
     ws_roundtrip,
 )
-from tests.support.processes import ManagedProcess, free_port, wait_for_port
+from tests.support.processes import ManagedProcess, start_server
 
 pytestmark = [pytest.mark.deploy]
 
@@ -138,18 +138,23 @@ def test_socket_activated_interface_server_and_worker_pools(redis_server, tmp_pa
     """The .socket/.service pair serves HTTP and WebSocket on fd 3; each worker@ instance serves its pool."""
     if not shutil.which("systemd-socket-activate"):
         pytest.skip("systemd-socket-activate (package systemd) is not installed: cannot pass a socket as systemd")
-    port = free_port()
     prefix = new_prefix()
-    socket_text = rendered(SOCKET, [("ListenStream=127.0.0.1:8000", f"ListenStream=127.0.0.1:{port}")])
-    (listen,) = service_settings(socket_text)["Socket.ListenStream"]
     service = rendered(SERVICE)
     settings = service_settings(service)
     assert settings["Service.User"] == ["chat"] and settings["Unit.Requires"] == [SOCKET]
     env = unit_env(service, "", redis_server.url, prefix)
     argv = exec_start(service, "", env)
     assert argv[1:3] == ["--fd", "3"]
-    activator = ["systemd-socket-activate", "-l", listen, *(f"-E{k}={v}" for k, v in env.items())]
-    daphne = ManagedProcess("systemd-daphne", [*activator, *argv], cwd=settings["Service.WorkingDirectory"][0])
+
+    def activator(port: int) -> list[str]:
+        """systemd-socket-activate on the .socket unit's ListenStream, with this try's port."""
+        socket_text = rendered(SOCKET, [("ListenStream=127.0.0.1:8000", f"ListenStream=127.0.0.1:{port}")])
+        (listen,) = service_settings(socket_text)["Socket.ListenStream"]
+        return ["systemd-socket-activate", "-l", listen, *(f"-E{k}={v}" for k, v in env.items()), *argv]
+
+    # systemd-socket-activate binds the port itself, so start_server sees it listen before daphne runs.
+    daphne = start_server("systemd-daphne", activator, cwd=settings["Service.WorkingDirectory"][0])
+    port = daphne.port or 0
     workers = []
     for pool in ("default", "background"):
         worker_text = rendered(WORKER)
@@ -167,7 +172,6 @@ def test_socket_activated_interface_server_and_worker_pools(redis_server, tmp_pa
             )
         )
     try:
-        wait_for_port(port, process=daphne.popen)  # systemd-socket-activate holds the socket, daphne not run yet
         status, body = wait_until(lambda: get_json(port, timeout=30), timeout=60, what="the first request")
         assert status == 200, body
         # systemd-socket-activate exec'd daphne in place: the same pid, with the socket and variables of systemd.
