@@ -1,10 +1,11 @@
 """A real RabbitMQ broker for the tests: ``rabbitmq-server`` (Debian package) with its own node, ports and data.
 
 Nothing of the machine's own broker is used: the node name, the AMQP port and the distribution port are
-fresh (both ports awaited by :func:`tests.support.processes.start_server`, which starts the broker again on
-other ports if one was taken first), the Mnesia and log directories, ``HOME`` (the Erlang cookie) and the config, env and plugins files
-live in a temporary directory, and the AMQP listener binds 127.0.0.1 only. The broker is stopped by pid
-(the ``beam.smp`` process ``rabbitmq-server`` execs into); it registers with the machine's epmd.
+fresh (both awaited by :func:`tests.support.processes.start_server`, which starts the broker again on
+other ports if one was taken first), the Mnesia and log directories, ``HOME`` (the Erlang cookie) and
+the config, env and plugins files live in a temporary directory, and the AMQP listener binds 127.0.0.1
+only. The broker is stopped by pid (the ``beam.smp`` process ``rabbitmq-server`` execs into); it
+registers with the machine's epmd.
 """
 
 from __future__ import annotations
