@@ -8,13 +8,15 @@ import re
 import select
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.stack import legacy_venv
-from tests.support.processes import RedisServer, free_port
+from tests.support.processes import ADDRESS_IN_USE, free_port, retry_on_lost_port
+from tests.support.redis_db import RedisDatabase
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSED = (
@@ -22,45 +24,54 @@ PASSED = (
 )
 
 
-def run_check(extra_env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+def run_check(tmp_path: Path, extra_env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``demo.py --check``; run again when its daphne lost the free port demo.py picked to another process."""
     env = {**os.environ, **extra_env}
     env.pop("DJANGO_SETTINGS_MODULE", None)
-    return subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "demo.py"), "--check", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+
+    def attempt() -> tuple[subprocess.CompletedProcess[str], Path]:
+        logs = Path(tempfile.mkdtemp(prefix="logs-", dir=tmp_path))
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "examples" / "demo.py"), "--check", "--log-dir", str(logs), *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        return done, logs
+
+    def lost(result: tuple[subprocess.CompletedProcess[str], Path]) -> bool:
+        daphne_log = result[1] / "daphne.log"
+        return result[0].returncode != 0 and daphne_log.exists() and ADDRESS_IN_USE in daphne_log.read_text()
+
+    return retry_on_lost_port(attempt, lost)[0]
 
 
-def test_demo_on_embedded_sqlite_layer() -> None:
+def test_demo_on_embedded_sqlite_layer(tmp_path: Path) -> None:
     """The demo needs a login, then serves chat, the live list and a report rendered by the reports pool."""
-    done = run_check({})
+    done = run_check(tmp_path, {})
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-8000:]
     assert PASSED in done.stdout
 
 
 @pytest.mark.redis
-def test_demo_on_redis(redis_server: RedisServer) -> None:
+def test_demo_on_redis(tmp_path: Path, redis_db: RedisDatabase) -> None:
     """REDIS_URL switches the demo to Redis, configured as a Channels 1 project configured asgi_redis."""
-    redis_server.client().flushall()
-    done = run_check({"REDIS_URL": redis_server.url})
+    done = run_check(tmp_path, {"REDIS_URL": redis_db.url})
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-8000:]
     assert PASSED in done.stdout
-    # The messages really went through this Redis: its global counter saw them.
-    assert int(redis_server.client().get("asgi-meta:#global#:messages_count") or 0) > 10
+    # The messages really went through this Redis database: its global counter saw them.
+    assert int(redis_db.client().get("asgi-meta:#global#:messages_count") or 0) > 10
 
 
 @pytest.mark.legacy
 @pytest.mark.redis
-def test_the_example_runs_unchanged_on_channels_1_1_8_and_daphne_1_4_2(redis_server: RedisServer) -> None:
+def test_the_example_runs_unchanged_on_channels_1_1_8_and_daphne_1_4_2(tmp_path: Path, redis_db: RedisDatabase) -> None:
     """The same project and self-check pass on the original packages (Django 2.2 legacy venv, asgi_redis)."""
-    redis_server.client().flushall()
-    done = run_check({"REDIS_URL": redis_server.url}, "--venv", str(legacy_venv()))
+    done = run_check(tmp_path, {"REDIS_URL": redis_db.url}, "--venv", str(legacy_venv()))
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-8000:]
     assert PASSED in done.stdout
-    assert int(redis_server.client().get("asgi-meta:#global#:messages_count") or 0) > 10
+    assert int(redis_db.client().get("asgi-meta:#global#:messages_count") or 0) > 10
 
 
 def _pid_exists(pid: int) -> bool:
@@ -71,10 +82,9 @@ def _pid_exists(pid: int) -> bool:
     return True
 
 
-def test_make_demo_ctrl_c_stops_everything_and_exits_0(tmp_path: Path) -> None:
-    """Ctrl-C in the terminal running `make demo` stops all four processes; make exits 0, no "Error"."""
-    env = {**os.environ, "CHAT_RUN_DIR": str(tmp_path)}
-    env.pop("DJANGO_SETTINGS_MODULE", None)
+def _make_demo_in_a_terminal(env: dict[str, str]) -> tuple[str, int, float | None]:
+    """`make demo` on a free port in a pseudo-terminal, sent Ctrl-C once it says it is ready: its output,
+    its wait status, and when Ctrl-C was sent (None if it never got ready)."""
     # -o: never rebuild the venv from here; PY: this interpreter, whatever venv runs the tests.
     argv = [
         "make",
@@ -110,7 +120,17 @@ def test_make_demo_ctrl_c_stops_everything_and_exits_0(tmp_path: Path) -> None:
         _, status = os.waitpid(pid, 0)
     finally:
         os.close(fd)
-    text = output.decode(errors="replace")
+    return output.decode(errors="replace"), status, sent_at
+
+
+def test_make_demo_ctrl_c_stops_everything_and_exits_0(tmp_path: Path) -> None:
+    """Ctrl-C in the terminal running `make demo` stops all four processes; make exits 0, no "Error"."""
+    env = {**os.environ, "CHAT_RUN_DIR": str(tmp_path)}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    # make demo binds the port it is given itself; one taken meanwhile shows as daphne's error and is retried.
+    text, status, sent_at = retry_on_lost_port(
+        lambda: _make_demo_in_a_terminal(env), lambda run: run[2] is None and ADDRESS_IN_USE in run[0]
+    )
     assert sent_at is not None, "the demo never said it was ready:\n" + text[-5000:]
     assert os.waitstatus_to_exitcode(status) == 0, text[-5000:]
     assert "Error" not in text and "Interrupt" not in text, text[-5000:]

@@ -22,12 +22,14 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import redis
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
 _started: list[ManagedProcess] = []
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -158,6 +160,19 @@ def start_server(
             process.stop(signum=signal.SIGKILL)
             raise RuntimeError(f"{exc}\n----- log of {name} -----\n{process.log()[-5000:]}") from None
     raise PortLost(f"{name}: its port was taken before it could bind it, {tries} time(s)")
+
+
+def retry_on_lost_port(attempt: Callable[[], T], lost: Callable[[T], bool], attempts: int = 5) -> T:
+    """``attempt()`` again while ``lost(result)`` says another process took the port it picked.
+
+    For a program that picks its own port and cannot be started by :func:`start_server` (a script
+    that starts its servers itself); the last result is returned either way, for the caller's asserts.
+    """
+    for _ in range(attempts - 1):
+        result = attempt()
+        if not lost(result):
+            return result
+    return attempt()
 
 
 def _free_ports(count: int) -> list[int]:
