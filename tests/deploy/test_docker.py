@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from tests.deploy.support import DEPLOY, ROOT, VENV_BIN, get_json, wait_until
-from tests.support.processes import ManagedProcess, free_port
+from tests.support.processes import ManagedProcess, start_server
 
 pytestmark = [pytest.mark.redis, pytest.mark.deploy]
 
@@ -118,7 +118,8 @@ def test_compose_file_wires_the_services():
 
 
 def container_argv(name: str, port: int) -> list[str]:
-    """The service's command (or the image's CMD) with the image's executables swapped for the venv's."""
+    """The service's command (or the image's CMD) with the image's executables swapped for the venv's
+    and its ``-p`` (daphne's; no other service has one) set to ``port``."""
     command = compose()["services"][name].get("command") or image_cmd()
     command = [str(VENV_BIN / command[0]), *command[1:]]
     if "-p" in command:
@@ -129,7 +130,6 @@ def container_argv(name: str, port: int) -> list[str]:
 def test_every_service_command_runs_against_redis(redis_db, tmp_path):
     """migrate exits 0; the image's daphne serves /healthz through the default pool; each pool listens on its channels."""
     services = compose()["services"]
-    port = free_port()
 
     def env_of(name: str) -> dict[str, str]:
         import os
@@ -143,13 +143,18 @@ def test_every_service_command_runs_against_redis(redis_db, tmp_path):
         return env
 
     app_dir = str(ROOT / "examples" / "chat")
-    migrate = ManagedProcess("compose-migrate", container_argv("migrate", port), env=env_of("migrate"), cwd=app_dir)
+    migrate = ManagedProcess("compose-migrate", container_argv("migrate", 0), env=env_of("migrate"), cwd=app_dir)
     assert migrate.popen.wait(120) == 0, migrate.log()
-    started = []
+    started: list[ManagedProcess] = []
     try:
-        for name in ("daphne", "worker-default", "worker-background"):
-            started.append(ManagedProcess(f"compose-{name}", container_argv(name, port), env=env_of(name), cwd=app_dir))
-        daphne, default, background = started
+        daphne = start_server(
+            "compose-daphne", lambda port: container_argv("daphne", port), env=env_of("daphne"), cwd=app_dir, timeout=60
+        )
+        started.append(daphne)
+        for name in ("worker-default", "worker-background"):
+            started.append(ManagedProcess(f"compose-{name}", container_argv(name, 0), env=env_of(name), cwd=app_dir))
+        _, default, background = started
+        port = daphne.port or 0
         status, body = wait_until(lambda: get_json(port, "/healthz", timeout=10), timeout=60, what="/healthz")
         assert status == 200 and body["worker_pid"] == default.pid, body
         wait_until(lambda: "Listening on channels" in background.log(), timeout=30, what="the background pool")

@@ -180,7 +180,7 @@ def test_probes_follow_the_channel_layer(own_redis, tmp_path):
     import os
     import time
 
-    from tests.support.processes import ManagedProcess, free_port, wait_for_port
+    from tests.support.processes import start_server
 
     deployments = by_kind("Deployment")
     worker = container(deployments["chatsite-worker-default"])
@@ -207,18 +207,31 @@ def test_probes_follow_the_channel_layer(own_redis, tmp_path):
     try:
         ports = []
         for name, spec in (("k8s-worker", worker), ("k8s-daphne", server)):
-            argv = list(spec["command"])
-            metrics_port = free_port()
-            argv[argv.index("--metrics-port") + 1] = str(metrics_port)
-            argv[argv.index("--metrics-bind") + 1] = "127.0.0.1"
-            if "-p" in argv:
-                argv[argv.index("-p") + 1] = str(free_port())
-            if "-b" in argv:
-                argv[argv.index("-b") + 1] = "127.0.0.1"
-            argv[0] = str(VENV_BIN / argv[0])
-            processes.append(ManagedProcess(name, argv, env=env, cwd=str(ROOT / "examples" / "chat")))
-            wait_for_port(metrics_port, process=processes[-1].popen, timeout=60)
-            ports.append(metrics_port)
+
+            def command_on(
+                metrics_port: int, http_port: int | None = None, *, command: list[str] = spec["command"]
+            ) -> list[str]:
+                """The manifest's command on this try's ports (the metrics port, and daphne's -p)."""
+                argv = list(command)
+                argv[argv.index("--metrics-port") + 1] = str(metrics_port)
+                argv[argv.index("--metrics-bind") + 1] = "127.0.0.1"
+                if http_port is not None:
+                    argv[argv.index("-p") + 1] = str(http_port)
+                if "-b" in argv:
+                    argv[argv.index("-b") + 1] = "127.0.0.1"
+                argv[0] = str(VENV_BIN / argv[0])
+                return argv
+
+            process = start_server(
+                name,
+                command_on,
+                ports=2 if "-p" in spec["command"] else 1,
+                env=env,
+                cwd=str(ROOT / "examples" / "chat"),
+                timeout=60,
+            )
+            processes.append(process)
+            ports.append(process.port)
 
         def statuses(want: int) -> list[int]:
             deadline = time.monotonic() + 20
