@@ -44,19 +44,35 @@ PROJECT = HERE / "chat"
 BIN = Path(sys.executable).parent
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def listen(port: int) -> socket.socket:
+    """A listening socket on 127.0.0.1:``port`` (0: any free port) for daphne to serve with ``--fd``.
+
+    The demo binds the port itself, as supervisord does for a pool of interface servers, so a port
+    in use is an error here and now, and ``--check`` (port 0) can never lose its port to another
+    process between choosing and binding it.
+    """
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(("127.0.0.1", port))
+    except OSError as exc:
+        sock.close()
+        raise SystemExit(f"cannot listen on 127.0.0.1:{port}: {exc.strerror} (choose another with PORT=…)") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
 
 
 class Child:
     """One process of the demo, in its own session (a terminal's Ctrl-C reaches only the demo itself,
     which then stops its children by pid), writing to the demo's output or to ``<log_dir>/<name>.log``."""
 
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_dir: Path | None) -> None:
+    def __init__(
+        self, name: str, argv: list[str], env: dict[str, str], log_dir: Path | None, pass_fds: tuple[int, ...] = ()
+    ) -> None:
         self.name = name
         self.argv = argv
+        self.pass_fds = pass_fds
         self.env = env
         self.log_dir = log_dir
         self.log_file: IO[bytes] | None = None
@@ -79,6 +95,7 @@ class Child:
             cwd=PROJECT,
             env=self.env,
             start_new_session=True,
+            pass_fds=self.pass_fds,
             stdout=self.log_file,
             stderr=subprocess.STDOUT if self.log_file else None,
         )
@@ -120,7 +137,8 @@ class Demo:
         log_dir: Path | None = None,
         venv: Path | None = None,
     ) -> None:
-        self.port = port
+        self.listener = listen(port)
+        self.port = port = int(self.listener.getsockname()[1])
         self.url = f"http://127.0.0.1:{port}/"
         self.log_dir = log_dir
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", "DJANGO_SETTINGS_MODULE": "chatsite.settings"}
@@ -130,9 +148,10 @@ class Demo:
         self.python = python = str(bin_dir / "python") if venv else sys.executable
         self.interface = Child(
             "daphne",
-            [str(bin_dir / "daphne"), "chatsite.asgi:channel_layer", "-b", "127.0.0.1", "-p", str(port)],
+            [str(bin_dir / "daphne"), "chatsite.asgi:channel_layer", "--fd", str(self.listener.fileno())],
             self.env,
             log_dir,
+            pass_fds=(self.listener.fileno(),),
         )
         self.workers = [
             Child(f"worker-{n}", [python, "manage.py", "runworker", "--exclude-channels=reports.*"], self.env, log_dir)
@@ -210,6 +229,7 @@ class Demo:
             child.terminate()
         for child in self.children:
             child.wait()
+        self.listener.close()
 
     def logs(self) -> str:
         return "\n".join(f"----- {c.name} -----\n{c.log()[-6000:]}" for c in self.children)
@@ -404,9 +424,7 @@ def main() -> int:
     log_dir = args.log_dir or (Path(run_dir) if run_dir else None)
     if log_dir:
         log_dir.mkdir(parents=True, exist_ok=True)
-    demo = Demo(
-        free_port() if args.check else args.port, args.workers, args.report_workers, run_dir, log_dir, args.venv
-    )
+    demo = Demo(0 if args.check else args.port, args.workers, args.report_workers, run_dir, log_dir, args.venv)
 
     # Ctrl-C and SIGTERM both mean "stop everything cleanly": the children are stopped by pid below.
     def stop(*_: object) -> None:

@@ -13,14 +13,11 @@ import importlib.util
 import os
 import shutil
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-from tests.support.processes import ADDRESS_IN_USE, free_port, retry_on_lost_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -58,26 +55,18 @@ def demo(tmp_path: Path) -> Iterator[Any]:
     """The example's four processes (daphne, 2 main workers, 1 reports worker) on a fresh SQLite layer."""
     chat_demo = _load_demo()
 
-    def attempt() -> tuple[Any, SystemExit | None]:
-        """The demo on a free port (its daphne binds it itself), with its logs in a directory of their own."""
-        logs = Path(tempfile.mkdtemp(prefix="logs-", dir=tmp_path))
-        # Demo sets DJANGO_SETTINGS_MODULE=chatsite.settings for its processes, whatever the tests use.
-        running = chat_demo.Demo(free_port(), workers=2, report_workers=1, run_dir=str(tmp_path / "run"), log_dir=logs)
-        running.prepare("alice", "alice-pw")
-        running.manage("demo_login", "bob", "--password", "bob-pw")
-        try:
-            running.start()
-            return running, None
-        except SystemExit as exc:
-            running.stop()
-            return running, exc
-
-    # A port taken by another process before daphne bound it shows in daphne's log: started again on another.
-    running, failed = retry_on_lost_port(
-        attempt, lambda tried: tried[1] is not None and ADDRESS_IN_USE in tried[0].interface.log()
-    )
-    if failed is not None:
-        raise failed
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    # Demo binds a free port itself (port 0) and hands it to daphne with --fd: no port race.
+    # It sets DJANGO_SETTINGS_MODULE=chatsite.settings for its processes, whatever the tests use.
+    running = chat_demo.Demo(0, workers=2, report_workers=1, run_dir=str(tmp_path / "run"), log_dir=logs)
+    running.prepare("alice", "alice-pw")
+    running.manage("demo_login", "bob", "--password", "bob-pw")
+    try:
+        running.start()
+    except BaseException:
+        running.stop()
+        raise
     try:
         yield running
     finally:

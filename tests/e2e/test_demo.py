@@ -25,26 +25,17 @@ PASSED = (
 
 
 def run_check(tmp_path: Path, extra_env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    """``demo.py --check``; run again when its daphne lost the free port demo.py picked to another process."""
+    """``demo.py --check``: it binds a free port itself and hands it to daphne as ``--fd`` (no port race)."""
     env = {**os.environ, **extra_env}
     env.pop("DJANGO_SETTINGS_MODULE", None)
-
-    def attempt() -> tuple[subprocess.CompletedProcess[str], Path]:
-        logs = Path(tempfile.mkdtemp(prefix="logs-", dir=tmp_path))
-        done = subprocess.run(
-            [sys.executable, str(ROOT / "examples" / "demo.py"), "--check", "--log-dir", str(logs), *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
-        return done, logs
-
-    def lost(result: tuple[subprocess.CompletedProcess[str], Path]) -> bool:
-        daphne_log = result[1] / "daphne.log"
-        return result[0].returncode != 0 and daphne_log.exists() and ADDRESS_IN_USE in daphne_log.read_text()
-
-    return retry_on_lost_port(attempt, lost)[0]
+    logs = Path(tempfile.mkdtemp(prefix="logs-", dir=tmp_path))
+    return subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "demo.py"), "--check", "--log-dir", str(logs), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
 
 
 def test_demo_on_embedded_sqlite_layer(tmp_path: Path) -> None:
