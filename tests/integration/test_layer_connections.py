@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from channellayer import BackendUnavailable, get_channel_layer
-from tests.support.processes import RedisServer, free_port, wait_for_port
+from tests.support.processes import REDIS_SERVER, RedisServer, start_server
 from tests.support.tls import make_self_signed
 
 pytestmark = pytest.mark.redis
@@ -60,9 +60,18 @@ def test_unix_socket_url(tmp_path: Path) -> None:
 def test_tls_url(tmp_path: Path) -> None:
     """rediss:// connects over TLS, verifying the server against the given CA."""
     cert, key = make_self_signed(tmp_path)
-    tls_port = free_port()
-    server = RedisServer(
-        extra=[
+    server = start_server(
+        "redis-tls",
+        lambda port, tls_port: [
+            REDIS_SERVER,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--dir",
+            str(tmp_path),
             "--tls-port",
             str(tls_port),
             "--tls-cert-file",
@@ -73,10 +82,11 @@ def test_tls_url(tmp_path: Path) -> None:
             str(cert),
             "--tls-auth-clients",
             "no",
-        ]
+        ],
+        ports=2,
     )
+    tls_port = server.ports[1]
     try:
-        wait_for_port(tls_port)
         round_trip(
             get_channel_layer(
                 "redis",

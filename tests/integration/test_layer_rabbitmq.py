@@ -18,7 +18,7 @@ import websocket
 from channellayer import ChannelFull, RabbitMQChannelLayer, get_channel_layer
 from channellayer.registry import resolve_backend
 from tests.integration.is_support import DAPHNE
-from tests.support.processes import ManagedProcess, free_port, wait_for_port
+from tests.support.processes import ManagedProcess, free_port, start_server
 from tests.support.rabbitmq import RABBITMQCTL, RabbitMQServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -221,7 +221,7 @@ def test_connection_closed_by_the_broker_is_reopened(broker: RabbitMQServer, lay
 
 def test_layer_errors_during_an_outage_are_backend_unavailable() -> None:
     """No broker at the URL: a send raises BackendUnavailable naming the broker (no password)."""
-    port = free_port()
+    port = free_port()  # nothing listens there on purpose: the race cannot matter
     made = RabbitMQChannelLayer(url=f"amqp://guest:secret@127.0.0.1:{port}/%2F?connection_attempts=1")
     with pytest.raises(made.BackendUnavailable, match=rf"RabbitMQ at amqp://127.0.0.1:{port}//") as info:
         made.send("x", {})
@@ -255,10 +255,15 @@ def test_daphne_and_runworkers_serve_http_and_websocket_groups(tmp_path: Path, b
         "DJANGO_SETTINGS_MODULE": "rabbit_settings",
     }
     env.pop("TEST_REDIS_PORT", None)
-    port = free_port()
-    processes = [
-        ManagedProcess("daphne-rabbit", [DAPHNE, "-p", str(port), "rabbit_layer:channel_layer"], env=env, cwd=str(ROOT))
-    ]
+    daphne = start_server(
+        "daphne-rabbit",
+        lambda port: [DAPHNE, "-p", str(port), "rabbit_layer:channel_layer"],
+        env=env,
+        cwd=str(ROOT),
+        timeout=20,
+    )
+    port = daphne.port
+    processes = [daphne]
     processes += [
         ManagedProcess(
             "runworker-rabbit",
@@ -269,7 +274,6 @@ def test_daphne_and_runworkers_serve_http_and_websocket_groups(tmp_path: Path, b
         for _ in range(2)
     ]
     try:
-        wait_for_port(port, process=processes[0].popen, timeout=20)
         deadline = time.monotonic() + 30
         while True:
             try:
