@@ -7,9 +7,11 @@ ASGI 1 rules live in :class:`~channellayer.base.BaseChannelLayer` above both.
 What is faster, inside the same format: a send (with its counters) is one script call; a receive is
 one script call (pop + get + delete) when a message is waiting, and otherwise one BLPOP plus one
 GET/DEL pipeline; a group send reads the group once and makes one script call per shard; flush walks
-the keyspace with SCAN instead of KEYS. A blocking receive waits in one place, the asyncio waiter
-(run on the layer's :class:`~channellayer.portal.Portal` for synchronous callers), which on a ring
-blocks on every shard at once and releases the losers as soon as one shard answers.
+the keyspace with SCAN instead of KEYS. A blocking receive whose lists are all on one shard is one
+BLPOP on the calling thread's connection; across shards it is the one asyncio waiter of
+:mod:`channellayer.redis_async` (run on the layer's :class:`~channellayer.portal.Portal` for
+synchronous callers), which blocks on every shard at once and releases the losers as soon as one
+shard answers.
 """
 
 from __future__ import annotations
