@@ -49,6 +49,7 @@ from .errors import BackendFull, BackendUnavailable, ChannelFull, ChannelPaused
 from .names import check_channel_name, non_local_name
 from .redis_base import RedisLayerBase, describe_url, status_members
 from .redis_keyspace import CHANNEL_STATS_EXPIRY
+from .retry import Backoff
 
 __all__ = ["RedisClusterChannelLayer"]
 
@@ -63,6 +64,8 @@ _ERRORS = (redis.RedisError, redis.exceptions.RedisClusterException)
 #: call's keys half moved) or redirects past redis-py's TTL. Such a reply means nothing ran, so
 #: re-sending is safe; ``redis-cli --cluster reshard`` moves a slot in milliseconds.
 MIGRATION_RETRY_SECONDS = 2.0
+#: Every 50 ms within that time (channellayer.retry).
+MIGRATION_RETRY = Backoff(initial=0.05, factor=1.0, maximum=0.05, jitter=0.0)
 
 
 def _not_executed(exc: BaseException) -> bool:
@@ -148,14 +151,15 @@ class RedisClusterChannelLayer(RedisLayerBase):
             return self._client
 
     def _call(self, operation: Callable[[RedisCluster], T]) -> T:
-        deadline = time.monotonic() + MIGRATION_RETRY_SECONDS
+        attempts = MIGRATION_RETRY.attempts(deadline=time.monotonic() + MIGRATION_RETRY_SECONDS)
         while True:
             try:
                 return operation(self.client)
             except _ERRORS as exc:
-                if not _not_executed(exc) or time.monotonic() > deadline:
+                delay = attempts.next_delay() if _not_executed(exc) else None
+                if delay is None:
                     raise self._unavailable(exc) from exc
-            time.sleep(0.05)
+            time.sleep(delay)
 
     def _script(self, name: str, keys: list[str], args: Sequence[Any] = ()) -> Any:
         return self._call(lambda client: self._scripts[name](keys=keys, args=list(args), client=client))
@@ -173,14 +177,15 @@ class RedisClusterChannelLayer(RedisLayerBase):
 
     async def _aretry(self, operation: Callable[[AsyncRedisCluster], Any]) -> Any:
         """Await ``operation(client)``; re-send it while a migration makes Redis refuse it (see _call)."""
-        deadline = time.monotonic() + MIGRATION_RETRY_SECONDS
+        attempts = MIGRATION_RETRY.attempts(deadline=time.monotonic() + MIGRATION_RETRY_SECONDS)
         while True:
             try:
                 return await operation(self._aclient())
             except _ERRORS as exc:
-                if not _not_executed(exc) or time.monotonic() > deadline:
+                delay = attempts.next_delay() if _not_executed(exc) else None
+                if delay is None:
                     raise self._unavailable(exc) from exc
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(delay)
 
     async def _acall(self, *command: Any) -> Any:
         return await self._aretry(lambda client: client.execute_command(*command))

@@ -40,11 +40,16 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from .errors import BackendUnavailable
+from .retry import Attempts, Backoff
 from .sqlite_wake import is_dead
 
 __all__ = ["GLOBAL_STATS_NAME", "Store", "WouldWait"]
 
 T = TypeVar("T")
+
+#: Waiting for SQLite's write lock: 0.1 ms doubling to 2 ms (a writer holds it for well under a
+#: millisecond; SQLite's own busy handler sleeps up to 100 ms and starves a waiter under a flood).
+LOCK_POLL = Backoff(initial=0.0001, factor=2.0, maximum=0.002, jitter=0.0)
 
 GLOBAL_STATS_NAME = "#global#"  # not a valid channel name, so it never collides with one
 SCHEMA_VERSION = 2
@@ -192,19 +197,19 @@ class Store:
         ``attempt`` must do nothing when it fails busy (a BEGIN IMMEDIATE, one autocommit statement).
         In instant mode there is no second try: WouldWait is raised at once.
         """
-        deadline, delay = 0.0, 0.0001
+        attempts: Attempts | None = None
         while True:
             try:
                 return attempt()
             except sqlite3.OperationalError as exc:
                 if not _busy(exc) or getattr(self._local, "instant", False):
                     raise
-                now = time.monotonic()
-                deadline = deadline or now + self.busy_timeout
-                if now >= deadline:
+                if attempts is None:
+                    attempts = LOCK_POLL.attempts(deadline=time.monotonic() + self.busy_timeout)
+                delay = attempts.next_delay()
+                if delay is None:
                     raise
                 time.sleep(delay)
-                delay = min(delay * 2, 0.002)
 
     def _failed(self, exc: sqlite3.Error) -> BackendUnavailable:
         if getattr(self._local, "instant", False) and _busy(exc):
