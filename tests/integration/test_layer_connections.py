@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from channellayer import BackendUnavailable, get_channel_layer
-from tests.support.processes import REDIS_SERVER, RedisServer, start_server
+from tests.support.processes import RedisServer
 from tests.support.tls import make_self_signed
 
 pytestmark = pytest.mark.redis
@@ -60,20 +60,8 @@ def test_unix_socket_url(tmp_path: Path) -> None:
 def test_tls_url(tmp_path: Path) -> None:
     """rediss:// connects over TLS, verifying the server against the given CA."""
     cert, key = make_self_signed(tmp_path)
-    server = start_server(
-        "redis-tls",
-        lambda port, tls_port: [
-            REDIS_SERVER,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--dir",
-            str(tmp_path),
-            "--tls-port",
-            str(tls_port),
+    server = RedisServer(
+        extra=[
             "--tls-cert-file",
             str(cert),
             "--tls-key-file",
@@ -83,9 +71,9 @@ def test_tls_url(tmp_path: Path) -> None:
             "--tls-auth-clients",
             "no",
         ],
-        ports=2,
+        second_port="--tls-port",
     )
-    tls_port = server.ports[1]
+    tls_port = server.second_port
     try:
         round_trip(
             get_channel_layer(

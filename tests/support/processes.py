@@ -308,24 +308,39 @@ def stop_all() -> None:
 class RedisServer:
     """A redis-server on a free port (or a given one), with nothing kept on disk.
 
-    ``cluster=True`` makes it a Redis Cluster node (``nodes.conf`` in its own directory) whose cluster
-    bus listens on a second free port, ``bus_port`` (``--cluster-port``), not on ``port`` + 10000.
+    ``second_port`` names an option that takes a second free port of its own, ``self.second_port``:
+    ``"--tls-port"`` for a TLS listener beside the plain one. ``cluster=True`` makes it a Redis Cluster
+    node (``nodes.conf`` in its own directory) whose cluster bus listens on such a second port,
+    ``bus_port`` (``--cluster-port``), not on ``port`` + 10000.
     """
 
-    def __init__(self, port: int | None = None, extra: Sequence[str] = (), cluster: bool = False):
+    def __init__(
+        self,
+        port: int | None = None,
+        extra: Sequence[str] = (),
+        cluster: bool = False,
+        second_port: str | None = None,
+    ):
         self.port = port or 0
-        self.bus_port = 0
+        self.second_port = 0
         self.cluster = cluster
+        self.second_port_option = "--cluster-port" if cluster else second_port
         self.dir = tempfile.mkdtemp(prefix="redis-")
         self.extra = list(extra)
         self.process: ManagedProcess | None = None
         self.start()
 
-    def start(self) -> None:
-        """Start it: on a fresh free port the first time, on the same port again after :meth:`stop`."""
+    @property
+    def bus_port(self) -> int:
+        """The cluster bus port of a ``cluster=True`` node."""
+        return self.second_port
 
-        def argv(port: int, bus_port: int | None = None) -> list[str]:
-            node = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-port", str(bus_port)]
+    def start(self) -> None:
+        """Start it: on fresh free ports the first time, on the same ports again after :meth:`stop`."""
+        option = self.second_port_option
+
+        def argv(port: int, second: int | None = None) -> list[str]:
+            node = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"] if self.cluster else []
             return [
                 REDIS_SERVER,
                 "--port",
@@ -338,17 +353,16 @@ class RedisServer:
                 "no",
                 "--dir",
                 self.dir,
-                *(node if bus_port is not None else []),
+                *node,
+                *([option, str(second)] if option is not None else []),
                 *self.extra,
             ]
 
-        known = [self.port, self.bus_port] if self.cluster else [self.port]
-        self.process = start_server(
-            "redis-server", argv, port=known if self.port else None, ports=2 if self.cluster else 1
-        )
+        known = [self.port, self.second_port] if option else [self.port]
+        self.process = start_server("redis-server", argv, port=known if self.port else None, ports=2 if option else 1)
         self.port = self.process.port or self.port
-        if self.cluster:
-            self.bus_port = self.process.ports[1]
+        if option:
+            self.second_port = self.process.ports[1]
         deadline = time.monotonic() + 10
         while True:
             try:
