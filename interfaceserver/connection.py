@@ -49,6 +49,9 @@ _FLOW_PAUSE = 1 << 20
 #: Pipelined bytes buffered behind a request in progress before the client is paused.
 _PIPELINE_LIMIT = 64 * 1024
 
+#: How long a connection that has not sent its (first) request may still send it once draining began.
+_DRAIN_GRACE = 1.0
+
 
 def set_no_delay(transport: Any) -> bool:
     """Turn Nagle's algorithm off on the TCP socket under ``transport`` (TLS included); True if it was TCP.
@@ -87,6 +90,7 @@ class Connection:
         "h2",
         "direct",
         "aborted",
+        "served",
         "__weakref__",
     )
 
@@ -103,6 +107,8 @@ class Connection:
         self.h2: Any = None
         self.direct = False
         self.aborted = False
+        #: Request heads seen on this connection (0: it was accepted and its first request is yet to come).
+        self.served = 0
 
     def __repr__(self) -> str:
         return f"<Connection {self.transport and self.transport.getPeer()}>"
@@ -283,7 +289,8 @@ class Connection:
         ctx.head_sweep.discard(self)
         try:
             path, _ = split_target(head.target)
-            if ctx.draining:
+            self.served += 1
+            if ctx.draining and head.upgrade:  # no new WebSocket on a server that is going away
                 ctx.metrics.refused("draining")
                 raise ProtocolError(503, "Server is shutting down.")
             if head.upgrade:
@@ -320,11 +327,22 @@ class Connection:
         self.h2.dataReceived(data)
 
     def going_away(self) -> None:
-        """Graceful stop: idle connections close now, WebSockets close with 1001, busy HTTP finishes."""
+        """Graceful stop: idle connections close now, WebSockets close with 1001, busy HTTP finishes.
+
+        An HTTP/1 connection accepted before the stop whose request has not (fully) arrived yet — the
+        client connected an instant ago, or is still sending its head — is not cut off: its request is
+        served, answered with ``Connection: close``, if it comes within ``_DRAIN_GRACE`` seconds (the
+        header sweep closes it otherwise). Closing it would fail a request the client already sent,
+        exactly when a rolling restart promises that none fails.
+        """
         if self.ws is not None:
             self.ws.going_away()
         elif self.h2 is not None:
             if not h2_streams_open(self.h2):
                 self.transport.loseConnection()
         elif self.exchange is None:
-            self.close()
+            if self.parser is not None and (self.served == 0 or self.parser.buffered_size):
+                self.head_deadline = min(self.head_deadline, self.ctx.clock.seconds() + _DRAIN_GRACE)
+                self.ctx.head_sweep.add(self)
+            else:
+                self.close()

@@ -224,7 +224,7 @@ class Server:
             h2 = any(conn.h2 is not None for conn in connections)
             try:
                 await asyncio.wait_for(connections.empty.wait(), min(remaining, _H2_NUDGE) if h2 else remaining)
-            except TimeoutError:
+            except asyncio.TimeoutError:  # not the builtin TimeoutError on Python 3.10
                 for conn in list(connections):
                     if conn.h2 is not None:
                         conn.going_away()

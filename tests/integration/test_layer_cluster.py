@@ -240,11 +240,13 @@ def test_redis_cli_reshard_under_traffic_loses_and_duplicates_nothing(
     sent: list[int] = []
     received: list[int] = []
     errors: list[BaseException] = []
-    stop = threading.Event()
+    stop = threading.Event()  # the sender stops first; the receiver then drains what was sent
+    drained = threading.Event()
+    stop_sending = threading.Event()
 
     def sender() -> None:
         i = 0
-        while not stop.is_set():
+        while not stop_sending.is_set():
             try:
                 layer.send(names[i % len(names)], {"i": i})
                 sent.append(i)
@@ -254,7 +256,8 @@ def test_redis_cli_reshard_under_traffic_loses_and_duplicates_nothing(
             time.sleep(0.002)
 
     def receiver() -> None:
-        while not stop.is_set() or len(received) < len(sent):
+        deadline = None
+        while not drained.is_set():
             try:
                 channel, message = layer.receive(names)
             except Exception as exc:  # noqa: BLE001
@@ -262,7 +265,11 @@ def test_redis_cli_reshard_under_traffic_loses_and_duplicates_nothing(
                 continue
             if channel is None:
                 if stop.is_set():
-                    break
+                    # The sender has stopped (joined): everything it counted is in Redis. Drain it, but
+                    # give up after 10 s of finding nothing so a lost message fails the assert below.
+                    deadline = deadline or time.monotonic() + 10
+                    if len(received) >= len(sent) or time.monotonic() > deadline:
+                        return
                 time.sleep(0.005)
             else:
                 assert message is not None
@@ -291,9 +298,11 @@ def test_redis_cli_reshard_under_traffic_loses_and_duplicates_nothing(
         timeout=120,
     )
     time.sleep(0.5)
+    stop_sending.set()
+    threads[0].join(30)
     stop.set()
-    for thread in threads:
-        thread.join(30)
+    threads[1].join(30)
+    drained.set()
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert cluster.master_for_key(f"asgi:{{{names[0]}}}").port == target.port
     assert errors == []

@@ -593,3 +593,49 @@ def test_full_connect_channel_retry_schedule():
     conn.dataReceived(b"GET /ws HTTP/1.1\r\nHost: x\r\n" + KEY_HEADERS + b"\r\n")
     assert _retry_delays(h.clock, "_resend_connect", 20) == [0.05, 0.1, 0.2, 0.4, 0.5, 0.5, 0.5, 0.5, 0.25]
     assert transport.value().startswith(b"HTTP/1.1 503 ")
+
+
+def test_drain_serves_the_first_request_of_a_connection_accepted_just_before():
+    """A connection accepted before the stop whose request arrives after it is served (Connection: close)."""
+    h = Harness()
+    conn, transport = h.connect()
+    h.ctx.draining = True
+    conn.going_away()
+    assert not transport.disconnecting
+    conn.dataReceived(b"GET /late HTTP/1.1\r\nHost: x\r\n\r\n")
+    message = h.next("http.request")
+    assert message["path"] == "/late"
+    h.ctx.dispatch(message["reply_channel"], {"status": 200, "content": b"ok"})
+    assert transport.value().startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"Connection: close" in transport.value() or b"connection: close" in transport.value().lower()
+    assert transport.disconnecting
+
+
+def test_drain_finishes_a_head_that_was_arriving():
+    """A connection in the middle of sending its request head when the stop comes still gets its answer."""
+    h = Harness()
+    conn, transport = h.connect()
+    conn.dataReceived(b"GET /half HTTP/1.1\r\nHo")
+    h.ctx.draining = True
+    conn.going_away()
+    assert not transport.disconnecting
+    conn.dataReceived(b"st: x\r\n\r\n")
+    assert h.next("http.request")["path"] == "/half"
+
+
+def test_drain_closes_a_silent_new_connection_after_the_grace_and_idle_keepalive_at_once():
+    """A new connection that sends nothing is closed within ~1-2 s of the stop; an idle keep-alive one at once."""
+    h = Harness()
+    silent, silent_transport = h.connect()
+    idle, idle_transport = h.connect()
+    idle.dataReceived(b"GET /one HTTP/1.1\r\nHost: x\r\n\r\n")
+    h.ctx.dispatch(h.next("http.request")["reply_channel"], {"status": 200, "content": b"1"})
+    assert not idle_transport.disconnecting
+    h.ctx.draining = True
+    silent.going_away()
+    idle.going_away()
+    assert idle_transport.disconnecting
+    assert not silent_transport.disconnecting
+    h.advance(2.5)
+    assert silent_transport.disconnecting
+    assert silent_transport.value() == b""  # nothing was asked: no 408, just a close

@@ -42,11 +42,11 @@ def test_body_budget_refusals():
 
 
 def test_draining_refusal():
-    """A request arriving while the server drains is a 503 of cause draining."""
+    """A WebSocket handshake arriving while the server drains is a 503 of cause draining."""
     h = Harness()
-    h.ctx.draining = True
     conn, transport = h.connect()
-    conn.dataReceived(GET)
+    h.ctx.draining = True
+    conn.dataReceived(b"GET /ws HTTP/1.1\r\nHost: x\r\n" + KEY_HEADERS + b"\r\n")
     assert transport.value().startswith(b"HTTP/1.1 503")
     assert refusals(h)["draining"] == 1
     assert value(h, "channels_interface_http_responses_total", code="503") == 1
