@@ -6,6 +6,10 @@ under ``~/.cache/channels-classic/nox`` (``NOX_ENVDIR``), reused between runs an
 when ``setup.py``, the cell's Django or the checkout's path changes. Interpreters come from
 ``~/.pyenv/versions/`` (this machine and CI), else from ``PATH``.
 
+The Django-free part of it (``DJANGO_FREE``: the channel layer's and the interface server's tests) runs
+once per Python, in its first cell, and not at all for the Python of the default cell: Django cannot
+change its outcome, and the matrix stays within CI's budget.
+
 ``NOX_DEFAULT_CELL=3.11-5.2`` leaves out the cell the caller already tested with the whole suite.
 ``python noxfile.py cell`` prints the running interpreter's cell.
 ``python noxfile.py summary REPORT.json [DEFAULT_CELL DEFAULT_RESULT DEFAULT_SECONDS]`` prints one line per cell
@@ -45,7 +49,61 @@ FAST_PART = [
     _RUNWORKER + "test_debug_with_staticfiles_serves_static_url",
     "tests/compat/test_peer_suite.py",
 ]
+# The parts of FAST_PART that import neither Django nor worker/channels (the channel layer and the interface
+# server): what they test does not change with Django, so they run once per Python, in that Python's first
+# cell (none for the default cell's Python: the whole suite ran them there). tests/unit/test_matrix_summary.py
+# checks that none of them imports Django.
+DJANGO_FREE = [
+    "tests/integration/test_is_http.py",
+    "tests/integration/test_is_websocket.py",
+    *(
+        f"tests/unit/{name}.py"
+        for name in (
+            "test_bench_report",
+            "test_is_body_budget",
+            "test_is_cli",
+            "test_is_connect_timeout_warning",
+            "test_is_connection",
+            "test_is_deadline_sweep",
+            "test_is_embedded",
+            "test_is_frames",
+            "test_is_http11",
+            "test_is_layerio",
+            "test_is_layerio_faults",
+            "test_is_lifecycle",
+            "test_is_messages",
+            "test_is_metrics",
+            "test_is_response_framing",
+            "test_is_responses",
+            "test_is_seam",
+            "test_is_twisted_compat",
+            "test_layer_units",
+            "test_matrix_summary",
+            "test_portal",
+            "test_redis_keyspace",
+            "test_sqlite_layer_rules",
+            "test_wsgi_adapter",
+        )
+    ),
+]
 ROOT = Path(__file__).resolve().parent
+
+
+def runs_django_free(python: str, django: str, default_cell: str | None) -> bool:
+    """Whether cell ``python``-``django`` also runs DJANGO_FREE: the first Django of each Python, except
+    for the default cell's Python (its whole suite ran them)."""
+    if default_cell is not None and default_cell.split("-")[0] == python:
+        return False
+    return django == min((d for p, d in cells() if p == python), key=lambda d: tuple(map(int, d.split("."))))
+
+
+def cell_tests(python: str, django: str, default_cell: str | None) -> list[str]:
+    """The pytest arguments of a cell: FAST_PART, without DJANGO_FREE unless this cell runs it."""
+    if runs_django_free(python, django, default_cell):
+        return list(FAST_PART)
+    return [arg for arg in FAST_PART if arg not in DJANGO_FREE] + [
+        f"--ignore={path}" for path in DJANGO_FREE if path.startswith("tests/unit/")
+    ]
 
 
 def supported(python: str, django: str) -> bool:
@@ -111,7 +169,8 @@ def summary(
                 continue
             result, seconds = results.get(session_name(python, django), ("", 0.0))
             if result == "success":
-                rows.append((name, "passed", f"{seconds:.0f}", "fast part (noxfile.FAST_PART)"))
+                part = "" if runs_django_free(python, django, default_cell) else ", Django-dependent tests"
+                rows.append((name, "passed", f"{seconds:.0f}", f"fast part (noxfile.FAST_PART{part})"))
             else:
                 rows.append(
                     (
@@ -181,7 +240,8 @@ def _make_cell(python: str, django: str) -> None:
 
     def cell(session: nox.Session) -> None:
         _install(session, django)
-        session.run("python", "-m", "pytest", "-p", "no:cacheprovider", "-q", *(session.posargs or FAST_PART))
+        tests = session.posargs or cell_tests(python, django, _default)
+        session.run("python", "-m", "pytest", "-p", "no:cacheprovider", "-q", *tests)
 
     cell.__doc__ = f"Python {python}, Django {django}: the fast part of the suite."
     nox.session(name=session_name(python, django), python=interpreter)(cell)

@@ -74,3 +74,30 @@ def test_failed_or_absent_cells_fail_the_run(tmp_path, capsys, monkeypatch, cell
     table = rows(capsys.readouterr().out)
     cell = "3.11-5.2" if default_result == "1" else "3.10-4.2"
     assert table[cell] == expected
+
+
+def test_django_free_part_imports_no_django() -> None:
+    """Every file the matrix runs once per Python (noxfile.DJANGO_FREE) imports neither Django nor worker/channels."""
+    import ast
+
+    root = Path(noxfile.__file__).parent
+    for path in noxfile.DJANGO_FREE:
+        tree = ast.parse((root / path).read_text(encoding="utf8"))
+        modules = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        modules |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+        assert not {m for m in modules if m.split(".")[0] in ("django", "worker", "channels")}, path
+        assert not {m for m in modules if m.startswith("tests.djangoapp")}, path
+
+
+def test_each_python_runs_the_django_free_part_exactly_once() -> None:
+    """With the default cell 3.11-5.2 (whole suite), 3.10, 3.12 and 3.13 run DJANGO_FREE in their first cell only."""
+    default = "3.11-5.2"
+    runs = {
+        python: [d for p, d in noxfile.cells() if p == python and noxfile.runs_django_free(p, d, default)]
+        for python in noxfile.PYTHONS
+    }
+    assert runs == {"3.10": ["4.2"], "3.11": [], "3.12": ["4.2"], "3.13": ["4.2"]}
+    reduced = noxfile.cell_tests("3.13", "6.1", default)
+    assert "tests/integration/test_is_http.py" not in reduced and "tests/unit" in reduced
+    assert "--ignore=tests/unit/test_is_connection.py" in reduced
+    assert noxfile.cell_tests("3.13", "4.2", default) == noxfile.FAST_PART
