@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 import redis
 import redis.asyncio as aioredis
+from hiredis import pack_command
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -46,12 +47,6 @@ __all__ = ["CHANNEL_STATS_EXPIRY", "DEFAULT_CONNECTION_KWARGS", "RedisChannelLay
 logger = logging.getLogger("channellayer")
 
 T = TypeVar("T")
-
-_hiredis_pack: Callable[[tuple[Any, ...]], bytes] | None
-try:
-    from hiredis import pack_command as _hiredis_pack
-except ImportError:  # pragma: no cover - hiredis is a dependency; kept for a broken install
-    _hiredis_pack = None
 
 
 class _ScriptLinks:
@@ -89,10 +84,7 @@ class _ScriptLinks:
         """Send ``commands`` in one write and read every reply; an error reply comes back as its exception."""
         try:
             connection = self._connection(index)
-            packed = [_hiredis_pack(c) if _hiredis_pack is not None else connection.pack_command(*c) for c in commands]
-            connection.send_packed_command(
-                [b"".join(p if isinstance(p, bytes) else b"".join(p) for p in packed)], check_health=False
-            )
+            connection.send_packed_command([b"".join([pack_command(c) for c in commands])], check_health=False)
             replies: list[Any] = []
             for _ in commands:
                 try:

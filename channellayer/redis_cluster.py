@@ -107,6 +107,7 @@ class RedisClusterChannelLayer(RedisLayerBase):
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
+        self._nodes = _startup_nodes(self.hosts)[0]
         self._client_lock = threading.Lock()
         self._client: RedisCluster | None = None
         self._scripts: dict[str, Any] = {}
@@ -118,7 +119,7 @@ class RedisClusterChannelLayer(RedisLayerBase):
     def _connection_options(self, given: dict[str, Any]) -> dict[str, Any]:
         """Our defaults, then what the ``hosts`` URLs carry (password, TLS), then ``connection_kwargs``;
         no health checks (a cluster client checks its nodes itself)."""
-        self._nodes, url_options = _startup_nodes(self.hosts)
+        url_options = _startup_nodes(self.hosts)[1]
         options = {**super()._connection_options({}), **url_options, **given}
         options.pop("health_check_interval", None)
         return options
