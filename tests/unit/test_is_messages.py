@@ -18,6 +18,21 @@ from interfaceserver.messages import (
     websocket_reply_actions,
 )
 
+#: The keys of an ``http.request`` in the order Daphne 1.4.2 writes them (pinned for the server and the WSGI adapter).
+DAPHNE_HTTP_REQUEST_KEYS = [
+    "reply_channel",
+    "http_version",
+    "method",
+    "path",
+    "root_path",
+    "scheme",
+    "query_string",
+    "headers",
+    "body",
+    "client",
+    "server",
+]
+
 
 def head_of(raw: bytes):
     return RequestParser().feed(raw)[0]
@@ -58,19 +73,7 @@ def test_http_request_matches_the_observed_daphne_message():
         "client": ["127.0.0.1", 39836],
         "server": ["127.0.0.1", 8765],
     }
-    assert list(message) == [
-        "reply_channel",
-        "http_version",
-        "method",
-        "path",
-        "root_path",
-        "scheme",
-        "query_string",
-        "headers",
-        "body",
-        "client",
-        "server",
-    ]
+    assert list(message) == DAPHNE_HTTP_REQUEST_KEYS
 
 
 def test_repeated_request_headers_grouped_like_twisted():

@@ -15,6 +15,7 @@ import pytest
 from channellayer import MemoryChannelLayer
 from interfaceserver.wsgi import WsgiToAsgiAdapter, request_message, response_headers, status_line
 from interfaceserver.wsgi_replies import OVERFLOW, ReplyReader
+from tests.unit.test_is_messages import DAPHNE_HTTP_REQUEST_KEYS
 
 
 def make_environ(**overrides: Any) -> dict[str, Any]:
@@ -63,19 +64,7 @@ def test_request_message_has_daphne_keys_in_order_with_text_paths_and_byte_heade
         HTTP_COOKIE="a=b",
     )
     message = request_message(environ, "wsgi.response.abc!def", body=b"x=1&y=%C2%A3")
-    assert list(message) == [
-        "reply_channel",
-        "http_version",
-        "method",
-        "path",
-        "root_path",
-        "scheme",
-        "query_string",
-        "headers",
-        "body",
-        "client",
-        "server",
-    ]
+    assert list(message) == DAPHNE_HTTP_REQUEST_KEYS
     assert message["method"] == "POST"
     assert message["http_version"] == "1.1"
     assert message["path"] == "/app/caf\u00e9 bar/"
